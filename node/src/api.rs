@@ -1,0 +1,310 @@
+//! The node's HTTP/JSON API, and the guard in front of it and the web UI.
+//!
+//! Every route needs the node's token: as `Authorization: Bearer` (the CLI),
+//! or as a cookie set when a person first opens the URL that `tandem up`
+//! printed (`/?token=…`). Requests whose `Host` is not one of the node's own
+//! names are refused (DNS rebinding), and state-changing requests that rely
+//! on the cookie must come from the node's own origin.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Serialize;
+use tandem_protocol::api::{
+    ActivityQuery, AddFiles, ApiError, CreateProject, ExportRequest, ImportRequest, NoteRequest,
+    UpdateProfile,
+};
+
+use crate::service::{Service, ServiceError};
+use crate::web::WebBackend;
+
+pub const COOKIE: &str = "tandem_token";
+
+/// Who may talk to the node, and through which names.
+#[derive(Clone)]
+pub struct Guard {
+    token: String,
+    allowed_hosts: Arc<Vec<String>>,
+}
+
+impl Guard {
+    /// `port` is the port the node listens on; the in-process client uses
+    /// the host name `tandem.local`.
+    pub fn new(token: String, port: u16) -> Self {
+        let allowed = vec![
+            format!("127.0.0.1:{port}"),
+            format!("localhost:{port}"),
+            format!("[::1]:{port}"),
+            "tandem.local".to_owned(),
+        ];
+        Self {
+            token,
+            allowed_hosts: Arc::new(allowed),
+        }
+    }
+
+    /// Also accepts `host` (for a node listening on a non-loopback address).
+    pub fn with_host(mut self, host: String) -> Self {
+        Arc::make_mut(&mut self.allowed_hosts).push(host);
+        self
+    }
+
+    fn token_matches(&self, given: &str) -> bool {
+        // Compare hashes so timing says nothing about the token.
+        blake3::hash(given.as_bytes()) == blake3::hash(self.token.as_bytes())
+    }
+
+    /// The value web forms must echo back: derived from the token so it is
+    /// secret too, but useless as a login.
+    pub fn csrf(&self) -> String {
+        blake3::derive_key("tandem web csrf v1", self.token.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
+impl IntoResponse for ServiceError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            ServiceError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ServiceError::NoSuchProject(_) => StatusCode::NOT_FOUND,
+            ServiceError::Conflict(_) => StatusCode::CONFLICT,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(error = %self, "request failed");
+        }
+        (
+            status,
+            Json(ApiError {
+                error: self.to_string(),
+            }),
+        )
+            .into_response()
+    }
+}
+
+type ApiResult<T> = Result<Json<T>, ServiceError>;
+
+async fn blocking<T: Send + 'static>(
+    service: &Arc<Service>,
+    f: impl FnOnce(&Service) -> Result<T, ServiceError> + Send + 'static,
+) -> ApiResult<T> {
+    let service = service.clone();
+    tokio::task::spawn_blocking(move || f(&service))
+        .await
+        .map_err(|e| ServiceError::BadRequest(format!("internal error: {e}")))?
+        .map(Json)
+}
+
+/// The whole application: JSON API under `/api`, pages elsewhere.
+pub fn app(service: Arc<Service>, guard: Guard) -> Router {
+    let api = Router::new()
+        .route("/health", get(health))
+        .route("/identity", get(identity).put(update_identity))
+        .route("/projects", get(list).post(create))
+        .route("/projects/import", post(import))
+        .route("/projects/{name}", get(show).delete(delete))
+        .route("/projects/{name}/files", post(add_files))
+        .route("/projects/{name}/sweep", post(sweep))
+        .route("/projects/{name}/activity", get(activity))
+        .route("/projects/{name}/notes", post(note))
+        .route("/projects/{name}/export", post(export))
+        .with_state(service.clone());
+    let web = tandem_web::router(Arc::new(WebBackend(service)), guard.csrf());
+    Router::new()
+        .nest("/api", api)
+        .merge(web)
+        .layer(middleware::from_fn_with_state(guard, check))
+}
+
+fn refuse(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        Json(ApiError {
+            error: message.to_owned(),
+        }),
+    )
+        .into_response()
+}
+
+fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.to_owned())
+}
+
+async fn check(State(guard): State<Guard>, request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    if !guard.allowed_hosts.iter().any(|h| h == host) {
+        return refuse(
+            StatusCode::MISDIRECTED_REQUEST,
+            "unexpected Host header: open the node through 127.0.0.1 or localhost",
+        );
+    }
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if bearer.is_some_and(|t| guard.token_matches(t)) {
+        return next.run(request).await;
+    }
+    let by_cookie = cookie_token(headers).is_some_and(|t| guard.token_matches(&t));
+    if by_cookie {
+        let safe = matches!(*request.method(), Method::GET | Method::HEAD);
+        if !safe {
+            let origin = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok());
+            let same_origin = origin.is_some_and(|o| o.strip_prefix("http://") == Some(host));
+            if !same_origin {
+                return refuse(StatusCode::FORBIDDEN, "cross-origin request refused");
+            }
+        }
+        return next.run(request).await;
+    }
+    // First visit from the printed URL: trade the token for a cookie.
+    let query_token = request
+        .uri()
+        .query()
+        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("token=")));
+    if request.method() == Method::GET && query_token.is_some_and(|t| guard.token_matches(t)) {
+        let cookie = format!(
+            "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/",
+            guard.token
+        );
+        let mut response = Redirect::to(request.uri().path()).into_response();
+        if let Ok(value) = cookie.parse() {
+            response.headers_mut().insert(header::SET_COOKIE, value);
+        }
+        return response;
+    }
+    refuse(
+        StatusCode::UNAUTHORIZED,
+        "missing or wrong token: open the URL that `tandem up` printed (it carries the token)",
+    )
+}
+
+#[derive(Serialize)]
+struct Health {
+    ok: bool,
+    did: String,
+}
+
+async fn health(State(s): State<Arc<Service>>) -> Json<Health> {
+    Json(Health {
+        ok: true,
+        did: s.key().public().to_did(),
+    })
+}
+
+async fn identity(State(s): State<Arc<Service>>) -> ApiResult<tandem_protocol::api::IdentityInfo> {
+    blocking(&s, |s| Ok(s.identity())).await
+}
+
+async fn update_identity(
+    State(s): State<Arc<Service>>,
+    Json(body): Json<UpdateProfile>,
+) -> ApiResult<tandem_protocol::api::IdentityInfo> {
+    blocking(&s, move |s| s.update_profile(body)).await
+}
+
+async fn list(
+    State(s): State<Arc<Service>>,
+) -> ApiResult<Vec<tandem_protocol::api::ProjectSummary>> {
+    blocking(&s, |s| s.list_projects()).await
+}
+
+async fn create(
+    State(s): State<Arc<Service>>,
+    Json(body): Json<CreateProject>,
+) -> ApiResult<tandem_protocol::api::ProjectSummary> {
+    blocking(&s, move |s| {
+        s.create_project(&body.name, body.description.as_deref().unwrap_or(""))
+    })
+    .await
+}
+
+async fn show(
+    State(s): State<Arc<Service>>,
+    Path(name): Path<String>,
+) -> ApiResult<tandem_protocol::api::ProjectDetail> {
+    blocking(&s, move |s| s.show_project(&name)).await
+}
+
+async fn delete(
+    State(s): State<Arc<Service>>,
+    Path(name): Path<String>,
+) -> ApiResult<serde_json::Value> {
+    blocking(&s, move |s| {
+        s.delete_project(&name)
+            .map(|()| serde_json::json!({ "deleted": true }))
+    })
+    .await
+}
+
+async fn add_files(
+    State(s): State<Arc<Service>>,
+    Path(name): Path<String>,
+    Json(body): Json<AddFiles>,
+) -> ApiResult<tandem_protocol::api::SweepResult> {
+    blocking(&s, move |s| s.add_files(&name, body.section, &body.paths)).await
+}
+
+async fn sweep(
+    State(s): State<Arc<Service>>,
+    Path(name): Path<String>,
+) -> ApiResult<tandem_protocol::api::SweepResult> {
+    blocking(&s, move |s| s.sweep(&name)).await
+}
+
+async fn activity(
+    State(s): State<Arc<Service>>,
+    Path(name): Path<String>,
+    Query(query): Query<ActivityQuery>,
+) -> ApiResult<Vec<tandem_protocol::api::EntryView>> {
+    blocking(&s, move |s| s.activity(&name, &query)).await
+}
+
+async fn note(
+    State(s): State<Arc<Service>>,
+    Path(name): Path<String>,
+    Json(body): Json<NoteRequest>,
+) -> ApiResult<tandem_protocol::api::EntryView> {
+    blocking(&s, move |s| s.add_note(&name, &body.text, body.tags)).await
+}
+
+async fn export(
+    State(s): State<Arc<Service>>,
+    Path(name): Path<String>,
+    Json(body): Json<ExportRequest>,
+) -> ApiResult<tandem_protocol::api::ExportResult> {
+    blocking(&s, move |s| {
+        s.export_project(&name, &PathBuf::from(body.output))
+    })
+    .await
+}
+
+async fn import(
+    State(s): State<Arc<Service>>,
+    Json(body): Json<ImportRequest>,
+) -> ApiResult<tandem_protocol::api::ProjectSummary> {
+    blocking(&s, move |s| {
+        s.import_project(&PathBuf::from(body.path), body.name.as_deref())
+    })
+    .await
+}

@@ -1,0 +1,524 @@
+//! The `tandem` command line. Every command except `up` talks to the node's
+//! API through [`Client`], which reaches the running node or opens the home
+//! in-process.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use tandem_protocol::api::{
+    ActivityQuery, AddFiles, CreateProject, EntryView, ExportRequest, ExportResult, IdentityInfo,
+    ImportRequest, NoteRequest, ProjectDetail, ProjectSummary, Section, SweepResult, UpdateProfile,
+};
+
+use crate::client::Client;
+use crate::daemon::{self, UpOptions};
+use crate::store::{Home, random_bytes};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tandem",
+    version,
+    about = "Peer-to-peer reproducible data science: projects, history and environments, synced directly between collaborators."
+)]
+pub struct Cli {
+    /// The node's home folder [default: $TANDEM_HOME, else ~/.tandem]
+    #[arg(long, global = true, value_name = "DIR")]
+    home: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the node (web UI, API, file watching) until Ctrl-C
+    Up(UpArgs),
+    /// Create this node's identity (never replaces an existing key) or change its name and email
+    Init {
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+    },
+    /// Show this node's identity: did:key, PeerId, name
+    Id {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create, list, show, delete, export and import projects
+    #[command(subcommand)]
+    Project(ProjectCommand),
+    /// Copy files or folders into a project's code/, input/ or output/ and record them
+    Add {
+        project: String,
+        /// code, input or output
+        section: String,
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Record files changed in a project's folder by any other means
+    Sweep { project: String },
+    /// Show a project's activity, newest first
+    Activity(ActivityArgs),
+    /// Add a note to a project's activity
+    Note {
+        project: String,
+        text: String,
+        /// A tag (repeatable)
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+    },
+}
+
+#[derive(Args, Debug)]
+struct UpArgs {
+    /// Address for the web UI and API
+    #[arg(long, default_value = "127.0.0.1:7878")]
+    listen: String,
+}
+
+#[derive(Subcommand, Debug)]
+enum ProjectCommand {
+    /// Create a project
+    Create {
+        name: String,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// List projects
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a project: id, owner, folder, counts, last activity
+    Show {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a project and its activity from this node
+    Delete {
+        name: String,
+        /// Do not ask for confirmation
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Write a project (history and activity) to a zip file
+    Export {
+        name: String,
+        #[arg(short, long, value_name = "FILE.zip")]
+        output: Option<PathBuf>,
+    },
+    /// Import a project from a zip made by `tandem project export`
+    Import {
+        file: PathBuf,
+        /// Local name for the project
+        #[arg(long = "as", value_name = "NAME")]
+        name: Option<String>,
+    },
+}
+
+#[derive(Args, Debug)]
+struct ActivityArgs {
+    project: String,
+    /// code, environment, input, output, dataset, note, sync, access or milestone
+    #[arg(long)]
+    kind: Option<String>,
+    /// An author's name (as shown in the feed) or key
+    #[arg(long)]
+    author: Option<String>,
+    /// Only entries that touched this file or folder
+    #[arg(long)]
+    path: Option<String>,
+    /// Text to look for in messages, tags, code, output and file names
+    #[arg(long)]
+    search: Option<String>,
+    /// YYYY-MM-DD or an RFC 3339 time
+    #[arg(long)]
+    since: Option<String>,
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+    #[arg(long)]
+    json: bool,
+}
+
+/// Percent-encodes one URL path segment.
+fn segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// A project name as a URL path segment; names that cannot exist are
+/// refused here with the naming rules, before anything is sent.
+fn project_path(name: &str) -> anyhow::Result<String> {
+    let name: tandem_protocol::ProjectName = name.parse()?;
+    Ok(segment(name.as_str()))
+}
+
+fn query_string(pairs: &[(&str, Option<String>)]) -> String {
+    let parts: Vec<String> = pairs
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", segment(v))))
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", parts.join("&"))
+    }
+}
+
+fn absolute(path: &Path) -> anyhow::Result<String> {
+    let path =
+        std::path::absolute(path).with_context(|| format!("cannot resolve {}", path.display()))?;
+    Ok(path.to_string_lossy().into_owned())
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+fn time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M")
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
+fn print_entry(entry: &EntryView) {
+    let e = &entry.entry;
+    let commit = e
+        .commit
+        .as_deref()
+        .map(|c| format!(" [{}]", &c[..c.len().min(8)]))
+        .unwrap_or_default();
+    let tags = if e.tags.is_empty() {
+        String::new()
+    } else {
+        format!(" #{}", e.tags.join(" #"))
+    };
+    let mut lines = e.message.lines();
+    println!(
+        "{}  {:<11} {:<14} {}{}{}",
+        time(e.time_ms),
+        e.kind.as_str(),
+        e.author_name.chars().take(14).collect::<String>(),
+        lines.next().unwrap_or_default(),
+        tags,
+        commit
+    );
+    for line in lines {
+        println!("{:44}{line}", "");
+    }
+}
+
+fn print_sweep(result: &SweepResult) {
+    if result.entries.is_empty() {
+        println!("Nothing changed.");
+    }
+    for entry in &result.entries {
+        println!("Recorded: {}", entry.entry.message);
+    }
+    if let Some(commit) = &result.commit {
+        println!("Commit {}", &commit[..commit.len().min(12)]);
+    }
+}
+
+fn print_summary(p: &ProjectSummary) {
+    println!("{}", p.name);
+    println!("  id:          {}", p.id);
+    println!("  owner:       {}", p.owner);
+    if !p.description.is_empty() {
+        println!("  description: {}", p.description);
+    }
+    println!("  folder:      {}", p.path);
+    println!("  created:     {}", time(p.created_ms));
+    println!(
+        "  commits:     {}   files: {}   activity entries: {}",
+        p.commits, p.files, p.entries
+    );
+    if let Some(last) = &p.last_activity {
+        println!(
+            "  last:        {} {}",
+            time(last.entry.time_ms),
+            last.entry.message.lines().next().unwrap_or_default()
+        );
+    }
+}
+
+fn confirm_delete(name: &str) -> anyhow::Result<bool> {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        bail!("refusing to delete {name:?} without confirmation: pass --yes");
+    }
+    print!(
+        "Delete project {name:?} with all its history and activity from this node? Type its name to confirm: "
+    );
+    std::io::stdout().flush()?;
+    let mut answer = String::new();
+    stdin.lock().read_line(&mut answer)?;
+    Ok(answer.trim() == name)
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let home = Home::locate(cli.home);
+    match cli.command {
+        Command::Up(args) => {
+            daemon::up(
+                home,
+                UpOptions {
+                    listen: args.listen,
+                },
+            )
+            .await
+        }
+        Command::Init { name, email } => {
+            let created = {
+                let _lock = home.lock(std::time::Duration::from_secs(2)).ok();
+                let (_, created) = home.create_key_if_missing(random_bytes())?;
+                created
+            };
+            let client = Client::connect(&home).await?;
+            if name.is_some() || email.is_some() {
+                let _: IdentityInfo = client
+                    .put("/api/identity", &UpdateProfile { name, email })
+                    .await?;
+            }
+            let me: IdentityInfo = client.get("/api/identity").await?;
+            if created {
+                println!("Created a new identity in {}", home.root().display());
+            } else {
+                println!(
+                    "Identity already exists in {}; kept its key",
+                    home.root().display()
+                );
+            }
+            print_identity(&me);
+            Ok(())
+        }
+        command => {
+            if !home.has_identity() {
+                bail!(
+                    "no identity yet in {}: run `tandem init --name \"Your Name\" --email you@example.org` first",
+                    home.root().display()
+                );
+            }
+            let client = Client::connect(&home).await?;
+            run_with(&client, command).await
+        }
+    }
+}
+
+fn print_identity(me: &IdentityInfo) {
+    println!("name:    {}", me.name);
+    println!("email:   {}", me.email);
+    println!("did:     {}", me.did);
+    println!("peer id: {}", me.peer_id);
+}
+
+async fn run_with(client: &Client, command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Up(_) | Command::Init { .. } => unreachable_command(),
+        Command::Id { json } => {
+            let me: IdentityInfo = client.get("/api/identity").await?;
+            if json {
+                print_json(&me)
+            } else {
+                print_identity(&me);
+                Ok(())
+            }
+        }
+        Command::Project(ProjectCommand::Create { name, description }) => {
+            let p: ProjectSummary = client
+                .post("/api/projects", &CreateProject { name, description })
+                .await?;
+            println!("Created project {} ({})", p.name, p.id);
+            println!("  folder: {}", p.path);
+            Ok(())
+        }
+        Command::Project(ProjectCommand::List { json }) => {
+            let projects: Vec<ProjectSummary> = client.get("/api/projects").await?;
+            if json {
+                return print_json(&projects);
+            }
+            if projects.is_empty() {
+                println!("No projects yet. Create one with `tandem project create NAME`.");
+            }
+            for p in &projects {
+                let last = p
+                    .last_activity
+                    .as_ref()
+                    .map(|e| time(e.entry.time_ms))
+                    .unwrap_or_default();
+                println!(
+                    "{:<30} {:>6} files {:>6} entries  {last}",
+                    p.name, p.files, p.entries
+                );
+            }
+            Ok(())
+        }
+        Command::Project(ProjectCommand::Show { name, json }) => {
+            let detail: ProjectDetail = client
+                .get(&format!("/api/projects/{}", project_path(&name)?))
+                .await?;
+            if json {
+                return print_json(&detail);
+            }
+            print_summary(&detail.summary);
+            for group in &detail.sections {
+                println!("  {}/: {} files", group.section, group.files.len());
+            }
+            Ok(())
+        }
+        Command::Project(ProjectCommand::Delete { name, yes }) => {
+            if !yes && !confirm_delete(&name)? {
+                println!("Not deleted.");
+                return Ok(());
+            }
+            let _: serde_json::Value = client
+                .delete(&format!("/api/projects/{}", project_path(&name)?))
+                .await?;
+            println!("Deleted project {name}");
+            Ok(())
+        }
+        Command::Project(ProjectCommand::Export { name, output }) => {
+            let output = output.unwrap_or_else(|| PathBuf::from(format!("{name}.zip")));
+            let result: ExportResult = client
+                .post(
+                    &format!("/api/projects/{}/export", project_path(&name)?),
+                    &ExportRequest {
+                        output: absolute(&output)?,
+                    },
+                )
+                .await?;
+            println!(
+                "Exported {name} to {} ({} bytes)",
+                result.path, result.bytes
+            );
+            Ok(())
+        }
+        Command::Project(ProjectCommand::Import { file, name }) => {
+            let p: ProjectSummary = client
+                .post(
+                    "/api/projects/import",
+                    &ImportRequest {
+                        path: absolute(&file)?,
+                        name,
+                    },
+                )
+                .await?;
+            println!(
+                "Imported project {} ({}): {} commits, {} activity entries",
+                p.name, p.id, p.commits, p.entries
+            );
+            Ok(())
+        }
+        Command::Add {
+            project,
+            section,
+            paths,
+        } => {
+            let section: Section = section.parse().map_err(anyhow::Error::msg)?;
+            let paths = paths
+                .iter()
+                .map(|p| absolute(p))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let result: SweepResult = client
+                .post(
+                    &format!("/api/projects/{}/files", project_path(&project)?),
+                    &AddFiles { section, paths },
+                )
+                .await?;
+            print_sweep(&result);
+            Ok(())
+        }
+        Command::Sweep { project } => {
+            let result: SweepResult = client
+                .post(
+                    &format!("/api/projects/{}/sweep", project_path(&project)?),
+                    &serde_json::json!({}),
+                )
+                .await?;
+            print_sweep(&result);
+            Ok(())
+        }
+        Command::Activity(args) => {
+            let query = ActivityQuery {
+                kind: args.kind,
+                author: args.author,
+                path: args.path,
+                search: args.search,
+                since: args.since,
+                limit: Some(args.limit),
+            };
+            let qs = query_string(&[
+                ("kind", query.kind.clone()),
+                ("author", query.author.clone()),
+                ("path", query.path.clone()),
+                ("search", query.search.clone()),
+                ("since", query.since.clone()),
+                ("limit", query.limit.map(|l| l.to_string())),
+            ]);
+            let entries: Vec<EntryView> = client
+                .get(&format!(
+                    "/api/projects/{}/activity{qs}",
+                    project_path(&args.project)?
+                ))
+                .await?;
+            if args.json {
+                return print_json(&entries);
+            }
+            if entries.is_empty() {
+                println!("No matching activity.");
+            }
+            for entry in &entries {
+                print_entry(entry);
+            }
+            Ok(())
+        }
+        Command::Note {
+            project,
+            text,
+            tags,
+        } => {
+            let entry: EntryView = client
+                .post(
+                    &format!("/api/projects/{}/notes", project_path(&project)?),
+                    &NoteRequest { text, tags },
+                )
+                .await?;
+            print_entry(&entry);
+            Ok(())
+        }
+    }
+}
+
+fn unreachable_command() -> anyhow::Result<()> {
+    bail!("this command is handled before connecting to the node")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_are_encoded() {
+        assert_eq!(segment("a b/../c"), "a%20b%2F..%2Fc");
+        assert_eq!(segment("ok-name_1.2"), "ok-name_1.2");
+        assert_eq!(
+            query_string(&[("a", Some("x y".into())), ("b", None)]),
+            "?a=x%20y"
+        );
+    }
+}

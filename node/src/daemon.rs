@@ -1,0 +1,110 @@
+//! `tandem up`: the long-running node.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use tokio::net::TcpListener;
+
+use crate::api::{Guard, app};
+use crate::service::Service;
+use crate::store::{Home, RuntimeInfo, StoreError, random_bytes};
+use crate::watch;
+
+pub struct UpOptions {
+    pub listen: String,
+}
+
+pub async fn up(home: Home, options: UpOptions) -> anyhow::Result<()> {
+    let lock = match home.lock(Duration::from_secs(5)) {
+        Ok(lock) => lock,
+        Err(StoreError::Busy(path)) => {
+            if let Some(info) = home.read_runtime() {
+                bail!(
+                    "a node is already running for {} at {}",
+                    path.display(),
+                    info.url
+                );
+            }
+            bail!(
+                "{} is in use by another tandem command; try again in a moment",
+                path.display()
+            );
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let (_, created) = home.create_key_if_missing(random_bytes())?;
+    if created {
+        println!(
+            "Created a new identity in {}. Set your name with `tandem init --name \"Your Name\" --email you@example.org`.",
+            home.root().display()
+        );
+    }
+    let service = {
+        let home = home.clone();
+        Arc::new(tokio::task::spawn_blocking(move || Service::open(home)).await??)
+    };
+    let listener = TcpListener::bind(&options.listen).await.with_context(|| {
+        format!("cannot listen on {}: is another program using it? Pick another address with --listen 127.0.0.1:PORT", options.listen)
+    })?;
+    let address = listener.local_addr()?;
+    let token = hex::encode(random_bytes::<32>());
+    let mut guard = Guard::new(token.clone(), address.port());
+    if !address.ip().is_loopback() {
+        guard = guard.with_host(address.to_string());
+        println!(
+            "Warning: listening on {address}, which other machines can reach. Anyone with the token can use this node."
+        );
+    }
+    let url = format!("http://127.0.0.1:{}", address.port());
+    home.write_runtime(&RuntimeInfo {
+        url: url.clone(),
+        token: token.clone(),
+        pid: std::process::id(),
+    })?;
+
+    // Record what changed while the node was down, then watch for changes.
+    {
+        let service = service.clone();
+        tokio::task::spawn_blocking(move || service.sweep_all()).await?;
+    }
+    let watch =
+        watch::start(service.clone()).context("cannot watch the projects folder for changes")?;
+
+    let me = service.identity();
+    println!("Tandem node running as {} ({})", me.name, me.did);
+    println!("Web UI: {url}/?token={token}");
+    println!("Home:   {}", home.root().display());
+    println!("Press Ctrl-C to stop.");
+
+    let served = axum::serve(listener, app(service.clone(), guard))
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
+    drop(watch);
+    home.remove_runtime();
+    tokio::task::spawn_blocking(move || service.compact()).await?;
+    drop(lock);
+    println!("Tandem node stopped.");
+    served.context("the web server failed")
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,601 @@
+//! A project's activity feed: one automerge document per writer.
+//!
+//! Why this shape (measured, see `shared/notes/automerge-feed.md`): a loaded
+//! automerge document degrades quadratically when operations land among its
+//! existing ones, so each writer's document is changed only by its author and
+//! every entry is one compact JSON string under a key that only grows (the
+//! zero-padded sequence number). Appends go to a framed log with
+//! `save_after(heads)`; the log is folded into a snapshot now and then.
+//! Peers catch up by exchanging the missing changes as one bundle applied
+//! with `load_incremental`, accepted only when it ends exactly at heads the
+//! writer signed: automerge changes are hash-linked, so signed heads
+//! authenticate the whole document.
+//!
+//! Entries are verified before they are stored; what is on disk is trusted.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use automerge::transaction::Transactable;
+use automerge::{ActorId, Automerge, ChangeHash, ROOT, ReadDoc, ScalarValueRef, ValueRef};
+use serde::{Deserialize, Serialize};
+use tandem_protocol::activity::{Details, Entry, EntryError, Filter, Kind, SignedEntry};
+use tandem_protocol::signed::{Signable, Signed};
+use tandem_protocol::{PeerKey, ProjectId, SecretKey};
+
+use crate::fsutil::{atomic_write, open_append};
+
+/// Log chunks after which the log is folded into the snapshot.
+const COMPACT_AFTER_CHUNKS: usize = 2_000;
+/// Largest single log frame accepted when reading (a corrupt length field
+/// must not make us allocate gigabytes).
+const MAX_FRAME: usize = 256 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    #[error("activity store {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("activity document {path} is unreadable: {message}")]
+    Corrupt { path: PathBuf, message: String },
+    #[error("activity document update refused: {0}")]
+    Automerge(#[from] automerge::AutomergeError),
+    #[error(transparent)]
+    Entry(#[from] EntryError),
+    #[error("{0}")]
+    Rejected(String),
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> FeedError + '_ {
+    move |source| FeedError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// The heads of one writer's document, signed by that writer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocHeads {
+    pub project: ProjectId,
+    pub writer: PeerKey,
+    /// Change hashes, hex, sorted.
+    pub heads: Vec<String>,
+}
+
+impl Signable for DocHeads {
+    const DOMAIN: &'static str = "tandem/feed-heads/v1";
+
+    fn signer(&self) -> &PeerKey {
+        &self.writer
+    }
+}
+
+pub type SignedHeads = Signed<DocHeads>;
+
+/// An entry not yet numbered or signed.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    pub kind: Kind,
+    pub message: String,
+    pub commit: Option<String>,
+    pub details: Details,
+    pub tags: Vec<String>,
+    pub time_ms: i64,
+}
+
+struct WriterDoc {
+    doc: Automerge,
+    snapshot: PathBuf,
+    log_path: PathBuf,
+    log: File,
+    log_chunks: usize,
+    next_seq: u64,
+    /// Latest heads signed by the writer, for documents of other writers.
+    signed_heads: Option<SignedHeads>,
+}
+
+/// All writers' documents of one project, plus an in-memory index of entries
+/// ordered by time (oldest first).
+pub struct Feed {
+    dir: PathBuf,
+    project: ProjectId,
+    writers: BTreeMap<PeerKey, WriterDoc>,
+    entries: Vec<SignedEntry>,
+}
+
+fn seq_key(seq: u64) -> String {
+    format!("{seq:012}")
+}
+
+fn sort_key(entry: &SignedEntry) -> (i64, PeerKey, u64) {
+    (
+        entry.payload.time_ms,
+        entry.payload.author,
+        entry.payload.seq,
+    )
+}
+
+fn sorted_heads(doc: &Automerge) -> Vec<String> {
+    let mut heads: Vec<String> = doc.get_heads().iter().map(|h| h.to_string()).collect();
+    heads.sort();
+    heads
+}
+
+impl Feed {
+    /// Opens (or starts) the feed stored in `dir`.
+    pub fn open(dir: &Path, project: ProjectId) -> Result<Self, FeedError> {
+        fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let mut feed = Feed {
+            dir: dir.to_owned(),
+            project,
+            writers: BTreeMap::new(),
+            entries: Vec::new(),
+        };
+        let mut writers = Vec::new();
+        for item in fs::read_dir(dir).map_err(io_err(dir))? {
+            let path = item.map_err(io_err(dir))?.path();
+            let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else {
+                continue;
+            };
+            let Ok(bytes) = hex::decode(stem) else {
+                continue;
+            };
+            let Ok(bytes) = <[u8; 32]>::try_from(bytes) else {
+                continue;
+            };
+            let Ok(writer) = PeerKey::from_bytes(bytes) else {
+                continue;
+            };
+            if !writers.contains(&writer) {
+                writers.push(writer);
+            }
+        }
+        for writer in writers {
+            let (doc, entries) = feed.load_writer(writer)?;
+            feed.entries.extend(entries);
+            feed.writers.insert(writer, doc);
+        }
+        feed.entries.sort_by_key(sort_key);
+        Ok(feed)
+    }
+
+    fn writer_paths(&self, writer: &PeerKey) -> (PathBuf, PathBuf, PathBuf) {
+        let stem = hex::encode(writer.as_bytes());
+        (
+            self.dir.join(format!("{stem}.am")),
+            self.dir.join(format!("{stem}.log")),
+            self.dir.join(format!("{stem}.heads")),
+        )
+    }
+
+    fn load_writer(&self, writer: PeerKey) -> Result<(WriterDoc, Vec<SignedEntry>), FeedError> {
+        let (snapshot, log_path, heads_path) = self.writer_paths(&writer);
+        let mut doc = match fs::read(&snapshot) {
+            Ok(bytes) => Automerge::load(&bytes).map_err(|e| FeedError::Corrupt {
+                path: snapshot.clone(),
+                message: e.to_string(),
+            })?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Automerge::new(),
+            Err(e) => return Err(io_err(&snapshot)(e)),
+        };
+        let log_chunks = replay_log(&log_path, &mut doc)?;
+        doc.set_actor(ActorId::from(writer.as_bytes()));
+        let signed_heads = match fs::read_to_string(&heads_path) {
+            Ok(text) => serde_json::from_str(&text).ok(),
+            Err(_) => None,
+        };
+        let entries = read_entries(&doc, &writer, &self.project, 0);
+        let next_seq = entries.iter().map(|e| e.payload.seq + 1).max().unwrap_or(1);
+        let log = open_append(&log_path).map_err(io_err(&log_path))?;
+        Ok((
+            WriterDoc {
+                doc,
+                snapshot,
+                log_path,
+                log,
+                log_chunks,
+                next_seq,
+                signed_heads,
+            },
+            entries,
+        ))
+    }
+
+    fn writer_mut(&mut self, writer: PeerKey) -> Result<&mut WriterDoc, FeedError> {
+        if !self.writers.contains_key(&writer) {
+            let (doc, entries) = self.load_writer(writer)?;
+            self.entries.extend(entries);
+            self.entries.sort_by_key(sort_key);
+            self.writers.insert(writer, doc);
+        }
+        self.writers
+            .get_mut(&writer)
+            .ok_or_else(|| FeedError::Rejected("writer document vanished".into()))
+    }
+
+    pub fn project(&self) -> ProjectId {
+        self.project
+    }
+
+    /// Appends an entry authored by `key` (this node's own document).
+    pub fn append(
+        &mut self,
+        key: &SecretKey,
+        author_name: &str,
+        draft: Draft,
+    ) -> Result<SignedEntry, FeedError> {
+        let project = self.project;
+        let writer = self.writer_mut(key.public())?;
+        let entry = Entry {
+            version: 1,
+            project,
+            author: key.public(),
+            author_name: author_name.to_owned(),
+            seq: writer.next_seq,
+            time_ms: draft.time_ms,
+            kind: draft.kind,
+            message: draft.message,
+            commit: draft.commit,
+            details: draft.details,
+            tags: draft.tags,
+        };
+        let signed = entry.sign(key)?;
+        let before = writer.doc.get_heads();
+        let mut tx = writer.doc.transaction();
+        tx.put(ROOT, seq_key(signed.payload.seq), signed.to_json())?;
+        tx.commit();
+        let chunk = writer.doc.save_after(&before);
+        append_frame(&mut writer.log, &writer.log_path, &chunk)?;
+        writer.log_chunks += 1;
+        writer.next_seq += 1;
+        if writer.log_chunks >= COMPACT_AFTER_CHUNKS {
+            compact(writer)?;
+        }
+        let at = self
+            .entries
+            .partition_point(|e| sort_key(e) <= sort_key(&signed));
+        self.entries.insert(at, signed.clone());
+        Ok(signed)
+    }
+
+    /// Folds every writer's log into its snapshot.
+    pub fn compact_all(&mut self) -> Result<(), FeedError> {
+        for writer in self.writers.values_mut() {
+            if writer.log_chunks > 0 {
+                compact(writer)?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn latest(&self) -> Option<&SignedEntry> {
+        self.entries.last()
+    }
+
+    /// Newest first, filtered, at most `limit`.
+    pub fn query(&self, filter: &Filter, limit: usize) -> Vec<&SignedEntry> {
+        self.entries
+            .iter()
+            .rev()
+            .filter(|e| filter.matches(&e.payload))
+            .take(limit)
+            .collect()
+    }
+
+    pub fn writers(&self) -> impl Iterator<Item = &PeerKey> {
+        self.writers.keys()
+    }
+
+    /// Current heads of a writer's document (empty if unknown).
+    pub fn heads(&self, writer: &PeerKey) -> Vec<ChangeHash> {
+        self.writers
+            .get(writer)
+            .map(|w| w.doc.get_heads())
+            .unwrap_or_default()
+    }
+
+    /// The changes of `writer`'s document that a peer at `since` lacks.
+    pub fn bundle_since(&self, writer: &PeerKey, since: &[ChangeHash]) -> Vec<u8> {
+        self.writers
+            .get(writer)
+            .map(|w| w.doc.save_after(since))
+            .unwrap_or_default()
+    }
+
+    /// Signed heads for a writer's document: freshly signed for our own,
+    /// the last ones received for others'.
+    pub fn signed_heads(&self, writer: &PeerKey, own: &SecretKey) -> Option<SignedHeads> {
+        let doc = self.writers.get(writer)?;
+        if writer == &own.public() {
+            let heads = DocHeads {
+                project: self.project,
+                writer: *writer,
+                heads: sorted_heads(&doc.doc),
+            };
+            Signed::sign(heads, own).ok()
+        } else {
+            doc.signed_heads.clone()
+        }
+    }
+
+    /// Applies a bundle of `writer`'s changes. It is accepted only if the
+    /// writer signed the heads it ends at and every new entry is well formed,
+    /// belongs to this project and is authored by that writer; otherwise the
+    /// document is left exactly as it was. Returns the number of new entries.
+    pub fn apply_bundle(&mut self, bundle: &[u8], heads: &SignedHeads) -> Result<usize, FeedError> {
+        heads
+            .verify()
+            .map_err(|e| FeedError::Rejected(format!("feed heads: {e}")))?;
+        if heads.payload.project != self.project {
+            return Err(FeedError::Rejected(
+                "feed heads belong to another project".into(),
+            ));
+        }
+        let writer_key = heads.payload.writer;
+        let project = self.project;
+        let writer = self.writer_mut(writer_key)?;
+        let first_new = writer.next_seq;
+        let before = writer.doc.get_heads();
+        let outcome = writer
+            .doc
+            .load_incremental(bundle)
+            .map_err(FeedError::from)
+            .and_then(|_| {
+                if sorted_heads(&writer.doc) != heads.payload.heads {
+                    return Err(FeedError::Rejected(
+                        "bundle does not end at the heads its writer signed".into(),
+                    ));
+                }
+                let fresh = read_entries(&writer.doc, &writer_key, &project, first_new);
+                let expected = writer.doc.length(ROOT) as u64;
+                if fresh.len() as u64 + first_new - 1 != expected {
+                    return Err(FeedError::Rejected(
+                        "bundle holds entries that are malformed or out of sequence".into(),
+                    ));
+                }
+                Ok(fresh)
+            });
+        let fresh = match outcome {
+            Ok(fresh) => fresh,
+            Err(e) => {
+                // Roll back to what is on disk: nothing of the bundle stays.
+                let (doc, _) = self.load_writer(writer_key)?;
+                self.writers.insert(writer_key, doc);
+                return Err(e);
+            }
+        };
+        let chunk = writer.doc.save_after(&before);
+        append_frame(&mut writer.log, &writer.log_path, &chunk)?;
+        writer.log_chunks += 1;
+        writer.next_seq = fresh
+            .iter()
+            .map(|e| e.payload.seq + 1)
+            .max()
+            .unwrap_or(first_new);
+        let (_, _, heads_path) = self.writer_paths(&writer_key);
+        atomic_write(&heads_path, heads.to_json().as_bytes(), None).map_err(io_err(&heads_path))?;
+        if let Some(w) = self.writers.get_mut(&writer_key) {
+            w.signed_heads = Some(heads.clone());
+        }
+        let count = fresh.len();
+        self.entries.extend(fresh);
+        self.entries.sort_by_key(sort_key);
+        Ok(count)
+    }
+
+    /// Whole documents with their signed heads, for export.
+    pub fn export_docs(&self, own: &SecretKey) -> Vec<(PeerKey, Vec<u8>, Option<SignedHeads>)> {
+        self.writers
+            .iter()
+            .map(|(key, w)| (*key, w.doc.save(), self.signed_heads(key, own)))
+            .collect()
+    }
+
+    /// Imports a whole writer document (from an archive) into an empty
+    /// feed, with the same checks as [`Feed::apply_bundle`].
+    pub fn import_doc(&mut self, doc: &[u8], heads: &SignedHeads) -> Result<usize, FeedError> {
+        self.apply_bundle(doc, heads)
+    }
+}
+
+/// Reads the entries of a document from sequence `from` on, keeping only
+/// those that parse, carry the key they are stored under, belong to the
+/// project, are authored by the document's writer and respect the limits.
+fn read_entries(
+    doc: &Automerge,
+    writer: &PeerKey,
+    project: &ProjectId,
+    from: u64,
+) -> Vec<SignedEntry> {
+    let start = seq_key(from);
+    let mut entries = Vec::new();
+    for item in doc.map_range(ROOT, start..) {
+        let ValueRef::Scalar(ScalarValueRef::Str(json)) = &item.value else {
+            continue;
+        };
+        let Ok(entry) = serde_json::from_str::<SignedEntry>(json) else {
+            continue;
+        };
+        let well_formed = seq_key(entry.payload.seq) == item.key
+            && &entry.payload.author == writer
+            && &entry.payload.project == project
+            && entry.payload.validate().is_ok();
+        if well_formed {
+            entries.push(entry);
+        }
+    }
+    entries
+}
+
+/// Frames are `len (u32 le) | blake3(data)[..8] | data`: a torn or corrupt
+/// tail after a crash is detected and cut off instead of poisoning the load.
+fn append_frame(log: &mut File, path: &Path, data: &[u8]) -> Result<(), FeedError> {
+    let mut frame = Vec::with_capacity(12 + data.len());
+    frame.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    frame.extend_from_slice(&blake3::hash(data).as_bytes()[..8]);
+    frame.extend_from_slice(data);
+    log.write_all(&frame).map_err(io_err(path))?;
+    log.sync_data().map_err(io_err(path))
+}
+
+fn replay_log(path: &Path, doc: &mut Automerge) -> Result<usize, FeedError> {
+    let mut bytes = Vec::new();
+    match File::open(path) {
+        Ok(mut file) => {
+            file.read_to_end(&mut bytes).map_err(io_err(path))?;
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(io_err(path)(e)),
+    }
+    let mut at = 0;
+    let mut chunks = 0;
+    while at + 12 <= bytes.len() {
+        let len =
+            u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as usize;
+        let end = at + 12 + len;
+        if len > MAX_FRAME || end > bytes.len() {
+            break;
+        }
+        let data = &bytes[at + 12..end];
+        if blake3::hash(data).as_bytes()[..8] != bytes[at + 4..at + 12] {
+            break;
+        }
+        doc.load_incremental(data).map_err(|e| FeedError::Corrupt {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        at = end;
+        chunks += 1;
+    }
+    if at < bytes.len() {
+        tracing::warn!(path = %path.display(), kept = at, dropped = bytes.len() - at, "cutting a torn tail off an activity log");
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(io_err(path))?;
+        file.set_len(at as u64).map_err(io_err(path))?;
+        file.sync_all().map_err(io_err(path))?;
+    }
+    Ok(chunks)
+}
+
+/// Writes a fresh snapshot, then empties the log. A crash between the two
+/// only replays changes the snapshot already has, which is harmless.
+fn compact(writer: &mut WriterDoc) -> Result<(), FeedError> {
+    let bytes = writer.doc.save();
+    atomic_write(&writer.snapshot, &bytes, None).map_err(io_err(&writer.snapshot))?;
+    writer.log.set_len(0).map_err(io_err(&writer.log_path))?;
+    writer.log.sync_all().map_err(io_err(&writer.log_path))?;
+    writer.log_chunks = 0;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tandem_protocol::project::Genesis;
+
+    fn setup() -> (tempfile::TempDir, ProjectId, SecretKey) {
+        let key = SecretKey::from_bytes([5; 32]);
+        let project = Genesis::create(&"p".parse().expect("name"), &key, 0, [0; 16]).project_id();
+        (tempfile::tempdir().expect("tempdir"), project, key)
+    }
+
+    fn draft(i: i64) -> Draft {
+        Draft {
+            kind: Kind::Note,
+            message: format!("note {i}"),
+            commit: None,
+            details: Details::default(),
+            tags: vec![],
+            time_ms: i,
+        }
+    }
+
+    #[test]
+    fn entries_survive_reopen_and_compaction() {
+        let (dir, project, key) = setup();
+        let mut feed = Feed::open(dir.path(), project).expect("open");
+        for i in 0..5 {
+            feed.append(&key, "Ada", draft(i)).expect("append");
+        }
+        feed.compact_all().expect("compact");
+        feed.append(&key, "Ada", draft(5))
+            .expect("append after compact");
+        drop(feed);
+        let feed = Feed::open(dir.path(), project).expect("reopen");
+        assert_eq!(feed.len(), 6);
+        let newest = feed.query(&Filter::default(), 1);
+        assert_eq!(newest[0].payload.message, "note 5");
+        assert_eq!(newest[0].payload.seq, 6);
+    }
+
+    #[test]
+    fn torn_log_tail_is_cut_and_the_rest_kept() {
+        let (dir, project, key) = setup();
+        let mut feed = Feed::open(dir.path(), project).expect("open");
+        feed.append(&key, "Ada", draft(1)).expect("append");
+        feed.append(&key, "Ada", draft(2)).expect("append");
+        drop(feed);
+        let log = dir
+            .path()
+            .join(format!("{}.log", hex::encode(key.public().as_bytes())));
+        let mut file = fs::OpenOptions::new().append(true).open(&log).expect("log");
+        file.write_all(&[200, 0, 0, 0, 1, 2, 3])
+            .expect("torn write");
+        drop(file);
+        let mut feed = Feed::open(dir.path(), project).expect("reopen after torn write");
+        assert_eq!(feed.len(), 2);
+        feed.append(&key, "Ada", draft(3))
+            .expect("append after repair");
+        drop(feed);
+        assert_eq!(Feed::open(dir.path(), project).expect("reopen").len(), 3);
+    }
+
+    #[test]
+    fn bundles_apply_only_at_signed_heads() {
+        let (dir, project, key) = setup();
+        let other_dir = tempfile::tempdir().expect("tempdir");
+        let mut source = Feed::open(dir.path(), project).expect("open");
+        let mut sink = Feed::open(other_dir.path(), project).expect("open");
+        for i in 0..3 {
+            source.append(&key, "Ada", draft(i)).expect("append");
+        }
+        let writer = key.public();
+        let heads = source.signed_heads(&writer, &key).expect("heads");
+        let bundle = source.bundle_since(&writer, &sink.heads(&writer));
+
+        // Heads signed by someone else are refused.
+        let mallory = SecretKey::from_bytes([9; 32]);
+        let mut forged = heads.clone();
+        forged.payload.writer = mallory.public();
+        assert!(sink.apply_bundle(&bundle, &forged).is_err());
+        // Heads that do not match the bundle are refused and nothing stays.
+        source.append(&key, "Ada", draft(9)).expect("append");
+        let later = source.signed_heads(&writer, &key).expect("heads");
+        assert!(sink.apply_bundle(&bundle, &later).is_err());
+        assert_eq!(sink.len(), 0);
+
+        assert_eq!(sink.apply_bundle(&bundle, &heads).expect("apply"), 3);
+        let rest = source.bundle_since(&writer, &sink.heads(&writer));
+        assert_eq!(sink.apply_bundle(&rest, &later).expect("apply rest"), 1);
+        drop(sink);
+        assert_eq!(
+            Feed::open(other_dir.path(), project).expect("reopen").len(),
+            4
+        );
+    }
+}

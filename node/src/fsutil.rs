@@ -1,0 +1,80 @@
+//! Small filesystem helpers that keep state whole across crashes.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::Path;
+
+/// Writes `bytes` to `path` through a temporary file in the same folder and
+/// a rename, so a crash leaves either the old content or the new, never half.
+pub fn atomic_write(path: &Path, bytes: &[u8], mode: Option<u32>) -> io::Result<()> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| io::Error::other(format!("{} has no parent folder", path.display())))?;
+    fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+    if let Some(mode) = mode {
+        set_mode(tmp.as_file(), mode)?;
+    }
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    sync_dir(dir);
+    Ok(())
+}
+
+/// Best-effort fsync of a folder so a rename inside it is durable.
+pub fn sync_dir(dir: &Path) {
+    if let Ok(handle) = File::open(dir) {
+        let _ = handle.sync_all();
+    }
+}
+
+#[cfg(unix)]
+pub fn set_mode(file: &File, mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(fs::Permissions::from_mode(mode))
+}
+
+#[cfg(not(unix))]
+pub fn set_mode(_file: &File, _mode: u32) -> io::Result<()> {
+    Ok(())
+}
+
+/// Opens a file for appending, creating it when missing.
+pub fn open_append(path: &Path) -> io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+/// Copies a file or a folder tree into `dest`, refusing symbolic links so a
+/// copy can never pull in files from outside what the user named.
+pub fn copy_tree(src: &Path, dest: &Path) -> io::Result<u64> {
+    let meta = fs::symlink_metadata(src)?;
+    if meta.file_type().is_symlink() {
+        return Err(io::Error::other(format!(
+            "{} is a symbolic link; copy the file it points to instead",
+            src.display()
+        )));
+    }
+    if meta.is_file() {
+        if let Some(parent) = dest.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        fs::copy(src, dest)?;
+        return Ok(1);
+    }
+    let mut copied = 0;
+    for item in walkdir::WalkDir::new(src).follow_links(false) {
+        let item = item.map_err(io::Error::other)?;
+        let relative = item.path().strip_prefix(src).map_err(io::Error::other)?;
+        let target = dest.join(relative);
+        let kind = item.file_type();
+        if kind.is_dir() {
+            fs::create_dir_all(&target)?;
+        } else if kind.is_file() {
+            fs::copy(item.path(), &target)?;
+            copied += 1;
+        }
+        // Links and special files inside a folder are skipped on purpose.
+    }
+    Ok(copied)
+}

@@ -1,0 +1,16 @@
+//! The Tandem node: its store, projects, activity feed, HTTP API and CLI.
+
+pub mod api;
+pub mod archive;
+pub mod bench;
+pub mod cli;
+pub mod client;
+pub mod daemon;
+pub mod feed;
+pub mod fsutil;
+pub mod project;
+pub mod repo;
+pub mod service;
+pub mod store;
+pub mod watch;
+pub mod web;

@@ -1,0 +1,620 @@
+//! The node's operations on its projects, shared by the HTTP API, the web UI
+//! and the CLI (which reaches them through the API, in-process or over HTTP).
+//!
+//! Each project sits behind its own mutex: operations on one project run one
+//! at a time, so a sweep triggered by the file watcher never interleaves with
+//! a user's `add`.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use tandem_protocol::activity::{Details, Filter, Kind, validate_tags};
+use tandem_protocol::api::{
+    ActivityQuery, EntryView, FileInfo, IdentityInfo, ProjectDetail, ProjectSummary, Section,
+    SectionFiles, SweepResult, UpdateProfile,
+};
+use tandem_protocol::project::{Genesis, ProjectError, validate_description};
+use tandem_protocol::summary::summarize;
+use tandem_protocol::{PeerKey, ProjectName, SecretKey};
+
+use crate::feed::{Draft, FeedError};
+use crate::project::{Manifest, Project, ProjectOpenError, lay_out};
+use crate::repo::{self, RepoError};
+use crate::store::{Home, Profile, StoreError, random_bytes};
+
+/// Default number of entries an activity query returns.
+pub const DEFAULT_LIMIT: usize = 50;
+
+/// What went wrong, sorted by whose fault it is (for HTTP status codes).
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("no project named {0:?} (see `tandem project list`)")]
+    NoSuchProject(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Open(#[from] ProjectOpenError),
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    #[error(transparent)]
+    Feed(#[from] FeedError),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl From<ProjectError> for ServiceError {
+    fn from(e: ProjectError) -> Self {
+        ServiceError::BadRequest(e.to_string())
+    }
+}
+
+pub fn io_context(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServiceError {
+    let context = context.into();
+    move |source| ServiceError::Io { context, source }
+}
+
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+pub struct Service {
+    home: Home,
+    key: SecretKey,
+    profile: RwLock<Profile>,
+    open: Mutex<BTreeMap<ProjectName, Arc<Mutex<Project>>>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock leaves the data as consistent as the
+    // filesystem it mirrors; carry on rather than poisoning every request.
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Service {
+    /// Opens the home; the caller must hold its lock for as long as the
+    /// service lives.
+    pub fn open(home: Home) -> Result<Self, ServiceError> {
+        home.ensure_layout()?;
+        let key = home.load_key()?;
+        let profile = home.load_profile()?;
+        // Staging leftovers from an interrupted import are garbage.
+        if let Ok(items) = fs::read_dir(home.tmp_dir()) {
+            for item in items.flatten() {
+                let _ = fs::remove_dir_all(item.path()).or_else(|_| fs::remove_file(item.path()));
+            }
+        }
+        Ok(Self {
+            home,
+            key,
+            profile: RwLock::new(profile),
+            open: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    pub fn home(&self) -> &Home {
+        &self.home
+    }
+
+    pub fn key(&self) -> &SecretKey {
+        &self.key
+    }
+
+    pub fn profile(&self) -> Profile {
+        self.profile
+            .read()
+            .map(|p| p.clone())
+            .unwrap_or_else(|e| e.into_inner().clone())
+    }
+
+    pub fn identity(&self) -> IdentityInfo {
+        let profile = self.profile();
+        let public = self.key.public();
+        IdentityInfo {
+            did: public.to_did(),
+            peer_id: public.to_peer_id(),
+            name: profile.name,
+            email: profile.email,
+        }
+    }
+
+    pub fn update_profile(&self, update: UpdateProfile) -> Result<IdentityInfo, ServiceError> {
+        let mut profile = self.profile();
+        if let Some(name) = update.name {
+            profile.name = validate_label("name", &name)?;
+        }
+        if let Some(email) = update.email {
+            profile.email = validate_label("email", &email)?;
+        }
+        self.home.save_profile(&profile)?;
+        if let Ok(mut current) = self.profile.write() {
+            *current = profile;
+        }
+        Ok(self.identity())
+    }
+
+    fn signature(&self) -> Result<git2::Signature<'static>, ServiceError> {
+        let profile = self.profile();
+        Ok(git2::Signature::now(&profile.name, &profile.email).map_err(RepoError::from)?)
+    }
+
+    pub fn project_dir(&self, name: &ProjectName) -> PathBuf {
+        self.home.projects_dir().join(name.as_str())
+    }
+
+    /// Opens (or returns the already open) project.
+    pub fn project(&self, name: &str) -> Result<Arc<Mutex<Project>>, ServiceError> {
+        let name: ProjectName = name
+            .parse()
+            .map_err(|_| ServiceError::NoSuchProject(name.to_owned()))?;
+        let mut open = lock(&self.open);
+        if let Some(project) = open.get(&name) {
+            return Ok(project.clone());
+        }
+        let dir = self.project_dir(&name);
+        if !dir.is_dir() {
+            return Err(ServiceError::NoSuchProject(name.to_string()));
+        }
+        let project = Project::open(name.clone(), dir, &self.home.feeds_dir())?;
+        let project = Arc::new(Mutex::new(project));
+        open.insert(name, project.clone());
+        Ok(project)
+    }
+
+    /// Names of the projects in the home, sorted.
+    pub fn project_names(&self) -> Result<Vec<ProjectName>, ServiceError> {
+        let dir = self.home.projects_dir();
+        let mut names = Vec::new();
+        for item in fs::read_dir(&dir).map_err(io_context(format!("reading {}", dir.display())))? {
+            let Ok(item) = item else { continue };
+            if !item.path().join(crate::project::MANIFEST).is_file() {
+                continue;
+            }
+            if let Some(name) = item.file_name().to_str().and_then(|n| n.parse().ok()) {
+                names.push(name);
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    pub fn create_project(
+        &self,
+        name: &str,
+        description: &str,
+    ) -> Result<ProjectSummary, ServiceError> {
+        let name: ProjectName = name.parse()?;
+        validate_description(description)?;
+        let dir = self.project_dir(&name);
+        if dir.exists() {
+            return Err(ServiceError::Conflict(format!(
+                "a project named {name:?} already exists"
+            )));
+        }
+        let genesis = Genesis::create(&name, &self.key, now_ms(), random_bytes());
+        let manifest = Manifest {
+            id: genesis.project_id(),
+            name: name.to_string(),
+            description: description.trim().to_owned(),
+            genesis,
+        };
+        // Build the project in staging, then move it into place in one rename.
+        let staging = tempfile::Builder::new()
+            .prefix("create-")
+            .tempdir_in(self.home.tmp_dir())
+            .map_err(io_context("creating a staging folder"))?;
+        lay_out(staging.path(), &manifest).map_err(io_context("writing the project files"))?;
+        let repository = repo::init(staging.path())?;
+        let summary = format!("[tandem:milestone] Created project {name}");
+        let commit = repo::commit_all(
+            &repository,
+            &self.signature()?,
+            &format!("{summary}\n\n{}", self.trailer()),
+        )?;
+        drop(repository);
+        fs::rename(staging.path(), &dir).map_err(io_context(format!(
+            "moving the project to {}",
+            dir.display()
+        )))?;
+        let _ = staging.keep();
+        let project = self.project(name.as_str())?;
+        let mut project = lock(&project);
+        self.append(
+            &mut project,
+            Kind::Milestone,
+            format!("Created project {name}"),
+            commit.map(|c| c.to_string()),
+            Details::default(),
+            vec![],
+        )?;
+        self.summary(&project)
+    }
+
+    fn trailer(&self) -> String {
+        format!("Tandem-Author: {}", self.key.public().to_did())
+    }
+
+    fn append(
+        &self,
+        project: &mut Project,
+        kind: Kind,
+        message: String,
+        commit: Option<String>,
+        details: Details,
+        tags: Vec<String>,
+    ) -> Result<EntryView, ServiceError> {
+        let draft = Draft {
+            kind,
+            message,
+            commit,
+            details,
+            tags,
+            time_ms: now_ms(),
+        };
+        let signed = project
+            .feed
+            .append(&self.key, &self.profile().name, draft)?;
+        Ok(EntryView::from(&signed))
+    }
+
+    pub fn summary(&self, project: &Project) -> Result<ProjectSummary, ServiceError> {
+        let files = repo::tracked_files(&project.repo)?
+            .into_iter()
+            .filter(|(path, _)| !path.ends_with(".gitkeep"))
+            .count();
+        Ok(ProjectSummary {
+            name: project.name.to_string(),
+            id: project.id().to_string(),
+            owner: project.manifest.genesis.payload.owner.to_did(),
+            description: project.manifest.description.clone(),
+            path: project.dir.display().to_string(),
+            created_ms: project.manifest.genesis.payload.created_ms,
+            commits: repo::commit_count(&project.repo)?,
+            files,
+            entries: project.feed.len(),
+            last_activity: project.feed.latest().map(EntryView::from),
+        })
+    }
+
+    pub fn list_projects(&self) -> Result<Vec<ProjectSummary>, ServiceError> {
+        let mut out = Vec::new();
+        for name in self.project_names()? {
+            match self.project(name.as_str()) {
+                Ok(project) => out.push(self.summary(&lock(&project))?),
+                Err(e) => {
+                    tracing::warn!(project = %name, error = %e, "skipping unreadable project")
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn show_project(&self, name: &str) -> Result<ProjectDetail, ServiceError> {
+        let project = self.project(name)?;
+        let project = lock(&project);
+        let summary = self.summary(&project)?;
+        let mut sections: Vec<SectionFiles> = Section::ALL
+            .into_iter()
+            .map(|section| SectionFiles {
+                section,
+                files: vec![],
+            })
+            .collect();
+        for (path, size) in repo::tracked_files(&project.repo)? {
+            if path.ends_with(".gitkeep") {
+                continue;
+            }
+            let section = path
+                .split('/')
+                .next()
+                .and_then(|s| s.parse::<Section>().ok());
+            if let Some(section) = section {
+                if let Some(group) = sections.iter_mut().find(|g| g.section == section) {
+                    group.files.push(FileInfo { path, size });
+                }
+            }
+        }
+        Ok(ProjectDetail { summary, sections })
+    }
+
+    pub fn delete_project(&self, name: &str) -> Result<(), ServiceError> {
+        let project = self.project(name)?;
+        let (dir, id) = {
+            let project = lock(&project);
+            (project.dir.clone(), project.id())
+        };
+        let parsed: ProjectName = name.parse()?;
+        lock(&self.open).remove(&parsed);
+        // Move out of sight first so a crash never leaves half a project.
+        let trash = self
+            .home
+            .tmp_dir()
+            .join(format!("deleted-{}", hex::encode(random_bytes::<8>())));
+        fs::rename(&dir, &trash).map_err(io_context(format!("removing {}", dir.display())))?;
+        let feed = self.home.feeds_dir().join(id.to_string());
+        let _ = fs::remove_dir_all(&feed);
+        fs::remove_dir_all(&trash).map_err(io_context(format!("removing {}", trash.display())))?;
+        Ok(())
+    }
+
+    /// Commits whatever changed in the project's folder and records it.
+    pub fn sweep(&self, name: &str) -> Result<SweepResult, ServiceError> {
+        let project = self.project(name)?;
+        let mut project = lock(&project);
+        self.sweep_locked(&mut project)
+    }
+
+    fn sweep_locked(&self, project: &mut Project) -> Result<SweepResult, ServiceError> {
+        let changes = repo::pending_changes(&project.repo)?;
+        if changes.is_empty() {
+            return Ok(SweepResult {
+                commit: None,
+                entries: vec![],
+            });
+        }
+        let groups = summarize(&changes);
+        let mut message = String::new();
+        for group in &groups {
+            message.push_str(&format!("[tandem:{}] {}\n", group.kind, group.message));
+        }
+        message.push('\n');
+        message.push_str(&self.trailer());
+        let Some(commit) = repo::commit_all(&project.repo, &self.signature()?, &message)? else {
+            return Ok(SweepResult {
+                commit: None,
+                entries: vec![],
+            });
+        };
+        let mut entries = Vec::new();
+        for group in groups {
+            let details = Details {
+                files: group.files,
+                ..Details::default()
+            };
+            entries.push(self.append(
+                project,
+                group.kind,
+                group.message,
+                Some(commit.to_string()),
+                details,
+                vec![],
+            )?);
+        }
+        Ok(SweepResult {
+            commit: Some(commit.to_string()),
+            entries,
+        })
+    }
+
+    /// Copies files or folders into a section, then records them. Every
+    /// source is checked before anything is copied, so a typo in the third
+    /// path does not leave the first two half-added.
+    pub fn add_files(
+        &self,
+        name: &str,
+        section: Section,
+        paths: &[String],
+    ) -> Result<SweepResult, ServiceError> {
+        if paths.is_empty() {
+            return Err(ServiceError::BadRequest(
+                "name at least one file or folder to add".into(),
+            ));
+        }
+        let project = self.project(name)?;
+        let mut project = lock(&project);
+        let mut plan = Vec::new();
+        for raw in paths {
+            let source = PathBuf::from(raw);
+            let meta = fs::symlink_metadata(&source)
+                .map_err(|_| ServiceError::BadRequest(format!("{raw}: no such file or folder")))?;
+            if meta.file_type().is_symlink() {
+                return Err(ServiceError::BadRequest(format!(
+                    "{raw} is a symbolic link; add the file it points to instead"
+                )));
+            }
+            let file_name = source.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
+                ServiceError::BadRequest(format!("{raw}: cannot tell the file's name"))
+            })?;
+            if file_name == "untracked" {
+                return Err(ServiceError::BadRequest(
+                    "a folder named 'untracked' would never be committed; rename it first".into(),
+                ));
+            }
+            let source = source
+                .canonicalize()
+                .map_err(io_context(format!("resolving {raw}")))?;
+            if source.starts_with(&project.dir) {
+                return Err(ServiceError::BadRequest(format!(
+                    "{raw} is already inside the project; run `tandem sweep` to record changes"
+                )));
+            }
+            plan.push((source, project.dir.join(section.as_str()).join(file_name)));
+        }
+        for (source, dest) in &plan {
+            crate::fsutil::copy_tree(source, dest)
+                .map_err(io_context(format!("copying {}", source.display())))?;
+        }
+        self.sweep_locked(&mut project)
+    }
+
+    pub fn add_note(
+        &self,
+        name: &str,
+        text: &str,
+        tags: Vec<String>,
+    ) -> Result<EntryView, ServiceError> {
+        validate_tags(&tags).map_err(|e| ServiceError::BadRequest(e.to_string()))?;
+        if text.trim().is_empty() {
+            return Err(ServiceError::BadRequest("a note needs some text".into()));
+        }
+        let project = self.project(name)?;
+        let mut project = lock(&project);
+        self.append(
+            &mut project,
+            Kind::Note,
+            text.trim().to_owned(),
+            None,
+            Details::default(),
+            tags,
+        )
+        .map_err(|e| match e {
+            ServiceError::Feed(FeedError::Entry(e)) => ServiceError::BadRequest(e.to_string()),
+            other => other,
+        })
+    }
+
+    pub fn activity(
+        &self,
+        name: &str,
+        query: &ActivityQuery,
+    ) -> Result<Vec<EntryView>, ServiceError> {
+        let project = self.project(name)?;
+        let project = lock(&project);
+        let filter = self.filter(&project, query)?;
+        let limit = query.limit.unwrap_or(DEFAULT_LIMIT).max(1);
+        Ok(project
+            .feed
+            .query(&filter, limit)
+            .into_iter()
+            .map(EntryView::from)
+            .collect())
+    }
+
+    /// Turns what a user typed into a filter: names resolve to the keys of
+    /// authors seen in this feed, dates accept `YYYY-MM-DD` or RFC 3339.
+    fn filter(&self, project: &Project, query: &ActivityQuery) -> Result<Filter, ServiceError> {
+        let kind = match query.kind.as_deref().filter(|k| !k.is_empty()) {
+            Some(k) => Some(
+                k.parse()
+                    .map_err(|e: tandem_protocol::activity::EntryError| {
+                        ServiceError::BadRequest(e.to_string())
+                    })?,
+            ),
+            None => None,
+        };
+        let authors = match query.author.as_deref().filter(|a| !a.is_empty()) {
+            None => None,
+            Some(text) => Some(match text.parse::<PeerKey>() {
+                Ok(key) => vec![key],
+                Err(_) => {
+                    let wanted = text.to_lowercase();
+                    let mut keys: Vec<PeerKey> = project
+                        .feed
+                        .query(&Filter::default(), usize::MAX)
+                        .into_iter()
+                        .filter(|e| e.payload.author_name.to_lowercase() == wanted)
+                        .map(|e| e.payload.author)
+                        .collect();
+                    keys.sort();
+                    keys.dedup();
+                    if keys.is_empty() {
+                        return Err(ServiceError::BadRequest(format!(
+                            "no author named {text:?} in this project's activity; give a name that appears in the feed, or a did:key"
+                        )));
+                    }
+                    keys
+                }
+            }),
+        };
+        let since_ms = match query.since.as_deref().filter(|s| !s.is_empty()) {
+            None => None,
+            Some(text) => Some(parse_date(text)?),
+        };
+        Ok(Filter {
+            kind,
+            authors,
+            path: query.path.clone().filter(|p| !p.is_empty()),
+            search: query.search.clone().filter(|s| !s.is_empty()),
+            since_ms,
+        }
+        .prepared())
+    }
+
+    /// Sweeps every project: at start-up, changes made while the node was
+    /// down are recorded.
+    pub fn sweep_all(&self) {
+        let Ok(names) = self.project_names() else {
+            return;
+        };
+        for name in names {
+            if let Err(e) = self.sweep(name.as_str()) {
+                tracing::warn!(project = %name, error = %e, "sweep failed");
+            }
+        }
+    }
+
+    /// Folds activity logs into snapshots (on shutdown).
+    pub fn compact(&self) {
+        for project in lock(&self.open).values() {
+            if let Err(e) = lock(project).feed.compact_all() {
+                tracing::warn!(error = %e, "compacting activity failed");
+            }
+        }
+    }
+
+    pub(crate) fn register(&self, project: Project) -> Arc<Mutex<Project>> {
+        let name = project.name.clone();
+        let project = Arc::new(Mutex::new(project));
+        lock(&self.open).insert(name, project.clone());
+        project
+    }
+
+    pub(crate) fn find_by_id(
+        &self,
+        id: &tandem_protocol::ProjectId,
+    ) -> Result<Option<ProjectName>, ServiceError> {
+        for name in self.project_names()? {
+            if let Ok(project) = self.project(name.as_str()) {
+                if &lock(&project).id() == id {
+                    return Ok(Some(name));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    pub(crate) fn lock_project<'a>(&self, project: &'a Mutex<Project>) -> MutexGuard<'a, Project> {
+        lock(project)
+    }
+
+    pub(crate) fn sweep_project(&self, project: &mut Project) -> Result<SweepResult, ServiceError> {
+        self.sweep_locked(project)
+    }
+}
+
+fn validate_label(what: &str, text: &str) -> Result<String, ServiceError> {
+    let text = text.trim();
+    if text.is_empty()
+        || text.chars().count() > 200
+        || text.chars().any(|c| c.is_control() || c == '<' || c == '>')
+    {
+        return Err(ServiceError::BadRequest(format!(
+            "{what} must be 1 to 200 characters, without control characters or angle brackets"
+        )));
+    }
+    Ok(text.to_owned())
+}
+
+/// `YYYY-MM-DD` (midnight UTC) or an RFC 3339 time, to Unix milliseconds.
+pub fn parse_date(text: &str) -> Result<i64, ServiceError> {
+    if let Ok(time) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(time.timestamp_millis());
+    }
+    if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        if let Some(time) = date.and_hms_opt(0, 0, 0) {
+            return Ok(time.and_utc().timestamp_millis());
+        }
+    }
+    Err(ServiceError::BadRequest(format!(
+        "cannot read the date {text:?}: use YYYY-MM-DD or an RFC 3339 time like 2026-11-27T14:00:00Z"
+    )))
+}

@@ -1,0 +1,180 @@
+//! Request and response bodies of the node's HTTP/JSON API.
+//!
+//! The CLI, the web UI and the end-to-end tests all speak these types, so
+//! they live in the dependency-free core rather than in the node.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::activity::{Entry, SignedEntry, entry_id};
+
+/// The three folders of a project that hold user files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Section {
+    Code,
+    Input,
+    Output,
+}
+
+impl Section {
+    pub const ALL: [Section; 3] = [Section::Code, Section::Input, Section::Output];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Section::Code => "code",
+            Section::Input => "input",
+            Section::Output => "output",
+        }
+    }
+}
+
+impl fmt::Display for Section {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Section {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        Section::ALL
+            .into_iter()
+            .find(|s| s.as_str() == text)
+            .ok_or_else(|| format!("unknown section {text:?}: expected code, input or output"))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityInfo {
+    pub did: String,
+    pub peer_id: String,
+    pub name: String,
+    pub email: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateProject {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// An entry as shown to users: its id plus its (verified) content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryView {
+    pub id: String,
+    #[serde(flatten)]
+    pub entry: Entry,
+}
+
+impl From<&SignedEntry> for EntryView {
+    fn from(signed: &SignedEntry) -> Self {
+        Self {
+            id: entry_id(signed),
+            entry: signed.payload.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectSummary {
+    pub name: String,
+    pub id: String,
+    pub owner: String,
+    pub description: String,
+    pub path: String,
+    pub created_ms: i64,
+    pub commits: usize,
+    pub files: usize,
+    pub entries: usize,
+    pub last_activity: Option<EntryView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileInfo {
+    /// Path relative to the project root, `/`-separated.
+    pub path: String,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SectionFiles {
+    pub section: Section,
+    pub files: Vec<FileInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectDetail {
+    #[serde(flatten)]
+    pub summary: ProjectSummary,
+    pub sections: Vec<SectionFiles>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddFiles {
+    pub section: Section,
+    /// Absolute paths on the node's machine (the CLI and node share a host).
+    pub paths: Vec<String>,
+}
+
+/// What a sweep (or an add) recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SweepResult {
+    /// The new commit, or none when nothing had changed.
+    pub commit: Option<String>,
+    pub entries: Vec<EntryView>,
+}
+
+/// Feed query as typed by a user; the node resolves names and dates.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivityQuery {
+    pub kind: Option<String>,
+    pub author: Option<String>,
+    pub path: Option<String>,
+    pub search: Option<String>,
+    pub since: Option<String>,
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoteRequest {
+    pub text: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportRequest {
+    /// Where to write the zip; the node picks a name in the current folder
+    /// of the CLI when absent.
+    pub output: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportResult {
+    pub path: String,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportRequest {
+    pub path: String,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateProfile {
+    pub name: Option<String>,
+    pub email: Option<String>,
+}
+
+/// Every API error has this body, with a message meant for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    pub error: String,
+}

@@ -1,0 +1,16 @@
+//! Tandem's protocol core: pure types and logic with no I/O.
+//!
+//! The node, the end-to-end tests and the simulations all build on this
+//! crate, so everything here is deterministic: time and randomness are
+//! passed in by the caller.
+
+pub mod activity;
+pub mod api;
+pub mod identity;
+pub mod path;
+pub mod project;
+pub mod signed;
+pub mod summary;
+
+pub use identity::{KeyError, PeerKey, SecretKey, Signature};
+pub use project::{ProjectId, ProjectName};
