@@ -269,7 +269,11 @@ fn write_archive(project: &Project, service: &Service, file: &File) -> io::Resul
             io::copy(&mut File::open(item.path())?, &mut zip)?;
         }
     }
-    for (writer, bytes, heads) in project.feed.export_docs(service.key()) {
+    for (writer, bytes, heads) in project
+        .feed
+        .export_docs(service.key())
+        .map_err(io::Error::other)?
+    {
         let Some(heads) = heads else { continue };
         let stem = hex::encode(writer.as_bytes());
         zip.start_file(format!("feed/{stem}.am"), stored)?;

@@ -13,13 +13,17 @@
 //!
 //! Entries are verified before they are stored; what is on disk is trusted.
 
+use std::cell::OnceCell;
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use automerge::transaction::Transactable;
-use automerge::{ActorId, Automerge, ChangeHash, ROOT, ReadDoc, ScalarValueRef, ValueRef};
+use automerge::{
+    ActorId, Automerge, ChangeHash, LoadOptions, ROOT, ReadDoc, ScalarValueRef, ValueRef,
+    VerificationMode,
+};
 use serde::{Deserialize, Serialize};
 use tandem_protocol::activity::{Details, Entry, EntryError, Filter, Kind, SignedEntry};
 use tandem_protocol::signed::{Signable, Signed};
@@ -77,6 +81,9 @@ impl Signable for DocHeads {
 
 pub type SignedHeads = Signed<DocHeads>;
 
+/// A writer's whole document and its signed heads, as exported.
+pub type ExportedDoc = (PeerKey, Vec<u8>, Option<SignedHeads>);
+
 /// An entry not yet numbered or signed.
 #[derive(Debug, Clone)]
 pub struct Draft {
@@ -89,14 +96,50 @@ pub struct Draft {
 }
 
 struct WriterDoc {
-    doc: Automerge,
+    writer: PeerKey,
+    /// Loaded on first use: a feed that was shut down cleanly is read from
+    /// its entry index alone, which is several times faster.
+    doc: OnceCell<Automerge>,
     snapshot: PathBuf,
     log_path: PathBuf,
+    index_path: PathBuf,
     log: File,
     log_chunks: usize,
     next_seq: u64,
     /// Latest heads signed by the writer, for documents of other writers.
     signed_heads: Option<SignedHeads>,
+}
+
+impl WriterDoc {
+    fn doc(&self) -> Result<&Automerge, FeedError> {
+        if let Some(doc) = self.doc.get() {
+            return Ok(doc);
+        }
+        let mut doc = match fs::read(&self.snapshot) {
+            // Our own snapshot, written after its contents were verified:
+            // skip re-hashing the change graph, which is most of load time.
+            Ok(bytes) => Automerge::load_with_options(
+                &bytes,
+                LoadOptions::new().verification_mode(VerificationMode::DontCheck),
+            )
+            .map_err(|e| FeedError::Corrupt {
+                path: self.snapshot.clone(),
+                message: e.to_string(),
+            })?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Automerge::new(),
+            Err(e) => return Err(io_err(&self.snapshot)(e)),
+        };
+        replay_log(&self.log_path, &mut doc)?;
+        doc.set_actor(ActorId::from(self.writer.as_bytes()));
+        Ok(self.doc.get_or_init(|| doc))
+    }
+
+    fn doc_mut(&mut self) -> Result<&mut Automerge, FeedError> {
+        self.doc()?;
+        self.doc
+            .get_mut()
+            .ok_or_else(|| FeedError::Rejected("activity document failed to load".into()))
+    }
 }
 
 /// All writers' documents of one project, plus an in-memory index of entries
@@ -106,6 +149,7 @@ pub struct Feed {
     project: ProjectId,
     writers: BTreeMap<PeerKey, WriterDoc>,
     entries: Vec<SignedEntry>,
+    durable: bool,
 }
 
 fn seq_key(seq: u64) -> String {
@@ -135,6 +179,7 @@ impl Feed {
             project,
             writers: BTreeMap::new(),
             entries: Vec::new(),
+            durable: true,
         };
         let mut writers = Vec::new();
         for item in fs::read_dir(dir).map_err(io_err(dir))? {
@@ -175,35 +220,34 @@ impl Feed {
 
     fn load_writer(&self, writer: PeerKey) -> Result<(WriterDoc, Vec<SignedEntry>), FeedError> {
         let (snapshot, log_path, heads_path) = self.writer_paths(&writer);
-        let mut doc = match fs::read(&snapshot) {
-            Ok(bytes) => Automerge::load(&bytes).map_err(|e| FeedError::Corrupt {
-                path: snapshot.clone(),
-                message: e.to_string(),
-            })?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Automerge::new(),
-            Err(e) => return Err(io_err(&snapshot)(e)),
-        };
-        let log_chunks = replay_log(&log_path, &mut doc)?;
-        doc.set_actor(ActorId::from(writer.as_bytes()));
+        let index_path = snapshot.with_extension("idx");
         let signed_heads = match fs::read_to_string(&heads_path) {
             Ok(text) => serde_json::from_str(&text).ok(),
             Err(_) => None,
         };
-        let entries = read_entries(&doc, &writer, &self.project, 0);
-        let next_seq = entries.iter().map(|e| e.payload.seq + 1).max().unwrap_or(1);
         let log = open_append(&log_path).map_err(io_err(&log_path))?;
-        Ok((
-            WriterDoc {
-                doc,
-                snapshot,
-                log_path,
-                log,
-                log_chunks,
-                next_seq,
-                signed_heads,
-            },
-            entries,
-        ))
+        let mut doc = WriterDoc {
+            writer,
+            doc: OnceCell::new(),
+            snapshot,
+            log_path,
+            index_path,
+            log,
+            log_chunks: 0,
+            next_seq: 1,
+            signed_heads,
+        };
+        let entries = match read_index(&doc, &self.project)? {
+            Some(entries) => entries,
+            None => {
+                let loaded = doc.doc()?;
+                let raw = raw_entries(loaded, 0);
+                doc.log_chunks = count_frames(&doc.log_path);
+                parse_entries(&raw, &writer, &self.project)
+            }
+        };
+        doc.next_seq = entries.iter().map(|e| e.payload.seq + 1).max().unwrap_or(1);
+        Ok((doc, entries))
     }
 
     fn writer_mut(&mut self, writer: PeerKey) -> Result<&mut WriterDoc, FeedError> {
@@ -218,6 +262,12 @@ impl Feed {
             .ok_or_else(|| FeedError::Rejected("writer document vanished".into()))
     }
 
+    /// Whether each append is flushed to disk before it returns (the
+    /// default). Only bulk loaders that can redo their work turn it off.
+    pub fn set_durable(&mut self, durable: bool) {
+        self.durable = durable;
+    }
+
     pub fn project(&self) -> ProjectId {
         self.project
     }
@@ -230,6 +280,7 @@ impl Feed {
         draft: Draft,
     ) -> Result<SignedEntry, FeedError> {
         let project = self.project;
+        let durable = self.durable;
         let writer = self.writer_mut(key.public())?;
         let entry = Entry {
             version: 1,
@@ -245,12 +296,13 @@ impl Feed {
             tags: draft.tags,
         };
         let signed = entry.sign(key)?;
-        let before = writer.doc.get_heads();
-        let mut tx = writer.doc.transaction();
+        let doc = writer.doc_mut()?;
+        let before = doc.get_heads();
+        let mut tx = doc.transaction();
         tx.put(ROOT, seq_key(signed.payload.seq), signed.to_json())?;
         tx.commit();
-        let chunk = writer.doc.save_after(&before);
-        append_frame(&mut writer.log, &writer.log_path, &chunk)?;
+        let chunk = doc.save_after(&before);
+        append_frame(&mut writer.log, &writer.log_path, &chunk, durable)?;
         writer.log_chunks += 1;
         writer.next_seq += 1;
         if writer.log_chunks >= COMPACT_AFTER_CHUNKS {
@@ -271,6 +323,26 @@ impl Feed {
             }
         }
         Ok(())
+    }
+
+    /// Adds entries to the time-ordered index in one linear merge.
+    fn merge_sorted(&mut self, mut fresh: Vec<SignedEntry>) {
+        fresh.sort_by_key(sort_key);
+        let old = std::mem::take(&mut self.entries);
+        let mut merged = Vec::with_capacity(old.len() + fresh.len());
+        let mut old = old.into_iter().peekable();
+        let mut fresh = fresh.into_iter().peekable();
+        loop {
+            let take_old = match (old.peek(), fresh.peek()) {
+                (Some(a), Some(b)) => sort_key(a) <= sort_key(b),
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
+            };
+            let next = if take_old { old.next() } else { fresh.next() };
+            merged.extend(next);
+        }
+        self.entries = merged;
     }
 
     pub fn len(&self) -> usize {
@@ -300,19 +372,23 @@ impl Feed {
     }
 
     /// Current heads of a writer's document (empty if unknown).
-    pub fn heads(&self, writer: &PeerKey) -> Vec<ChangeHash> {
-        self.writers
-            .get(writer)
-            .map(|w| w.doc.get_heads())
-            .unwrap_or_default()
+    pub fn heads(&self, writer: &PeerKey) -> Result<Vec<ChangeHash>, FeedError> {
+        match self.writers.get(writer) {
+            Some(w) => Ok(w.doc()?.get_heads()),
+            None => Ok(Vec::new()),
+        }
     }
 
     /// The changes of `writer`'s document that a peer at `since` lacks.
-    pub fn bundle_since(&self, writer: &PeerKey, since: &[ChangeHash]) -> Vec<u8> {
-        self.writers
-            .get(writer)
-            .map(|w| w.doc.save_after(since))
-            .unwrap_or_default()
+    pub fn bundle_since(
+        &self,
+        writer: &PeerKey,
+        since: &[ChangeHash],
+    ) -> Result<Vec<u8>, FeedError> {
+        match self.writers.get(writer) {
+            Some(w) => Ok(w.doc()?.save_after(since)),
+            None => Ok(Vec::new()),
+        }
     }
 
     /// Signed heads for a writer's document: freshly signed for our own,
@@ -323,7 +399,7 @@ impl Feed {
             let heads = DocHeads {
                 project: self.project,
                 writer: *writer,
-                heads: sorted_heads(&doc.doc),
+                heads: sorted_heads(doc.doc().ok()?),
             };
             Signed::sign(heads, own).ok()
         } else {
@@ -348,19 +424,18 @@ impl Feed {
         let project = self.project;
         let writer = self.writer_mut(writer_key)?;
         let first_new = writer.next_seq;
-        let before = writer.doc.get_heads();
-        let outcome = writer
-            .doc
+        let doc = writer.doc_mut()?;
+        let outcome = doc
             .load_incremental(bundle)
             .map_err(FeedError::from)
             .and_then(|_| {
-                if sorted_heads(&writer.doc) != heads.payload.heads {
+                if sorted_heads(doc) != heads.payload.heads {
                     return Err(FeedError::Rejected(
                         "bundle does not end at the heads its writer signed".into(),
                     ));
                 }
-                let fresh = read_entries(&writer.doc, &writer_key, &project, first_new);
-                let expected = writer.doc.length(ROOT) as u64;
+                let fresh = parse_entries(&raw_entries(doc, first_new), &writer_key, &project);
+                let expected = doc.length(ROOT) as u64;
                 if fresh.len() as u64 + first_new - 1 != expected {
                     return Err(FeedError::Rejected(
                         "bundle holds entries that are malformed or out of sequence".into(),
@@ -377,8 +452,8 @@ impl Feed {
                 return Err(e);
             }
         };
-        let chunk = writer.doc.save_after(&before);
-        append_frame(&mut writer.log, &writer.log_path, &chunk)?;
+        // The bundle applied cleanly, so it is itself a valid log chunk.
+        append_frame(&mut writer.log, &writer.log_path, bundle, true)?;
         writer.log_chunks += 1;
         writer.next_seq = fresh
             .iter()
@@ -391,16 +466,15 @@ impl Feed {
             w.signed_heads = Some(heads.clone());
         }
         let count = fresh.len();
-        self.entries.extend(fresh);
-        self.entries.sort_by_key(sort_key);
+        self.merge_sorted(fresh);
         Ok(count)
     }
 
     /// Whole documents with their signed heads, for export.
-    pub fn export_docs(&self, own: &SecretKey) -> Vec<(PeerKey, Vec<u8>, Option<SignedHeads>)> {
+    pub fn export_docs(&self, own: &SecretKey) -> Result<Vec<ExportedDoc>, FeedError> {
         self.writers
             .iter()
-            .map(|(key, w)| (*key, w.doc.save(), self.signed_heads(key, own)))
+            .map(|(key, w)| Ok((*key, w.doc()?.save(), self.signed_heads(key, own))))
             .collect()
     }
 
@@ -411,44 +485,146 @@ impl Feed {
     }
 }
 
-/// Reads the entries of a document from sequence `from` on, keeping only
-/// those that parse, carry the key they are stored under, belong to the
-/// project, are authored by the document's writer and respect the limits.
-fn read_entries(
-    doc: &Automerge,
+/// The stored JSON strings of a document from sequence `from` on.
+fn raw_entries(doc: &Automerge, from: u64) -> Vec<(String, String)> {
+    doc.map_range(ROOT, seq_key(from)..)
+        .filter_map(|item| match &item.value {
+            ValueRef::Scalar(ScalarValueRef::Str(json)) => {
+                Some((item.key.to_string(), json.to_string()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Parses stored entries, keeping only those that carry the key they are
+/// stored under, belong to the project, are authored by the document's
+/// writer and respect the limits.
+fn parse_entries(
+    raw: &[(String, String)],
     writer: &PeerKey,
     project: &ProjectId,
-    from: u64,
 ) -> Vec<SignedEntry> {
-    let start = seq_key(from);
-    let mut entries = Vec::new();
-    for item in doc.map_range(ROOT, start..) {
-        let ValueRef::Scalar(ScalarValueRef::Str(json)) = &item.value else {
-            continue;
-        };
-        let Ok(entry) = serde_json::from_str::<SignedEntry>(json) else {
-            continue;
-        };
-        let well_formed = seq_key(entry.payload.seq) == item.key
-            && &entry.payload.author == writer
-            && &entry.payload.project == project
-            && entry.payload.validate().is_ok();
-        if well_formed {
-            entries.push(entry);
-        }
+    let parse = |chunk: &[(String, String)]| -> Vec<SignedEntry> {
+        chunk
+            .iter()
+            .filter_map(|(key, json)| {
+                let entry = serde_json::from_str::<SignedEntry>(json).ok()?;
+                let well_formed = seq_key(entry.payload.seq) == *key
+                    && &entry.payload.author == writer
+                    && &entry.payload.project == project
+                    && entry.payload.validate().is_ok();
+                well_formed.then_some(entry)
+            })
+            .collect()
+    };
+    // Parsing dominates loading a large feed; spread it over the cores.
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    if raw.len() < 4_096 || threads < 2 {
+        return parse(raw);
     }
-    entries
+    let chunk = raw.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = raw
+            .chunks(chunk)
+            .map(|c| scope.spawn(move || parse(c)))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|p| p.join().unwrap_or_default())
+            .collect()
+    })
+}
+
+const INDEX_HEADER: &str = "tandem-feed-index v1";
+
+/// The entry index written beside a snapshot: a header naming the BLAKE3
+/// hash of the snapshot it was made from, then one stored entry per line
+/// (`key<TAB>json`). It is used only when it matches the snapshot and the
+/// log is empty; otherwise the document itself is read.
+fn read_index(
+    writer: &WriterDoc,
+    project: &ProjectId,
+) -> Result<Option<Vec<SignedEntry>>, FeedError> {
+    let log_empty = fs::metadata(&writer.log_path)
+        .map(|m| m.len() == 0)
+        .unwrap_or(true);
+    if !log_empty {
+        return Ok(None);
+    }
+    let Ok(index) = fs::read_to_string(&writer.index_path) else {
+        return Ok(None);
+    };
+    let Ok(snapshot) = fs::read(&writer.snapshot) else {
+        return Ok(None);
+    };
+    let mut lines = index.lines();
+    let expected = format!("{INDEX_HEADER} {}", blake3::hash(&snapshot).to_hex());
+    if lines.next() != Some(expected.as_str()) {
+        return Ok(None);
+    }
+    let mut raw = Vec::new();
+    for line in lines {
+        let Some((key, json)) = line.split_once('\t') else {
+            return Ok(None);
+        };
+        raw.push((key.to_owned(), json.to_owned()));
+    }
+    let entries = parse_entries(&raw, &writer.writer, project);
+    if entries.len() != raw.len() {
+        return Ok(None);
+    }
+    Ok(Some(entries))
+}
+
+fn write_index(writer: &WriterDoc, doc: &Automerge, snapshot: &[u8]) -> Result<(), FeedError> {
+    let raw = raw_entries(doc, 0);
+    let mut text = String::with_capacity(
+        raw.iter()
+            .map(|(k, j)| k.len() + j.len() + 2)
+            .sum::<usize>()
+            + 64,
+    );
+    text.push_str(&format!(
+        "{INDEX_HEADER} {}\n",
+        blake3::hash(snapshot).to_hex()
+    ));
+    for (key, json) in raw {
+        text.push_str(&key);
+        text.push('\t');
+        text.push_str(&json);
+        text.push('\n');
+    }
+    atomic_write(&writer.index_path, text.as_bytes(), None).map_err(io_err(&writer.index_path))
+}
+
+fn count_frames(path: &Path) -> usize {
+    let Ok(bytes) = fs::read(path) else { return 0 };
+    let mut at = 0;
+    let mut count = 0;
+    while at + 12 <= bytes.len() {
+        let len =
+            u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as usize;
+        at += 12 + len;
+        count += 1;
+    }
+    count
 }
 
 /// Frames are `len (u32 le) | blake3(data)[..8] | data`: a torn or corrupt
 /// tail after a crash is detected and cut off instead of poisoning the load.
-fn append_frame(log: &mut File, path: &Path, data: &[u8]) -> Result<(), FeedError> {
+fn append_frame(log: &mut File, path: &Path, data: &[u8], durable: bool) -> Result<(), FeedError> {
     let mut frame = Vec::with_capacity(12 + data.len());
     frame.extend_from_slice(&(data.len() as u32).to_le_bytes());
     frame.extend_from_slice(&blake3::hash(data).as_bytes()[..8]);
     frame.extend_from_slice(data);
     log.write_all(&frame).map_err(io_err(path))?;
-    log.sync_data().map_err(io_err(path))
+    if durable {
+        log.sync_data().map_err(io_err(path))?;
+    }
+    Ok(())
 }
 
 fn replay_log(path: &Path, doc: &mut Automerge) -> Result<usize, FeedError> {
@@ -495,8 +671,10 @@ fn replay_log(path: &Path, doc: &mut Automerge) -> Result<usize, FeedError> {
 /// Writes a fresh snapshot, then empties the log. A crash between the two
 /// only replays changes the snapshot already has, which is harmless.
 fn compact(writer: &mut WriterDoc) -> Result<(), FeedError> {
-    let bytes = writer.doc.save();
+    let doc = writer.doc()?;
+    let bytes = doc.save();
     atomic_write(&writer.snapshot, &bytes, None).map_err(io_err(&writer.snapshot))?;
+    write_index(writer, doc, &bytes)?;
     writer.log.set_len(0).map_err(io_err(&writer.log_path))?;
     writer.log.sync_all().map_err(io_err(&writer.log_path))?;
     writer.log_chunks = 0;
@@ -544,6 +722,40 @@ mod tests {
     }
 
     #[test]
+    fn index_is_used_only_when_it_matches_the_snapshot() {
+        let (dir, project, key) = setup();
+        let mut feed = Feed::open(dir.path(), project).expect("open");
+        for i in 0..3 {
+            feed.append(&key, "Ada", draft(i)).expect("append");
+        }
+        feed.compact_all().expect("compact");
+        drop(feed);
+        let stem = hex::encode(key.public().as_bytes());
+        let index = dir.path().join(format!("{stem}.idx"));
+        assert!(index.exists());
+        let from_index: Vec<String> = Feed::open(dir.path(), project)
+            .expect("reopen from index")
+            .query(&Filter::default(), 10)
+            .iter()
+            .map(|e| e.payload.message.clone())
+            .collect();
+        assert_eq!(from_index, vec!["note 2", "note 1", "note 0"]);
+        // An index made from another snapshot is ignored, not trusted.
+        let text = fs::read_to_string(&index).expect("index");
+        let stale = text.replacen("v1 ", "v1 00", 1).replace("note 1", "stale");
+        fs::write(&index, stale).expect("write");
+        let mut feed = Feed::open(dir.path(), project).expect("reopen");
+        assert_eq!(
+            feed.query(&Filter::default(), 10)[1].payload.message,
+            "note 1",
+            "stale index ignored"
+        );
+        feed.append(&key, "Ada", draft(3))
+            .expect("append loads the document lazily");
+        assert_eq!(feed.len(), 4);
+    }
+
+    #[test]
     fn torn_log_tail_is_cut_and_the_rest_kept() {
         let (dir, project, key) = setup();
         let mut feed = Feed::open(dir.path(), project).expect("open");
@@ -576,7 +788,9 @@ mod tests {
         }
         let writer = key.public();
         let heads = source.signed_heads(&writer, &key).expect("heads");
-        let bundle = source.bundle_since(&writer, &sink.heads(&writer));
+        let bundle = source
+            .bundle_since(&writer, &sink.heads(&writer).expect("heads"))
+            .expect("bundle");
 
         // Heads signed by someone else are refused.
         let mallory = SecretKey::from_bytes([9; 32]);
@@ -590,7 +804,9 @@ mod tests {
         assert_eq!(sink.len(), 0);
 
         assert_eq!(sink.apply_bundle(&bundle, &heads).expect("apply"), 3);
-        let rest = source.bundle_since(&writer, &sink.heads(&writer));
+        let rest = source
+            .bundle_since(&writer, &sink.heads(&writer).expect("heads"))
+            .expect("bundle");
         assert_eq!(sink.apply_bundle(&rest, &later).expect("apply rest"), 1);
         drop(sink);
         assert_eq!(

@@ -317,10 +317,10 @@ impl Service {
                 .split('/')
                 .next()
                 .and_then(|s| s.parse::<Section>().ok());
-            if let Some(section) = section {
-                if let Some(group) = sections.iter_mut().find(|g| g.section == section) {
-                    group.files.push(FileInfo { path, size });
-                }
+            if let Some(section) = section
+                && let Some(group) = sections.iter_mut().find(|g| g.section == section)
+            {
+                group.files.push(FileInfo { path, size });
             }
         }
         Ok(ProjectDetail { summary, sections })
@@ -573,10 +573,10 @@ impl Service {
         id: &tandem_protocol::ProjectId,
     ) -> Result<Option<ProjectName>, ServiceError> {
         for name in self.project_names()? {
-            if let Ok(project) = self.project(name.as_str()) {
-                if &lock(&project).id() == id {
-                    return Ok(Some(name));
-                }
+            if let Ok(project) = self.project(name.as_str())
+                && &lock(&project).id() == id
+            {
+                return Ok(Some(name));
             }
         }
         Ok(None)
@@ -609,10 +609,10 @@ pub fn parse_date(text: &str) -> Result<i64, ServiceError> {
     if let Ok(time) = chrono::DateTime::parse_from_rfc3339(text) {
         return Ok(time.timestamp_millis());
     }
-    if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        if let Some(time) = date.and_hms_opt(0, 0, 0) {
-            return Ok(time.and_utc().timestamp_millis());
-        }
+    if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        && let Some(time) = date.and_hms_opt(0, 0, 0)
+    {
+        return Ok(time.and_utc().timestamp_millis());
     }
     Err(ServiceError::BadRequest(format!(
         "cannot read the date {text:?}: use YYYY-MM-DD or an RFC 3339 time like 2026-11-27T14:00:00Z"

@@ -279,10 +279,10 @@ impl Filter {
         if self.since_ms.is_some_and(|since| entry.time_ms < since) {
             return false;
         }
-        if let Some(authors) = &self.authors {
-            if !authors.contains(&entry.author) {
-                return false;
-            }
+        if let Some(authors) = &self.authors
+            && !authors.contains(&entry.author)
+        {
+            return false;
         }
         if let Some(path) = &self.path {
             let path = path.trim_end_matches('/');

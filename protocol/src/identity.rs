@@ -168,9 +168,24 @@ impl Serialize for PeerKey {
 }
 
 impl<'de> Deserialize<'de> for PeerKey {
+    /// Parses without checking that the key is a valid curve point: that
+    /// costs microseconds per key, and an invalid key can never verify a
+    /// signature anyway ([`PeerKey::verify`] checks). Feeds hold one key per
+    /// entry, so this keeps loading them fast.
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        text.parse().map_err(serde::de::Error::custom)
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        let malformed = || serde::de::Error::custom(KeyError::UnrecognisedForm(text.to_string()));
+        let encoded = text.strip_prefix("did:key:z").ok_or_else(malformed)?;
+        let mut bytes = [0u8; 34];
+        let len = bs58::decode(encoded)
+            .onto(&mut bytes[..])
+            .map_err(|_| malformed())?;
+        if len != 34 || bytes[..2] != ED25519_MULTICODEC {
+            return Err(malformed());
+        }
+        let mut key = [0u8; 32];
+        key.copy_from_slice(&bytes[2..]);
+        Ok(Self(key))
     }
 }
 

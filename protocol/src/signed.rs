@@ -45,7 +45,6 @@ pub enum SignedError {
 /// modules accept signed input, so unverified data cannot slip through.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Signed<T> {
-    #[serde(flatten)]
     pub payload: T,
     pub signature: Signature,
 }

@@ -1,1 +1,309 @@
+//! Test helpers that start and drive real `tandem` processes.
+//!
+//! A [`TestNode`] is a temporary home plus the real binary: run CLI commands
+//! against it, start `tandem up` on an ephemeral loopback port, talk to its
+//! HTTP API, stop it with SIGTERM or SIGKILL. Nothing is mocked.
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The `tandem` binary: `$TANDEM_BIN`, else the one cargo built next to
+/// this test executable.
+pub fn tandem_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("TANDEM_BIN") {
+        return PathBuf::from(bin);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("test executable lives in target/<profile>/deps");
+    let bin = profile_dir.join("tandem");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first with `cargo build -p tandem-node` (`cargo test --workspace` does)",
+        bin.display()
+    );
+    bin
+}
+
+/// The result of one CLI command.
+#[derive(Debug)]
+pub struct Run {
+    pub ok: bool,
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(output: Output) -> Self {
+        Self {
+            ok: output.status.success(),
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Panics with both streams when the command failed.
+    pub fn expect_ok(self, what: &str) -> Self {
+        assert!(
+            self.ok,
+            "{what} failed ({:?}):\nstdout: {}\nstderr: {}",
+            self.code, self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// Panics unless the command failed with a message containing `needle`.
+    pub fn expect_err(self, what: &str, needle: &str) -> Self {
+        assert!(
+            !self.ok,
+            "{what} should have failed but succeeded:\n{}",
+            self.stdout
+        );
+        assert!(
+            self.stderr.contains(needle),
+            "{what}: error should mention {needle:?}, got:\n{}",
+            self.stderr
+        );
+        self
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", self.stdout))
+    }
+}
+
+/// A node's home folder, and the node process when it is running.
+pub struct TestNode {
+    home: tempfile::TempDir,
+    process: Option<Child>,
+    pub url: Option<String>,
+    pub token: Option<String>,
+}
+
+impl Default for TestNode {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TestNode {
+    /// A fresh, empty home (no identity yet).
+    pub fn new() -> Self {
+        Self {
+            home: tempfile::tempdir().expect("temporary home"),
+            process: None,
+            url: None,
+            token: None,
+        }
+    }
+
+    /// A fresh home with an identity named `name`.
+    pub fn with_identity(name: &str) -> Self {
+        let node = Self::new();
+        node.run(&[
+            "init",
+            "--name",
+            name,
+            "--email",
+            &format!("{}@example.org", name.to_lowercase()),
+        ])
+        .expect_ok("tandem init");
+        node
+    }
+
+    pub fn home(&self) -> &Path {
+        self.home.path()
+    }
+
+    pub fn project_dir(&self, name: &str) -> PathBuf {
+        self.home().join("projects").join(name)
+    }
+
+    pub fn command(&self) -> Command {
+        let mut command = Command::new(tandem_bin());
+        command
+            .env("TANDEM_HOME", self.home())
+            .env_remove("TANDEM_LOG")
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Runs one CLI command to completion.
+    pub fn run(&self, args: &[&str]) -> Run {
+        Run::from(self.command().args(args).output().expect("run tandem"))
+    }
+
+    /// Starts `tandem up` on an ephemeral loopback port and waits until it
+    /// has printed its URL.
+    pub fn start(&mut self) {
+        let mut child = self
+            .command()
+            .args(["up", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start tandem up");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let line = rx
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .expect("tandem up printed its web UI URL within 30 s");
+            if let Some(url) = line.strip_prefix("Web UI: ") {
+                let (base, token) = url.split_once("/?token=").expect("URL carries the token");
+                self.url = Some(base.to_owned());
+                self.token = Some(token.to_owned());
+                break;
+            }
+        }
+        self.process = Some(child);
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().map(Child::id)
+    }
+
+    /// SIGTERM, then waits for a clean exit; returns whether it exited 0.
+    pub fn stop(&mut self) -> bool {
+        let Some(mut child) = self.process.take() else {
+            return true;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        false
+    }
+
+    /// A raw HTTP/1.1 request to the running node; returns status and body.
+    pub fn http(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, String) {
+        let url = self.url.as_deref().expect("node is running");
+        let address = url.strip_prefix("http://").expect("http URL");
+        let mut stream = TcpStream::connect(address).expect("connect to node");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        let mut request = format!(
+            "{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+            request.push_str(&format!("Host: {address}\r\n"));
+        }
+        for (k, v) in headers {
+            request.push_str(&format!("{k}: {v}\r\n"));
+        }
+        request.push_str("\r\n");
+        request.push_str(body);
+        stream.write_all(request.as_bytes()).expect("send request");
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).expect("read response");
+        let response = String::from_utf8_lossy(&response).into_owned();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let body = if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            dechunk(body)
+        } else {
+            body.to_owned()
+        };
+        (status, body)
+    }
+
+    /// An authenticated GET of the API; panics unless it answers 200.
+    pub fn api_get(&self, path: &str) -> serde_json::Value {
+        let token = format!("Bearer {}", self.token.as_deref().expect("node is running"));
+        let (status, body) = self.http("GET", path, &[("Authorization", &token)], "");
+        assert_eq!(status, 200, "GET {path}: {body}");
+        serde_json::from_str(&body).expect("JSON body")
+    }
+}
+
+fn dechunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if size == 0 || after.len() < size {
+            break;
+        }
+        out.push_str(&after[..size]);
+        rest = after[size..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.process.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Polls `check` until it returns `Some` or `timeout` passes.
+pub fn wait_for<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return Some(value);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Runs `git` in `dir` and returns its standard output; panics on failure.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let output = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .expect("run git");
+    assert!(
+        output.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
