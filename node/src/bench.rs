@@ -232,12 +232,19 @@ pub fn run(dir: &Path, sizes: &Sizes) -> Result<Vec<String>, FeedError> {
     Ok(report)
 }
 
-/// The merge figure, meant to run in a fresh process (see the bench's
-/// `--measure-merge`) so that its peak memory is the merge's own: node A
-/// loads its feed from disk and applies the bundles node B produced.
-pub fn measure_merge(dir: &Path, sizes: &Sizes) -> Result<String, FeedError> {
-    let project = project_id();
-    let a_dir = dir.join("merge-a");
+/// What the merge measurement found (printed as JSON by the child process).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct MergeFigures {
+    pub feed_load_ms: f64,
+    pub documents_load_ms: f64,
+    pub merge_ms: f64,
+    pub applied: usize,
+    pub bundle_bytes: usize,
+    pub peak_rss_mib: Option<f64>,
+    pub loaded_rss_mib: Option<f64>,
+}
+
+fn read_bundles(dir: &Path, sizes: &Sizes) -> Result<Vec<(Vec<u8>, SignedHeads)>, FeedError> {
     let bundles_dir = dir.join("bundles");
     let read = |name: String| {
         std::fs::read(bundles_dir.join(name)).map_err(|e| FeedError::Rejected(e.to_string()))
@@ -249,12 +256,20 @@ pub fn measure_merge(dir: &Path, sizes: &Sizes) -> Result<String, FeedError> {
             .map_err(|e| FeedError::Rejected(e.to_string()))?;
         bundles.push((bundle, heads));
     }
-    let bundle_bytes: usize = bundles.iter().map(|(b, _)| b.len()).sum();
+    Ok(bundles)
+}
 
+/// Node A loads its feed from disk and applies the bundles node B
+/// produced. Meant to run in a fresh process (the bench's
+/// `--measure-merge`), so that its peak memory is the merge's own and it
+/// starts as cold as the baseline.
+pub fn measure_merge(dir: &Path, sizes: &Sizes) -> Result<MergeFigures, FeedError> {
+    let project = project_id();
+    let bundles = read_bundles(dir, sizes)?;
     reset_peak_rss();
     let started = Instant::now();
-    let mut a = Feed::open(&a_dir, project)?;
-    let load = started.elapsed();
+    let mut a = Feed::open(&dir.join("merge-a"), project)?;
+    let feed_load = started.elapsed();
     // A freshly started node reads entries from its index and loads the
     // automerge documents on first use; time that separately, so the merge
     // figure is comparable with the bare baseline (documents in memory).
@@ -263,49 +278,68 @@ pub fn measure_merge(dir: &Path, sizes: &Sizes) -> Result<String, FeedError> {
     for writer in &writers {
         a.heads(writer)?;
     }
-    let docs_load = started.elapsed();
-    let loaded_rss = current_rss_mib();
+    let documents_load = started.elapsed();
+    let loaded_rss_mib = current_rss_mib();
     let started = Instant::now();
     let mut applied = 0;
     for (bundle, heads) in &bundles {
         applied += a.apply_bundle(bundle, heads)?;
     }
-    let merge = started.elapsed();
-    let peak = peak_rss_mib();
-    drop(a);
+    Ok(MergeFigures {
+        feed_load_ms: ms(feed_load),
+        documents_load_ms: ms(documents_load),
+        merge_ms: ms(started.elapsed()),
+        applied,
+        bundle_bytes: bundles.iter().map(|(b, _)| b.len()).sum(),
+        peak_rss_mib: peak_rss_mib(),
+        loaded_rss_mib,
+    })
+}
 
-    // Baseline: bare automerge applies the same bundles to the same
-    // documents, loaded from the snapshots the merge started from.
-    let mut bare = Vec::new();
-    for writer in &writers {
-        let bytes = std::fs::read(a_dir.join(format!("{}.am", hex::encode(writer.as_bytes()))))
-            .map_err(|e| FeedError::Rejected(e.to_string()))?;
-        bare.push(Automerge::load(&bytes)?);
+/// The baseline, also in a fresh process: bare automerge applies the same
+/// bundles to the same documents, loaded from the same snapshots.
+pub fn measure_bare_merge(dir: &Path, sizes: &Sizes) -> Result<f64, FeedError> {
+    let bundles = read_bundles(dir, sizes)?;
+    let mut docs = Vec::new();
+    for (_, heads) in &bundles {
+        let path = dir.join("merge-a").join(format!(
+            "{}.am",
+            hex::encode(heads.payload.writer.as_bytes())
+        ));
+        let bytes = std::fs::read(path).map_err(|e| FeedError::Rejected(e.to_string()))?;
+        docs.push(Automerge::load(&bytes)?);
     }
     let started = Instant::now();
-    for (doc, (bundle, _)) in bare.iter_mut().zip(&bundles) {
+    for (doc, (bundle, _)) in docs.iter_mut().zip(&bundles) {
         doc.load_incremental(bundle)?;
     }
-    let bare_merge = started.elapsed();
-    let memory = match (loaded_rss, peak) {
-        (Some(loaded), Some(peak)) => format!(
-            "peak RSS {peak:.0} MiB for the whole process ({:.0} MiB above the loaded feed)",
-            peak - loaded
-        ),
+    Ok(ms(started.elapsed()))
+}
+
+/// The report line for the merge figures.
+pub fn merge_report(sizes: &Sizes, ours: &MergeFigures, bare_ms: f64) -> String {
+    let memory = match (ours.loaded_rss_mib, ours.peak_rss_mib) {
+        (Some(loaded), Some(peak)) => {
+            format!(
+                "peak RSS {peak:.0} MiB for the whole process ({:.0} MiB above the loaded feed)",
+                peak - loaded
+            )
+        }
         _ => "peak RSS not available on this platform".into(),
     };
-    Ok(format!(
-        "merge {} writers x {} entries diverged by {} each: feed load {:.0} ms + documents load {:.0} ms, then {applied} entries from {:.2} MB of bundles in {:.0} ms (goal < 1 s), {memory} (goal < 300 MB); bare automerge load_incremental of the same bundles: {:.0} ms; ratio {:.2}x",
+    format!(
+        "merge {} writers x {} entries diverged by {} each: feed load {:.0} ms + documents load {:.0} ms, then {} entries from {:.2} MB of bundles in {:.0} ms (goal < 1 s), {memory} (goal < 300 MB); bare automerge load_incremental of the same bundles (fresh process): {:.0} ms; ratio {:.2}x",
         sizes.writers,
         sizes.per_writer,
         sizes.diverged,
-        ms(load),
-        ms(docs_load),
-        bundle_bytes as f64 / 1e6,
-        ms(merge),
-        ms(bare_merge),
-        merge.as_secs_f64() / bare_merge.as_secs_f64()
-    ))
+        ours.feed_load_ms,
+        ours.documents_load_ms,
+        ours.applied,
+        ours.bundle_bytes as f64 / 1e6,
+        ours.merge_ms,
+        bare_ms,
+        ours.merge_ms / bare_ms.max(1e-9)
+    )
 }
 
 fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
@@ -333,7 +367,9 @@ mod tests {
         };
         let report = run(dir.path(), &sizes).expect("bench runs");
         let merge = measure_merge(dir.path(), &sizes).expect("merge runs");
-        assert!(merge.contains("150 entries"), "{merge}");
+        assert_eq!(merge.applied, 150);
+        let bare = measure_bare_merge(dir.path(), &sizes).expect("baseline runs");
+        assert!(merge_report(&sizes, &merge, bare).contains("150 entries"));
         assert!(
             report.iter().any(|l| l.starts_with("load 300 entries")),
             "{report:?}"

@@ -18,12 +18,10 @@ use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use automerge::transaction::Transactable;
-use automerge::{
-    ActorId, Automerge, ChangeHash, LoadOptions, ROOT, ReadDoc, ScalarValueRef, ValueRef,
-    VerificationMode,
-};
+use automerge::{ActorId, Automerge, ChangeHash, ROOT, ReadDoc, ScalarValueRef, ValueRef};
 use serde::{Deserialize, Serialize};
 use tandem_protocol::activity::{Details, Entry, EntryError, Filter, Kind, SignedEntry};
 use tandem_protocol::signed::{Signable, Signed};
@@ -116,13 +114,7 @@ impl WriterDoc {
             return Ok(doc);
         }
         let mut doc = match fs::read(&self.snapshot) {
-            // Our own snapshot, written after its contents were verified:
-            // skip re-hashing the change graph, which is most of load time.
-            Ok(bytes) => Automerge::load_with_options(
-                &bytes,
-                LoadOptions::new().verification_mode(VerificationMode::DontCheck),
-            )
-            .map_err(|e| FeedError::Corrupt {
+            Ok(bytes) => Automerge::load(&bytes).map_err(|e| FeedError::Corrupt {
                 path: self.snapshot.clone(),
                 message: e.to_string(),
             })?,
@@ -148,7 +140,8 @@ pub struct Feed {
     dir: PathBuf,
     project: ProjectId,
     writers: BTreeMap<PeerKey, WriterDoc>,
-    entries: Vec<SignedEntry>,
+    /// Shared so that re-sorting moves pointers, not entries.
+    entries: Vec<Arc<SignedEntry>>,
     durable: bool,
 }
 
@@ -202,10 +195,10 @@ impl Feed {
         }
         for writer in writers {
             let (doc, entries) = feed.load_writer(writer)?;
-            feed.entries.extend(entries);
+            feed.entries.extend(entries.into_iter().map(Arc::new));
             feed.writers.insert(writer, doc);
         }
-        feed.entries.sort_by_key(sort_key);
+        feed.entries.sort_by_key(|e| sort_key(e));
         Ok(feed)
     }
 
@@ -253,8 +246,7 @@ impl Feed {
     fn writer_mut(&mut self, writer: PeerKey) -> Result<&mut WriterDoc, FeedError> {
         if !self.writers.contains_key(&writer) {
             let (doc, entries) = self.load_writer(writer)?;
-            self.entries.extend(entries);
-            self.entries.sort_by_key(sort_key);
+            self.merge_sorted(entries);
             self.writers.insert(writer, doc);
         }
         self.writers
@@ -311,7 +303,7 @@ impl Feed {
         let at = self
             .entries
             .partition_point(|e| sort_key(e) <= sort_key(&signed));
-        self.entries.insert(at, signed.clone());
+        self.entries.insert(at, Arc::new(signed.clone()));
         Ok(signed)
     }
 
@@ -326,8 +318,9 @@ impl Feed {
     }
 
     /// Adds entries to the time-ordered index in one linear merge.
-    fn merge_sorted(&mut self, mut fresh: Vec<SignedEntry>) {
-        fresh.sort_by_key(sort_key);
+    fn merge_sorted(&mut self, fresh: Vec<SignedEntry>) {
+        let mut fresh: Vec<Arc<SignedEntry>> = fresh.into_iter().map(Arc::new).collect();
+        fresh.sort_by_key(|e| sort_key(e));
         let old = std::mem::take(&mut self.entries);
         let mut merged = Vec::with_capacity(old.len() + fresh.len());
         let mut old = old.into_iter().peekable();
@@ -354,7 +347,7 @@ impl Feed {
     }
 
     pub fn latest(&self) -> Option<&SignedEntry> {
-        self.entries.last()
+        self.entries.last().map(|e| &**e)
     }
 
     /// Newest first, filtered, at most `limit`.
@@ -362,6 +355,7 @@ impl Feed {
         self.entries
             .iter()
             .rev()
+            .map(|e| &**e)
             .filter(|e| filter.matches(&e.payload))
             .take(limit)
             .collect()

@@ -174,6 +174,20 @@ impl<'de> Deserialize<'de> for PeerKey {
     /// entry, so this keeps loading them fast.
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        // Documents repeat the same few keys thousands of times; base58
+        // decoding dominates parsing, so remember the last key per thread.
+        thread_local! {
+            static LAST: std::cell::RefCell<Option<(String, PeerKey)>> = const { std::cell::RefCell::new(None) };
+        }
+        let cached = LAST.with(|last| {
+            last.borrow()
+                .as_ref()
+                .filter(|(t, _)| *t == text)
+                .map(|(_, k)| *k)
+        });
+        if let Some(key) = cached {
+            return Ok(key);
+        }
         let malformed = || serde::de::Error::custom(KeyError::UnrecognisedForm(text.to_string()));
         let encoded = text.strip_prefix("did:key:z").ok_or_else(malformed)?;
         let mut bytes = [0u8; 34];
@@ -185,7 +199,9 @@ impl<'de> Deserialize<'de> for PeerKey {
         }
         let mut key = [0u8; 32];
         key.copy_from_slice(&bytes[2..]);
-        Ok(Self(key))
+        let key = Self(key);
+        LAST.with(|last| *last.borrow_mut() = Some((text.to_string(), key)));
+        Ok(key)
     }
 }
 

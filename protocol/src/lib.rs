@@ -4,6 +4,7 @@
 //! crate, so everything here is deterministic: time and randomness are
 //! passed in by the caller.
 
+pub mod access;
 pub mod activity;
 pub mod api;
 pub mod identity;
