@@ -17,8 +17,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 use tandem_protocol::api::{
-    ActivityQuery, AddFiles, ApiError, CreateProject, ExportRequest, ImportRequest, NoteRequest,
-    UpdateProfile,
+    ActivityQuery, AddFiles, ApiError, CreateProject, EntryView, ExportRequest, ImportRequest,
+    MembersView, NoteRequest, ShareRequest, UpdateProfile, VisibilityRequest,
 };
 
 use crate::service::{Service, ServiceError};
@@ -117,6 +117,15 @@ pub fn app(service: Arc<Service>, guard: Guard) -> Router {
         .route("/projects/{name}/activity", get(activity))
         .route("/projects/{name}/notes", post(note))
         .route("/projects/{name}/export", post(export))
+        .route("/projects/{name}/members", get(members).post(share))
+        .route(
+            "/projects/{name}/members/{peer}",
+            axum::routing::delete(revoke),
+        )
+        .route(
+            "/projects/{name}/visibility",
+            axum::routing::put(visibility),
+        )
         .with_state(service.clone());
     let web = tandem_web::router(Arc::new(WebBackend(service)), guard.csrf());
     Router::new()
@@ -307,4 +316,37 @@ async fn import(
         s.import_project(&PathBuf::from(body.path), body.name.as_deref())
     })
     .await
+}
+
+async fn members(
+    State(s): State<Arc<Service>>,
+    Path(name): Path<String>,
+) -> ApiResult<MembersView> {
+    blocking(&s, move |s| s.members(&name)).await
+}
+
+async fn share(
+    State(s): State<Arc<Service>>,
+    Path(name): Path<String>,
+    Json(body): Json<ShareRequest>,
+) -> ApiResult<EntryView> {
+    blocking(&s, move |s| {
+        s.share(&name, &body.peer, &body.role, body.expires.as_deref())
+    })
+    .await
+}
+
+async fn revoke(
+    State(s): State<Arc<Service>>,
+    Path((name, peer)): Path<(String, String)>,
+) -> ApiResult<EntryView> {
+    blocking(&s, move |s| s.revoke(&name, &peer)).await
+}
+
+async fn visibility(
+    State(s): State<Arc<Service>>,
+    Path(name): Path<String>,
+    Json(body): Json<VisibilityRequest>,
+) -> ApiResult<EntryView> {
+    blocking(&s, move |s| s.set_visibility(&name, body.public)).await
 }

@@ -206,7 +206,12 @@ impl Service {
             "moving the project to {}",
             dest.display()
         )))?;
-        let project = Project::open(name.clone(), dest, &self.home().feeds_dir())?;
+        let project = Project::open(
+            name.clone(),
+            dest,
+            &self.home().feeds_dir(),
+            &self.home().access_dir(),
+        )?;
         let handle = self.register(project);
         let mut project = self.lock_project(&handle);
         let message = format!(

@@ -7,9 +7,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
+use tandem_protocol::access::Role;
 use tandem_protocol::api::{
     ActivityQuery, AddFiles, CreateProject, EntryView, ExportRequest, ExportResult, IdentityInfo,
-    ImportRequest, NoteRequest, ProjectDetail, ProjectSummary, Section, SweepResult, UpdateProfile,
+    ImportRequest, MembersView, NoteRequest, ProjectDetail, ProjectSummary, Section, ShareRequest,
+    SweepResult, UpdateProfile, VisibilityRequest,
 };
 
 use crate::client::Client;
@@ -61,6 +63,32 @@ enum Command {
     Sweep { project: String },
     /// Show a project's activity, newest first
     Activity(ActivityArgs),
+    /// Give a collaborator a role in a project
+    Share {
+        project: String,
+        /// Their key: a did:key (from `tandem id`) or a libp2p PeerId
+        peer: String,
+        /// reader, writer or admin
+        #[arg(long)]
+        role: String,
+        /// YYYY-MM-DD or an RFC 3339 time after which the grant stops counting
+        #[arg(long)]
+        expires: Option<String>,
+    },
+    /// Take a collaborator's role away
+    Revoke { project: String, peer: String },
+    /// List a project's members and their roles
+    Members {
+        project: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a project readable by anyone (public) or by members only (private, the default)
+    Visibility {
+        project: String,
+        /// public or private
+        setting: String,
+    },
     /// Add a note to a project's activity
     Note {
         project: String,
@@ -485,6 +513,87 @@ async fn run_with(client: &Client, command: Command) -> anyhow::Result<()> {
             for entry in &entries {
                 print_entry(entry);
             }
+            Ok(())
+        }
+        Command::Share {
+            project,
+            peer,
+            role,
+            expires,
+        } => {
+            let entry: EntryView = client
+                .post(
+                    &format!("/api/projects/{}/members", project_path(&project)?),
+                    &ShareRequest {
+                        peer,
+                        role,
+                        expires,
+                    },
+                )
+                .await?;
+            println!("{}", entry.entry.message);
+            Ok(())
+        }
+        Command::Revoke { project, peer } => {
+            let entry: EntryView = client
+                .delete(&format!(
+                    "/api/projects/{}/members/{}",
+                    project_path(&project)?,
+                    segment(&peer)
+                ))
+                .await?;
+            println!("{}", entry.entry.message);
+            Ok(())
+        }
+        Command::Members { project, json } => {
+            let view: MembersView = client
+                .get(&format!(
+                    "/api/projects/{}/members",
+                    project_path(&project)?
+                ))
+                .await?;
+            if json {
+                return print_json(&view);
+            }
+            println!(
+                "{} ({})",
+                project,
+                if view.public {
+                    "public: anyone may read"
+                } else {
+                    "private: members only"
+                }
+            );
+            for m in &view.members {
+                let name = m.name.clone().unwrap_or_else(|| "(name unknown)".into());
+                let by = m
+                    .granted_by_name
+                    .clone()
+                    .unwrap_or_else(|| m.granted_by.clone());
+                let expires = m
+                    .expires_ms
+                    .map(|e| format!(", expires {}", time(e)))
+                    .unwrap_or_default();
+                println!("{:<7} {:<20} {}", m.role.as_str(), name, m.did);
+                if m.role != Role::Owner {
+                    println!("        granted by {by} on {}{expires}", time(m.since_ms));
+                }
+            }
+            Ok(())
+        }
+        Command::Visibility { project, setting } => {
+            let public = match setting.as_str() {
+                "public" => true,
+                "private" => false,
+                other => bail!("unknown visibility {other:?}: use public or private"),
+            };
+            let entry: EntryView = client
+                .put(
+                    &format!("/api/projects/{}/visibility", project_path(&project)?),
+                    &VisibilityRequest { public },
+                )
+                .await?;
+            println!("{}", entry.entry.message);
             Ok(())
         }
         Command::Note {

@@ -1,5 +1,6 @@
 //! The Tandem node: its store, projects, activity feed, HTTP API and CLI.
 
+pub mod access_store;
 pub mod api;
 pub mod archive;
 pub mod bench;
@@ -11,6 +12,7 @@ pub mod fsutil;
 pub mod project;
 pub mod repo;
 pub mod service;
+pub mod sharing;
 pub mod store;
 pub mod watch;
 pub mod web;

@@ -15,9 +15,11 @@ use tandem_protocol::api::Section;
 use tandem_protocol::project::{ProjectError, SignedGenesis};
 use tandem_protocol::{ProjectId, ProjectName};
 
+use crate::access_store::{AccessStore, AccessStoreError};
 use crate::feed::{Feed, FeedError};
 use crate::fsutil::atomic_write;
 use crate::repo::RepoError;
+use tandem_protocol::access::Access;
 
 pub const MANIFEST: &str = ".tandem/project.toml";
 
@@ -37,6 +39,8 @@ pub enum ProjectOpenError {
     Repo(#[from] RepoError),
     #[error(transparent)]
     Feed(#[from] FeedError),
+    #[error(transparent)]
+    Access(#[from] AccessStoreError),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -112,6 +116,8 @@ pub struct Project {
     pub manifest: Manifest,
     pub repo: Repository,
     pub feed: Feed,
+    pub access: Access,
+    pub access_store: AccessStore,
 }
 
 impl Project {
@@ -119,6 +125,7 @@ impl Project {
         name: ProjectName,
         dir: PathBuf,
         feeds_dir: &Path,
+        access_dir: &Path,
     ) -> Result<Self, ProjectOpenError> {
         let manifest_path = dir.join(MANIFEST);
         let text = match fs::read_to_string(&manifest_path) {
@@ -136,12 +143,16 @@ impl Project {
         let manifest = Manifest::parse(&text, &manifest_path)?;
         let repo = Repository::open(&dir).map_err(RepoError::from)?;
         let feed = Feed::open(&feeds_dir.join(manifest.id.to_string()), manifest.id)?;
+        let access_store = AccessStore::new(access_dir, &manifest.id, &dir);
+        let access = access_store.load(manifest.id, manifest.genesis.payload.owner)?;
         Ok(Self {
             name,
             dir,
             manifest,
             repo,
             feed,
+            access,
+            access_store,
         })
     }
 

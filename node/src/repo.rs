@@ -95,6 +95,24 @@ pub fn commit_all(
     Ok(Some(oid))
 }
 
+/// Commits only `paths` (relative to the work tree), leaving other pending
+/// changes for the next sweep.
+pub fn commit_paths(
+    repo: &Repository,
+    author: &Signature<'_>,
+    message: &str,
+    paths: &[&str],
+) -> Result<Oid, RepoError> {
+    let mut index = repo.index()?;
+    for path in paths {
+        index.add_path(Path::new(path))?;
+    }
+    index.write()?;
+    let tree = repo.find_tree(index.write_tree()?)?;
+    let parent = repo.head()?.peel_to_commit()?;
+    Ok(repo.commit(Some("HEAD"), author, author, message, &tree, &[&parent])?)
+}
+
 /// Number of commits reachable from HEAD.
 pub fn commit_count(repo: &Repository) -> Result<usize, RepoError> {
     let mut walk = repo.revwalk()?;

@@ -142,7 +142,7 @@ impl Service {
         Ok(self.identity())
     }
 
-    fn signature(&self) -> Result<git2::Signature<'static>, ServiceError> {
+    pub(crate) fn signature(&self) -> Result<git2::Signature<'static>, ServiceError> {
         let profile = self.profile();
         Ok(git2::Signature::now(&profile.name, &profile.email).map_err(RepoError::from)?)
     }
@@ -164,7 +164,12 @@ impl Service {
         if !dir.is_dir() {
             return Err(ServiceError::NoSuchProject(name.to_string()));
         }
-        let project = Project::open(name.clone(), dir, &self.home.feeds_dir())?;
+        let project = Project::open(
+            name.clone(),
+            dir,
+            &self.home.feeds_dir(),
+            &self.home.access_dir(),
+        )?;
         let project = Arc::new(Mutex::new(project));
         open.insert(name, project.clone());
         Ok(project)
@@ -239,11 +244,11 @@ impl Service {
         self.summary(&project)
     }
 
-    fn trailer(&self) -> String {
+    pub(crate) fn trailer(&self) -> String {
         format!("Tandem-Author: {}", self.key.public().to_did())
     }
 
-    fn append(
+    pub(crate) fn append(
         &self,
         project: &mut Project,
         kind: Kind,
@@ -282,6 +287,8 @@ impl Service {
             files,
             entries: project.feed.len(),
             last_activity: project.feed.latest().map(EntryView::from),
+            role: project.access.role_of(&self.key.public(), now_ms()),
+            public: project.access.roles(now_ms()).public,
         })
     }
 
@@ -330,6 +337,7 @@ impl Service {
         let project = self.project(name)?;
         let (dir, id) = {
             let project = lock(&project);
+            project.access_store.remove();
             (project.dir.clone(), project.id())
         };
         let parsed: ProjectName = name.parse()?;

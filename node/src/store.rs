@@ -7,6 +7,7 @@
 //! node.json         while `tandem up` runs: its API URL and token, mode 0600
 //! projects/<name>/  one Git working tree per project
 //! feeds/<id>/       activity documents, one per writer, per project
+//! access/<id>/      signed access statements, per project (enforced copy)
 //! tmp/              staging for imports; emptied on start
 //! ```
 
@@ -115,13 +116,21 @@ impl Home {
     pub fn feeds_dir(&self) -> PathBuf {
         self.root.join("feeds")
     }
+    pub fn access_dir(&self) -> PathBuf {
+        self.root.join("access")
+    }
     pub fn tmp_dir(&self) -> PathBuf {
         self.root.join("tmp")
     }
 
     /// Creates the folder skeleton (idempotent).
     pub fn ensure_layout(&self) -> Result<(), StoreError> {
-        for dir in [self.projects_dir(), self.feeds_dir(), self.tmp_dir()] {
+        for dir in [
+            self.projects_dir(),
+            self.feeds_dir(),
+            self.access_dir(),
+            self.tmp_dir(),
+        ] {
             fs::create_dir_all(&dir).context(|| format!("creating {}", dir.display()))?;
         }
         Ok(())

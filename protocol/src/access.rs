@@ -107,6 +107,11 @@ pub enum Action {
 pub struct StatementId([u8; 32]);
 
 impl StatementId {
+    /// The id of a signed statement.
+    pub fn of(statement: &SignedStatement) -> Self {
+        Self(*statement.hash().as_bytes())
+    }
+
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }

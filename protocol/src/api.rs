@@ -8,6 +8,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::access::Role;
 use crate::activity::{Entry, SignedEntry, entry_id};
 
 /// The three folders of a project that hold user files.
@@ -92,6 +93,9 @@ pub struct ProjectSummary {
     pub files: usize,
     pub entries: usize,
     pub last_activity: Option<EntryView>,
+    /// This node's role in the project.
+    pub role: Option<Role>,
+    pub public: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -177,4 +181,38 @@ pub struct UpdateProfile {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiError {
     pub error: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShareRequest {
+    /// A `did:key:` or a libp2p PeerId.
+    pub peer: String,
+    pub role: String,
+    /// `YYYY-MM-DD` or RFC 3339.
+    #[serde(default)]
+    pub expires: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VisibilityRequest {
+    pub public: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberView {
+    pub did: String,
+    pub peer_id: String,
+    /// A label from the member's own activity entries, if any: never authority.
+    pub name: Option<String>,
+    pub role: Role,
+    pub granted_by: String,
+    pub granted_by_name: Option<String>,
+    pub since_ms: i64,
+    pub expires_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembersView {
+    pub members: Vec<MemberView>,
+    pub public: bool,
 }
