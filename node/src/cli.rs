@@ -312,6 +312,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             .await
         }
         Command::Init { name, email } => {
+            // Check the labels first, so a typo does not leave a key behind.
+            for (what, value) in [("name", &name), ("email", &email)] {
+                if let Some(value) = value {
+                    crate::service::validate_label(what, value)?;
+                }
+            }
             let created = {
                 let _lock = home.lock(std::time::Duration::from_secs(2)).ok();
                 let (_, created) = home.create_key_if_missing(random_bytes())?;

@@ -274,7 +274,13 @@ impl Service {
     pub fn summary(&self, project: &Project) -> Result<ProjectSummary, ServiceError> {
         let files = repo::tracked_files(&project.repo)?
             .into_iter()
-            .filter(|(path, _)| !path.ends_with(".gitkeep"))
+            .filter(|(path, _)| {
+                !path.ends_with(".gitkeep")
+                    && path
+                        .split('/')
+                        .next()
+                        .is_some_and(|s| s.parse::<Section>().is_ok())
+            })
             .count();
         Ok(ProjectSummary {
             name: project.name.to_string(),
@@ -599,7 +605,7 @@ impl Service {
     }
 }
 
-fn validate_label(what: &str, text: &str) -> Result<String, ServiceError> {
+pub fn validate_label(what: &str, text: &str) -> Result<String, ServiceError> {
     let text = text.trim();
     if text.is_empty()
         || text.chars().count() > 200

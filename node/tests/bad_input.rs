@@ -50,6 +50,14 @@ fn walk(dir: &Path) -> Vec<String> {
 }
 
 #[test]
+fn init_with_a_bad_name_writes_no_key() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let (ok, err) = tandem(home.path(), &["init", "--name", "<b>Ada</b>"]);
+    assert!(!ok && err.contains("angle brackets"), "{err}");
+    assert!(!home.path().join("identity.key").exists());
+}
+
+#[test]
 fn commands_without_identity_say_how_to_make_one() {
     let home = tempfile::tempdir().expect("tempdir");
     let (ok, err) = tandem(home.path(), &["project", "list"]);
