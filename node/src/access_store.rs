@@ -77,7 +77,9 @@ impl AccessStore {
         Ok(access)
     }
 
-    fn save_to_store(&self, verified: &Verified) -> Result<(), AccessStoreError> {
+    /// Keeps a statement received from a peer (its project file arrives
+    /// with the Git history).
+    pub fn save_to_store(&self, verified: &Verified) -> Result<(), AccessStoreError> {
         let path = self.store_dir.join(format!("{}.json", verified.id));
         atomic_write(&path, verified.statement.to_json().as_bytes(), None).map_err(io(&path))
     }

@@ -110,7 +110,7 @@ pub fn app(service: Arc<Service>, guard: Guard) -> Router {
         .route("/health", get(health))
         .route("/identity", get(identity).put(update_identity))
         .route("/projects", get(list).post(create))
-        .route("/projects/import", post(import))
+        .route("/import", post(import))
         .route("/projects/{name}", get(show).delete(delete))
         .route("/projects/{name}/files", post(add_files))
         .route("/projects/{name}/sweep", post(sweep))
@@ -126,6 +126,11 @@ pub fn app(service: Arc<Service>, guard: Guard) -> Router {
             "/projects/{name}/visibility",
             axum::routing::put(visibility),
         )
+        .route("/projects/{name}/sync", post(sync))
+        .route("/clone", post(clone))
+        .route("/offers", get(offers))
+        .route("/peers", get(peers).post(add_peer))
+        .route("/peers/self", get(own_addresses))
         .with_state(service.clone());
     let web = tandem_web::router(Arc::new(WebBackend(service)), guard.csrf());
     Router::new()
@@ -349,4 +354,112 @@ async fn visibility(
     Json(body): Json<VisibilityRequest>,
 ) -> ApiResult<EntryView> {
     blocking(&s, move |s| s.set_visibility(&name, body.public)).await
+}
+
+#[derive(serde::Deserialize)]
+struct SyncRequest {
+    #[serde(default)]
+    resolve: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Resolved {
+    message: String,
+}
+
+async fn sync(
+    State(s): State<Arc<Service>>,
+    Path(name): Path<String>,
+    Json(body): Json<SyncRequest>,
+) -> Response {
+    match body.resolve {
+        Some(how) => {
+            let how: crate::gitsync::Resolution = match how.parse() {
+                Ok(how) => how,
+                Err(e) => return ServiceError::BadRequest(e).into_response(),
+            };
+            blocking(&s, move |s| {
+                s.resolve_sync(&name, how)
+                    .map(|message| Resolved { message })
+            })
+            .await
+            .into_response()
+        }
+        None => match s.sync_project(&name).await {
+            Ok(summary) => Json(summary).into_response(),
+            Err(e) => e.into_response(),
+        },
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct CloneRequest {
+    project: String,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+async fn clone(State(s): State<Arc<Service>>, Json(body): Json<CloneRequest>) -> Response {
+    let id: tandem_protocol::ProjectId = match body.project.parse() {
+        Ok(id) => id,
+        Err(e) => return ServiceError::BadRequest(format!("{e}")).into_response(),
+    };
+    match s.clone_project(id, body.name).await {
+        Ok(summary) => Json(summary).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn offers(State(s): State<Arc<Service>>) -> Response {
+    match s.offers().await {
+        Ok(list) => Json(list).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn peers(State(s): State<Arc<Service>>) -> Response {
+    let result = match s.net() {
+        Ok(net) => net
+            .peers()
+            .await
+            .map_err(|e| ServiceError::BadRequest(e.to_string())),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(list) => Json(list).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct AddPeer {
+    address: String,
+}
+
+async fn add_peer(State(s): State<Arc<Service>>, Json(body): Json<AddPeer>) -> Response {
+    let result = match s.net() {
+        Ok(net) => net
+            .dial(&body.address)
+            .await
+            .map_err(|e| ServiceError::BadRequest(e.to_string())),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(key) => Json(serde_json::json!({ "connected": key.to_did() })).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn own_addresses(State(s): State<Arc<Service>>) -> Response {
+    let result = match s.net() {
+        Ok(net) => net
+            .addresses()
+            .await
+            .map_err(|e| ServiceError::BadRequest(e.to_string())),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(list) => Json(serde_json::json!({ "did": s.key().public().to_did(), "peer_id": s.key().public().to_peer_id(), "addresses": list })).into_response(),
+        Err(e) => e.into_response(),
+    }
 }

@@ -89,6 +89,27 @@ enum Command {
         /// public or private
         setting: String,
     },
+    /// Peers this node knows: key, name, addresses, how found, connected, round-trip time
+    Peers {
+        /// Print this node's own addresses to hand to a colleague
+        #[arg(long = "self")]
+        own: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Connect to a peer by address
+    #[command(subcommand)]
+    Peer(PeerCommand),
+    /// Sweep, fetch from every reachable peer with the project, merge, record
+    Sync {
+        project: String,
+        /// Settle a conflict: ours, theirs or keep-both
+        #[arg(long)]
+        resolve: Option<String>,
+        /// Give up a conflicted sync and keep things as they were
+        #[arg(long)]
+        abort: bool,
+    },
     /// Add a note to a project's activity
     Note {
         project: String,
@@ -104,10 +125,34 @@ struct UpArgs {
     /// Address for the web UI and API
     #[arg(long, default_value = "127.0.0.1:7878")]
     listen: String,
+    /// Where to accept peers (a libp2p multiaddr; repeatable)
+    #[arg(long = "p2p-listen", default_value = "/ip4/0.0.0.0/tcp/0")]
+    p2p_listen: Vec<String>,
+    /// Do not announce or look for peers on the LAN
+    #[arg(long)]
+    no_mdns: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum PeerCommand {
+    /// Connect to a peer, e.g. /ip4/192.168.1.20/tcp/4001/p2p/12D3KooW…
+    Add { address: String },
 }
 
 #[derive(Subcommand, Debug)]
 enum ProjectCommand {
+    /// Projects that connected peers share with you
+    Offers {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Fetch a project shared with you, with its history, access and activity
+    Clone {
+        /// The project id (tp…), as shown by `tandem project offers`
+        project: String,
+        #[arg(long = "as", value_name = "NAME")]
+        name: Option<String>,
+    },
     /// Create a project
     Create {
         name: String,
@@ -307,6 +352,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 home,
                 UpOptions {
                     listen: args.listen,
+                    p2p_listen: args.p2p_listen,
+                    mdns: !args.no_mdns,
                 },
             )
             .await
@@ -445,7 +492,7 @@ async fn run_with(client: &Client, command: Command) -> anyhow::Result<()> {
         Command::Project(ProjectCommand::Import { file, name }) => {
             let p: ProjectSummary = client
                 .post(
-                    "/api/projects/import",
+                    "/api/import",
                     &ImportRequest {
                         path: absolute(&file)?,
                         name,
@@ -518,6 +565,145 @@ async fn run_with(client: &Client, command: Command) -> anyhow::Result<()> {
             }
             for entry in &entries {
                 print_entry(entry);
+            }
+            Ok(())
+        }
+        Command::Peers { own, json } => {
+            if own {
+                let me: serde_json::Value = client.get("/api/peers/self").await?;
+                if json {
+                    return print_json(&me);
+                }
+                println!("Give a colleague one of these addresses (`tandem peer add ADDRESS`):");
+                for a in me["addresses"].as_array().into_iter().flatten() {
+                    println!("  {}", a.as_str().unwrap_or_default());
+                }
+                println!("Your key: {}", me["did"].as_str().unwrap_or_default());
+                return Ok(());
+            }
+            let peers: Vec<crate::net::PeerInfo> = client.get("/api/peers").await?;
+            if json {
+                return print_json(&peers);
+            }
+            if peers.is_empty() {
+                println!(
+                    "No peers yet. On a LAN they appear by themselves; otherwise `tandem peer add ADDRESS`."
+                );
+            }
+            for p in &peers {
+                let state = if p.connected {
+                    "connected".to_owned()
+                } else {
+                    format!(
+                        "last seen {}",
+                        p.last_seen_ms.map(time).unwrap_or_else(|| "never".into())
+                    )
+                };
+                let rtt = p.rtt_ms.map(|r| format!(", {r:.1} ms")).unwrap_or_default();
+                println!(
+                    "{:<20} {} ({}, found by {}{rtt})",
+                    p.name.clone().unwrap_or_else(|| "(unknown)".into()),
+                    p.did,
+                    state,
+                    p.found_by
+                );
+                for a in &p.addresses {
+                    println!("    {a}");
+                }
+            }
+            Ok(())
+        }
+        Command::Peer(PeerCommand::Add { address }) => {
+            let answer: serde_json::Value = client
+                .post("/api/peers", &serde_json::json!({ "address": address }))
+                .await?;
+            println!(
+                "Connected to {}",
+                answer["connected"].as_str().unwrap_or_default()
+            );
+            Ok(())
+        }
+        Command::Project(ProjectCommand::Offers { json }) => {
+            let offers: Vec<crate::replicate::PeerOffer> = client.get("/api/offers").await?;
+            if json {
+                return print_json(&offers);
+            }
+            if offers.is_empty() {
+                println!("No connected peer shares a project with you.");
+            }
+            for o in &offers {
+                let role = o
+                    .offer
+                    .role
+                    .map(|r| r.as_str())
+                    .unwrap_or("reader (public)");
+                let here = if o.have_locally {
+                    " (already here)"
+                } else {
+                    ""
+                };
+                println!(
+                    "{:<24} {} as {role}, offered by {}{here}",
+                    o.offer.name,
+                    o.offer.project,
+                    o.peer_name.clone().unwrap_or_else(|| o.peer.clone())
+                );
+            }
+            Ok(())
+        }
+        Command::Project(ProjectCommand::Clone { project, name }) => {
+            let p: ProjectSummary = client
+                .post(
+                    "/api/clone",
+                    &serde_json::json!({ "project": project, "name": name }),
+                )
+                .await?;
+            println!(
+                "Cloned {} ({}): {} commits, {} activity entries",
+                p.name, p.id, p.commits, p.entries
+            );
+            println!("  folder: {}", p.path);
+            Ok(())
+        }
+        Command::Sync {
+            project,
+            resolve,
+            abort,
+        } => {
+            let resolve = match (resolve, abort) {
+                (Some(_), true) => bail!("use either --resolve or --abort"),
+                (Some(how), false) => Some(how),
+                (None, true) => Some("abort".to_owned()),
+                (None, false) => None,
+            };
+            let path = format!("/api/projects/{}/sync", project_path(&project)?);
+            if let Some(how) = resolve {
+                let answer: serde_json::Value = client
+                    .post(&path, &serde_json::json!({ "resolve": how }))
+                    .await?;
+                println!("{}", answer["message"].as_str().unwrap_or_default());
+                return Ok(());
+            }
+            let summary: crate::replicate::SyncSummary =
+                client.post(&path, &serde_json::json!({})).await?;
+            println!("{}", summary.message);
+            for p in summary.peers.iter().filter(|p| !p.problems.is_empty()) {
+                for problem in &p.problems {
+                    println!(
+                        "  {}: {problem}",
+                        p.name.clone().unwrap_or_else(|| p.peer.clone())
+                    );
+                }
+            }
+            if !summary.conflicts.is_empty() {
+                println!("Conflicts in:");
+                for f in &summary.conflicts {
+                    println!("  {f}");
+                }
+                println!(
+                    "Nothing was changed. Finish with `tandem sync {project} --resolve ours|theirs|keep-both`, or `--abort`."
+                );
+                std::process::exit(3);
             }
             Ok(())
         }

@@ -13,6 +13,9 @@ use crate::watch;
 
 pub struct UpOptions {
     pub listen: String,
+    /// libp2p listen addresses.
+    pub p2p_listen: Vec<String>,
+    pub mdns: bool,
 }
 
 pub async fn up(home: Home, options: UpOptions) -> anyhow::Result<()> {
@@ -70,6 +73,23 @@ pub async fn up(home: Home, options: UpOptions) -> anyhow::Result<()> {
     }
     let watch =
         watch::start(service.clone()).context("cannot watch the projects folder for changes")?;
+    let p2p_listen = options
+        .p2p_listen
+        .iter()
+        .map(|a| {
+            a.parse().with_context(|| {
+                format!("--p2p-listen {a:?} is not a multiaddr like /ip4/0.0.0.0/tcp/4001")
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let net = crate::net::start(
+        service.clone(),
+        crate::net::NetOptions {
+            listen: p2p_listen,
+            mdns: options.mdns,
+        },
+    )?;
+    service.set_net(net);
 
     let me = service.identity();
     println!("Tandem node running as {} ({})", me.name, me.did);

@@ -22,9 +22,10 @@ use std::sync::Arc;
 
 use automerge::transaction::Transactable;
 use automerge::{ActorId, Automerge, ChangeHash, ROOT, ReadDoc, ScalarValueRef, ValueRef};
-use serde::{Deserialize, Serialize};
-use tandem_protocol::activity::{Details, Entry, EntryError, Filter, Kind, SignedEntry};
-use tandem_protocol::signed::{Signable, Signed};
+use tandem_protocol::activity::{
+    Details, Entry, EntryError, FeedHeads, Filter, Kind, SignedEntry, SignedFeedHeads,
+};
+use tandem_protocol::signed::Signed;
 use tandem_protocol::{PeerKey, ProjectId, SecretKey};
 
 use crate::fsutil::{atomic_write, open_append};
@@ -61,23 +62,8 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> FeedError + '_ {
 }
 
 /// The heads of one writer's document, signed by that writer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DocHeads {
-    pub project: ProjectId,
-    pub writer: PeerKey,
-    /// Change hashes, hex, sorted.
-    pub heads: Vec<String>,
-}
-
-impl Signable for DocHeads {
-    const DOMAIN: &'static str = "tandem/feed-heads/v1";
-
-    fn signer(&self) -> &PeerKey {
-        &self.writer
-    }
-}
-
-pub type SignedHeads = Signed<DocHeads>;
+pub type DocHeads = FeedHeads;
+pub type SignedHeads = SignedFeedHeads;
 
 /// A writer's whole document and its signed heads, as exported.
 pub type ExportedDoc = (PeerKey, Vec<u8>, Option<SignedHeads>);
@@ -383,6 +369,41 @@ impl Feed {
             Some(w) => Ok(w.doc()?.save_after(since)),
             None => Ok(Vec::new()),
         }
+    }
+
+    /// Heads of every writer's document, hex, sorted: what this node tells
+    /// a peer it already has.
+    pub fn all_heads(&self) -> Result<Vec<(PeerKey, Vec<String>)>, FeedError> {
+        self.writers
+            .iter()
+            .map(|(key, w)| Ok((*key, sorted_heads(w.doc()?))))
+            .collect()
+    }
+
+    /// The changes of `writer`'s document beyond `have` (hex heads sent by
+    /// a peer; unknown ones are ignored), or `None` when the peer is
+    /// already up to date.
+    pub fn bundle_beyond(
+        &self,
+        writer: &PeerKey,
+        have: &[String],
+    ) -> Result<Option<Vec<u8>>, FeedError> {
+        let Some(w) = self.writers.get(writer) else {
+            return Ok(None);
+        };
+        let doc = w.doc()?;
+        let mut known: Vec<ChangeHash> = have
+            .iter()
+            .filter_map(|h| h.parse::<ChangeHash>().ok())
+            .filter(|h| doc.get_change_by_hash(h).is_some())
+            .collect();
+        known.sort();
+        let mut current = doc.get_heads();
+        current.sort();
+        if known == current {
+            return Ok(None);
+        }
+        Ok(Some(doc.save_after(&known)))
     }
 
     /// Signed heads for a writer's document: freshly signed for our own,

@@ -68,6 +68,7 @@ pub fn now_ms() -> i64 {
 }
 
 pub struct Service {
+    net: std::sync::OnceLock<crate::net::NetHandle>,
     home: Home,
     key: SecretKey,
     profile: RwLock<Profile>,
@@ -94,10 +95,24 @@ impl Service {
             }
         }
         Ok(Self {
+            net: std::sync::OnceLock::new(),
             home,
             key,
             profile: RwLock::new(profile),
             open: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    /// Attaches the network (only `tandem up` has one).
+    pub fn set_net(&self, net: crate::net::NetHandle) {
+        let _ = self.net.set(net);
+    }
+
+    pub fn net(&self) -> Result<&crate::net::NetHandle, ServiceError> {
+        self.net.get().ok_or_else(|| {
+            ServiceError::BadRequest(
+                "this needs the running node: start it with `tandem up`, then try again".into(),
+            )
         })
     }
 
@@ -582,7 +597,7 @@ impl Service {
         project
     }
 
-    pub(crate) fn find_by_id(
+    pub fn find_by_id(
         &self,
         id: &tandem_protocol::ProjectId,
     ) -> Result<Option<ProjectName>, ServiceError> {

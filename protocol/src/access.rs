@@ -331,6 +331,7 @@ pub enum Inserted {
 
 struct Node {
     statement: Statement,
+    signature: crate::identity::Signature,
     id: StatementId,
     /// Bit i set: node i is a strict ancestor.
     ancestors: Vec<u64>,
@@ -452,6 +453,18 @@ impl Access {
         self.nodes.iter().map(|n| (&n.id, &n.statement))
     }
 
+    /// Every statement in the DAG with its signature, in a topological
+    /// order: what a peer is sent so it can check them itself.
+    pub fn signed_statements(&self) -> Vec<SignedStatement> {
+        self.nodes
+            .iter()
+            .map(|n| Signed {
+                payload: n.statement.clone(),
+                signature: n.signature,
+            })
+            .collect()
+    }
+
     /// Adds a verified statement. Statements whose parents are missing wait
     /// and are added once the parents arrive.
     pub fn insert(&mut self, verified: Verified) -> Inserted {
@@ -492,6 +505,7 @@ impl Access {
     }
 
     fn add(&mut self, verified: Verified) {
+        let signature = verified.statement.signature;
         let statement = verified.statement.payload;
         let mut ancestors = Vec::new();
         for parent in &statement.parents {
@@ -516,6 +530,7 @@ impl Access {
             .push(i);
         self.nodes.push(Node {
             statement,
+            signature,
             id: verified.id,
             ancestors,
             authorized,

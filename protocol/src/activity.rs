@@ -153,6 +153,29 @@ impl Signable for Entry {
 /// An entry with its author's signature: the only form that is stored.
 pub type SignedEntry = Signed<Entry>;
 
+/// The heads of one writer's feed document, signed by that writer.
+///
+/// Automerge changes are hash-linked, so heads signed by the writer
+/// authenticate the whole document: any member may relay it, and a receiver
+/// accepts a bundle only if applying it ends exactly at signed heads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedHeads {
+    pub project: ProjectId,
+    pub writer: PeerKey,
+    /// Change hashes, hex, sorted.
+    pub heads: Vec<String>,
+}
+
+impl Signable for FeedHeads {
+    const DOMAIN: &'static str = "tandem/feed-heads/v1";
+
+    fn signer(&self) -> &PeerKey {
+        &self.writer
+    }
+}
+
+pub type SignedFeedHeads = Signed<FeedHeads>;
+
 /// Why an entry was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum EntryError {

@@ -12,6 +12,8 @@ pub mod path;
 pub mod project;
 pub mod signed;
 pub mod summary;
+pub mod sync;
+pub mod wire;
 
 pub use identity::{KeyError, PeerKey, SecretKey, Signature};
 pub use project::{ProjectId, ProjectName};

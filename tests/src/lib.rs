@@ -146,7 +146,14 @@ impl TestNode {
     pub fn start(&mut self) {
         let mut child = self
             .command()
-            .args(["up", "--listen", "127.0.0.1:0"])
+            .args([
+                "up",
+                "--listen",
+                "127.0.0.1:0",
+                "--p2p-listen",
+                "/ip4/127.0.0.1/tcp/0",
+                "--no-mdns",
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -171,6 +178,29 @@ impl TestNode {
             }
         }
         self.process = Some(child);
+    }
+
+    /// This node's key (`did:key:`).
+    pub fn did(&self) -> String {
+        self.run(&["id", "--json"]).expect_ok("tandem id").json()["did"]
+            .as_str()
+            .expect("did")
+            .to_owned()
+    }
+
+    /// The first peer address of the running node.
+    pub fn p2p_address(&self) -> String {
+        let me = self
+            .run(&["peers", "--self", "--json"])
+            .expect_ok("peers --self")
+            .json();
+        me["addresses"][0].as_str().expect("an address").to_owned()
+    }
+
+    /// Connects this running node to another running node.
+    pub fn connect(&self, other: &TestNode) {
+        self.run(&["peer", "add", &other.p2p_address()])
+            .expect_ok("peer add");
     }
 
     pub fn pid(&self) -> Option<u32> {

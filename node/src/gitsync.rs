@@ -1,0 +1,370 @@
+//! Git history between peers: packs out, packs in, merges that never lose
+//! work.
+//!
+//! Each peer's branch is kept under `refs/tandem/peers/<peer-id>/main`. A
+//! merge touches the working tree only through a safe checkout done before
+//! the branch moves, so a failure leaves everything as it was. Conflicts
+//! are recorded (`.git/TANDEM_SYNC`) and leave the working tree untouched
+//! until the user picks ours, theirs, keep-both, or abort.
+
+use std::fs;
+use std::io::Write;
+use std::path::PathBuf;
+
+use git2::build::CheckoutBuilder;
+use git2::{FileFavor, MergeOptions, Oid, Repository, Signature};
+use serde::{Deserialize, Serialize};
+
+use crate::repo::{BRANCH, RepoError};
+
+const STATE_FILE: &str = "TANDEM_SYNC";
+
+#[derive(Debug, thiserror::Error)]
+pub enum GitSyncError {
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    #[error("git: {0}")]
+    Git(#[from] git2::Error),
+    #[error("not a commit id: {0:?}")]
+    BadOid(String),
+    #[error("the pack did not contain commit {0}")]
+    Missing(String),
+    #[error("sync state file: {0}")]
+    State(String),
+    #[error("no sync conflict to resolve")]
+    NoConflict,
+    #[error(
+        "a sync conflict with {peer} is waiting: resolve it with `tandem sync NAME --resolve ours|theirs|keep-both` or `--abort`"
+    )]
+    Pending { peer: String },
+}
+
+impl From<GitSyncError> for crate::service::ServiceError {
+    fn from(e: GitSyncError) -> Self {
+        match e {
+            GitSyncError::NoConflict | GitSyncError::Pending { .. } | GitSyncError::BadOid(_) => {
+                crate::service::ServiceError::BadRequest(e.to_string())
+            }
+            other => crate::service::ServiceError::BadRequest(format!("sync failed: {other}")),
+        }
+    }
+}
+
+pub fn parse_oid(text: &str) -> Result<Oid, GitSyncError> {
+    Oid::from_str(text).map_err(|_| GitSyncError::BadOid(text.to_owned()))
+}
+
+/// The current branch head.
+pub fn head(repo: &Repository) -> Option<Oid> {
+    repo.head().ok().and_then(|h| h.target())
+}
+
+pub fn has_commit(repo: &Repository, oid: &str) -> bool {
+    parse_oid(oid).is_ok_and(|oid| repo.find_commit(oid).is_ok())
+}
+
+/// Objects reachable from `want` but not from `have` (unknown haves are
+/// ignored), as a pack.
+pub fn build_pack(
+    repo: &Repository,
+    want: &[String],
+    have: &[String],
+) -> Result<Vec<u8>, GitSyncError> {
+    let mut walk = repo.revwalk()?;
+    for oid in want {
+        walk.push(parse_oid(oid)?)?;
+    }
+    for oid in have {
+        if let Ok(oid) = parse_oid(oid)
+            && repo.find_commit(oid).is_ok()
+        {
+            walk.hide(oid)?;
+        }
+    }
+    let mut builder = repo.packbuilder()?;
+    builder.insert_walk(&mut walk)?;
+    let mut buf = git2::Buf::new();
+    builder.write_buf(&mut buf)?;
+    Ok(buf.to_vec())
+}
+
+/// Stores a received pack in the object database (indexed and verified by
+/// libgit2 while it is written).
+pub fn ingest_pack(repo: &Repository, pack: &[u8]) -> Result<(), GitSyncError> {
+    if pack.is_empty() {
+        return Ok(());
+    }
+    let odb = repo.odb()?;
+    let mut writer = odb.packwriter()?;
+    writer
+        .write_all(pack)
+        .map_err(|e| GitSyncError::State(e.to_string()))?;
+    writer.commit()?;
+    Ok(())
+}
+
+/// What a merge did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum MergeOutcome {
+    UpToDate,
+    FastForward { head: String, commits: usize },
+    Merged { head: String, commits: usize },
+    Conflicts { files: Vec<String> },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct PendingConflict {
+    theirs: String,
+    peer: String,
+    peer_label: String,
+}
+
+fn state_path(repo: &Repository) -> PathBuf {
+    repo.path().join(STATE_FILE)
+}
+
+/// The peer of a pending conflict, if any.
+pub fn pending_conflict(repo: &Repository) -> Option<String> {
+    let text = fs::read_to_string(state_path(repo)).ok()?;
+    serde_json::from_str::<PendingConflict>(&text)
+        .ok()
+        .map(|p| p.peer_label)
+}
+
+/// Records the peer's head under its namespace.
+pub fn store_peer_head(repo: &Repository, peer_id: &str, head: &str) -> Result<(), GitSyncError> {
+    let oid = parse_oid(head)?;
+    repo.find_commit(oid)
+        .map_err(|_| GitSyncError::Missing(head.to_owned()))?;
+    repo.reference(
+        &format!("refs/tandem/peers/{peer_id}/{BRANCH}"),
+        oid,
+        true,
+        "tandem sync",
+    )?;
+    Ok(())
+}
+
+fn count_new(repo: &Repository, from: Option<Oid>, to: Oid) -> usize {
+    let Ok(mut walk) = repo.revwalk() else {
+        return 0;
+    };
+    if walk.push(to).is_err() || from.is_some_and(|f| walk.hide(f).is_err()) {
+        return 0;
+    }
+    walk.count()
+}
+
+/// Moves the branch to `commit` after checking out its tree safely: files
+/// the user changed since the last commit block the move instead of being
+/// overwritten.
+fn advance(repo: &Repository, commit: Oid, message: &str) -> Result<(), GitSyncError> {
+    let object = repo.find_object(commit, None)?;
+    repo.checkout_tree(&object, Some(CheckoutBuilder::new().safe()))?;
+    repo.reference(&format!("refs/heads/{BRANCH}"), commit, true, message)?;
+    Ok(())
+}
+
+/// Merges `theirs` into the branch: fast-forward, clean merge, or recorded
+/// conflict (nothing in the working tree changes then).
+pub fn merge(
+    repo: &Repository,
+    author: &Signature<'_>,
+    theirs: &str,
+    peer: &str,
+    peer_label: &str,
+) -> Result<MergeOutcome, GitSyncError> {
+    if let Some(waiting) = pending_conflict(repo) {
+        return Err(GitSyncError::Pending { peer: waiting });
+    }
+    let theirs_oid = parse_oid(theirs)?;
+    let theirs_commit = repo
+        .find_commit(theirs_oid)
+        .map_err(|_| GitSyncError::Missing(theirs.to_owned()))?;
+    let Some(ours_oid) = head(repo) else {
+        advance(repo, theirs_oid, "tandem sync: first history")?;
+        return Ok(MergeOutcome::FastForward {
+            head: theirs.to_owned(),
+            commits: count_new(repo, None, theirs_oid),
+        });
+    };
+    if ours_oid == theirs_oid || repo.graph_descendant_of(ours_oid, theirs_oid)? {
+        return Ok(MergeOutcome::UpToDate);
+    }
+    let commits = count_new(repo, Some(ours_oid), theirs_oid);
+    if repo.graph_descendant_of(theirs_oid, ours_oid)? {
+        advance(repo, theirs_oid, "tandem sync: fast-forward")?;
+        return Ok(MergeOutcome::FastForward {
+            head: theirs.to_owned(),
+            commits,
+        });
+    }
+    let ours_commit = repo.find_commit(ours_oid)?;
+    let index = repo.merge_commits(&ours_commit, &theirs_commit, None)?;
+    if index.has_conflicts() {
+        let mut files: Vec<String> = index
+            .conflicts()?
+            .flatten()
+            .filter_map(|c| c.our.or(c.their).or(c.ancestor))
+            .map(|e| String::from_utf8_lossy(&e.path).into_owned())
+            .collect();
+        files.sort();
+        files.dedup();
+        let state = PendingConflict {
+            theirs: theirs.to_owned(),
+            peer: peer.to_owned(),
+            peer_label: peer_label.to_owned(),
+        };
+        fs::write(
+            state_path(repo),
+            serde_json::to_vec(&state).unwrap_or_default(),
+        )
+        .map_err(|e| GitSyncError::State(e.to_string()))?;
+        return Ok(MergeOutcome::Conflicts { files });
+    }
+    let head = commit_merge(
+        repo,
+        author,
+        index,
+        &ours_commit,
+        &theirs_commit,
+        &format!("[tandem:sync] Merged changes from {peer_label}"),
+    )?;
+    Ok(MergeOutcome::Merged {
+        head: head.to_string(),
+        commits,
+    })
+}
+
+fn commit_merge(
+    repo: &Repository,
+    author: &Signature<'_>,
+    mut index: git2::Index,
+    ours: &git2::Commit<'_>,
+    theirs: &git2::Commit<'_>,
+    message: &str,
+) -> Result<Oid, GitSyncError> {
+    let tree = repo.find_tree(index.write_tree_to(repo)?)?;
+    let oid = repo.commit(None, author, author, message, &tree, &[ours, theirs])?;
+    advance(repo, oid, "tandem sync: merge")?;
+    Ok(oid)
+}
+
+/// How the user settles a conflict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Resolution {
+    Ours,
+    Theirs,
+    KeepBoth,
+    Abort,
+}
+
+impl std::str::FromStr for Resolution {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "ours" => Ok(Self::Ours),
+            "theirs" => Ok(Self::Theirs),
+            "keep-both" => Ok(Self::KeepBoth),
+            "abort" => Ok(Self::Abort),
+            other => Err(format!(
+                "unknown resolution {other:?}: use ours, theirs, keep-both or abort"
+            )),
+        }
+    }
+}
+
+/// Settles a pending conflict; returns a message for the activity feed.
+pub fn resolve(
+    repo: &Repository,
+    author: &Signature<'_>,
+    how: Resolution,
+) -> Result<(String, Option<Oid>), GitSyncError> {
+    let text = fs::read_to_string(state_path(repo)).map_err(|_| GitSyncError::NoConflict)?;
+    let state: PendingConflict =
+        serde_json::from_str(&text).map_err(|e| GitSyncError::State(e.to_string()))?;
+    let theirs_oid = parse_oid(&state.theirs)?;
+    let outcome = match how {
+        Resolution::Abort => (
+            format!(
+                "Left the changes from {} unmerged (sync aborted)",
+                state.peer_label
+            ),
+            None,
+        ),
+        Resolution::KeepBoth => {
+            let branch = format!(
+                "conflict/{}-{}",
+                short_name(&state.peer_label),
+                chrono::Utc::now().format("%Y%m%d-%H%M%S")
+            );
+            repo.reference(
+                &format!("refs/heads/{branch}"),
+                theirs_oid,
+                false,
+                "tandem sync: keep both",
+            )?;
+            (
+                format!(
+                    "Kept both versions: the changes from {} are on branch {branch}",
+                    state.peer_label
+                ),
+                None,
+            )
+        }
+        Resolution::Ours | Resolution::Theirs => {
+            let ours = repo.find_commit(head(repo).ok_or(GitSyncError::NoConflict)?)?;
+            let theirs = repo.find_commit(theirs_oid)?;
+            let mut options = MergeOptions::new();
+            options.file_favor(if how == Resolution::Ours {
+                FileFavor::Ours
+            } else {
+                FileFavor::Theirs
+            });
+            let index = repo.merge_commits(&ours, &theirs, Some(&options))?;
+            let side = if how == Resolution::Ours {
+                "ours"
+            } else {
+                "theirs"
+            };
+            let message = format!(
+                "Merged changes from {}, conflicts resolved with {side}",
+                state.peer_label
+            );
+            let oid = commit_merge(
+                repo,
+                author,
+                index,
+                &ours,
+                &theirs,
+                &format!("[tandem:sync] {message}"),
+            )?;
+            (message, Some(oid))
+        }
+    };
+    fs::remove_file(state_path(repo)).map_err(|e| GitSyncError::State(e.to_string()))?;
+    Ok(outcome)
+}
+
+fn short_name(label: &str) -> String {
+    let cleaned: String = label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let trimmed = cleaned.trim_matches('-');
+    let short: String = trimmed.chars().take(24).collect();
+    if short.is_empty() {
+        "peer".into()
+    } else {
+        short
+    }
+}

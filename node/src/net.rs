@@ -1,0 +1,614 @@
+//! The node on the network: a libp2p swarm (TCP + noise + yamux, identify,
+//! ping, request-response for sync, relay client, DCUtR and AutoNAT built in
+//! for peers behind NAT) and mDNS (`_tandem._udp.local.`) for finding peers
+//! on a LAN with no configuration and no internet.
+//!
+//! The swarm runs in one task; the rest of the node talks to it through a
+//! [`NetHandle`]. Inbound requests are answered by the [`Service`], which
+//! enforces access: the requester's key is the authenticated PeerId.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{
+    Multiaddr, PeerId, StreamProtocol, Swarm, autonat, dcutr, identify, identity,
+    multiaddr::Protocol, noise, ping, relay, tcp, yamux,
+};
+use serde::{Deserialize, Serialize};
+use tandem_protocol::wire::{MAX_REQUEST, MAX_RESPONSE, PROTOCOL, Request, Response};
+use tandem_protocol::{PeerKey, SecretKey};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::fsutil::atomic_write;
+use crate::service::{Service, now_ms};
+
+const MDNS_SERVICE: &str = "_tandem._udp.local.";
+/// How long a request may wait for its answer (packs can be large).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    #[error("network: {0}")]
+    Setup(String),
+    #[error(
+        "not a peer address {0:?}: expected a multiaddr like /ip4/192.168.1.20/tcp/4001/p2p/12D3KooW…"
+    )]
+    BadAddress(String),
+    #[error("the network task has stopped")]
+    Stopped,
+    #[error("{0}")]
+    Request(String),
+}
+
+#[derive(NetworkBehaviour)]
+struct Behaviour {
+    sync: request_response::json::Behaviour<Request, Response>,
+    identify: identify::Behaviour,
+    ping: ping::Behaviour,
+    relay: relay::client::Behaviour,
+    dcutr: dcutr::Behaviour,
+    autonat: autonat::Behaviour,
+}
+
+/// What `tandem peers` shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PeerInfo {
+    pub did: String,
+    pub peer_id: String,
+    pub name: Option<String>,
+    pub addresses: Vec<String>,
+    /// mdns, manual or identify.
+    pub found_by: String,
+    pub connected: bool,
+    pub last_seen_ms: Option<i64>,
+    pub rtt_ms: Option<f64>,
+}
+
+/// Peers remembered across restarts (`peers.json`).
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct PeerBook {
+    peers: BTreeMap<String, PeerInfo>,
+}
+
+enum Command {
+    Dial(Multiaddr, oneshot::Sender<Result<PeerId, NetError>>),
+    Request(PeerId, Request, oneshot::Sender<Result<Response, NetError>>),
+    Peers(oneshot::Sender<Vec<PeerInfo>>),
+    Addresses(oneshot::Sender<Vec<String>>),
+}
+
+/// A cheap, cloneable way to use the network from anywhere in the node.
+#[derive(Clone)]
+pub struct NetHandle {
+    commands: mpsc::Sender<Command>,
+}
+
+impl NetHandle {
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, NetError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(make(tx))
+            .await
+            .map_err(|_| NetError::Stopped)?;
+        rx.await.map_err(|_| NetError::Stopped)
+    }
+
+    /// Dials an address (which must end in `/p2p/<peer id>`); resolves once
+    /// connected.
+    pub async fn dial(&self, address: &str) -> Result<PeerKey, NetError> {
+        let addr: Multiaddr = address
+            .parse()
+            .map_err(|_| NetError::BadAddress(address.to_owned()))?;
+        if !addr.iter().any(|p| matches!(p, Protocol::P2p(_))) {
+            return Err(NetError::BadAddress(address.to_owned()));
+        }
+        let peer = self.ask(|tx| Command::Dial(addr, tx)).await??;
+        peer_key(&peer)
+            .ok_or_else(|| NetError::Request("the peer's id is not an ed25519 key".into()))
+    }
+
+    pub async fn request(&self, peer: &PeerKey, request: Request) -> Result<Response, NetError> {
+        let peer = peer_id(peer)?;
+        self.ask(|tx| Command::Request(peer, request, tx)).await?
+    }
+
+    pub async fn peers(&self) -> Result<Vec<PeerInfo>, NetError> {
+        self.ask(Command::Peers).await
+    }
+
+    /// This node's dialable addresses, each ending in `/p2p/<peer id>`.
+    pub async fn addresses(&self) -> Result<Vec<String>, NetError> {
+        self.ask(Command::Addresses).await
+    }
+
+    /// Keys of the peers connected right now.
+    pub async fn connected(&self) -> Result<Vec<PeerKey>, NetError> {
+        Ok(self
+            .peers()
+            .await?
+            .into_iter()
+            .filter(|p| p.connected)
+            .filter_map(|p| p.did.parse().ok())
+            .collect())
+    }
+}
+
+pub fn peer_key(peer: &PeerId) -> Option<PeerKey> {
+    peer.to_base58().parse().ok()
+}
+
+fn peer_id(key: &PeerKey) -> Result<PeerId, NetError> {
+    key.to_peer_id()
+        .parse()
+        .map_err(|_| NetError::Request(format!("{key} has no PeerId form")))
+}
+
+/// The libp2p keypair for this node's identity: one key everywhere.
+pub fn keypair(key: &SecretKey) -> Result<identity::Keypair, NetError> {
+    let mut bytes = key.to_bytes();
+    identity::Keypair::ed25519_from_bytes(&mut bytes).map_err(|e| NetError::Setup(e.to_string()))
+}
+
+/// Options for the network.
+pub struct NetOptions {
+    /// Where to listen, e.g. `/ip4/0.0.0.0/tcp/0`.
+    pub listen: Vec<Multiaddr>,
+    /// Announce and browse on the LAN.
+    pub mdns: bool,
+}
+
+/// Starts the swarm (and mDNS); returns the handle.
+pub fn start(service: Arc<Service>, options: NetOptions) -> Result<NetHandle, NetError> {
+    let keys = keypair(service.key())?;
+    let local_peer = keys.public().to_peer_id();
+    let agent = format!(
+        "tandem/{} ({})",
+        env!("CARGO_PKG_VERSION"),
+        service.profile().name
+    );
+    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keys)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| NetError::Setup(e.to_string()))?
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .map_err(|e| NetError::Setup(e.to_string()))?
+        .with_behaviour(|key, relay| {
+            let codec = request_response::json::codec::Codec::default()
+                .set_request_size_maximum(MAX_REQUEST)
+                .set_response_size_maximum(MAX_RESPONSE);
+            let sync = request_response::Behaviour::with_codec(
+                codec,
+                [(StreamProtocol::new(PROTOCOL), ProtocolSupport::Full)],
+                request_response::Config::default().with_request_timeout(REQUEST_TIMEOUT),
+            );
+            Behaviour {
+                sync,
+                identify: identify::Behaviour::new(
+                    identify::Config::new("/tandem/id/1".into(), key.public())
+                        .with_agent_version(agent.clone()),
+                ),
+                ping: ping::Behaviour::new(
+                    ping::Config::new().with_interval(Duration::from_secs(15)),
+                ),
+                relay,
+                dcutr: dcutr::Behaviour::new(key.public().to_peer_id()),
+                autonat: autonat::Behaviour::new(
+                    key.public().to_peer_id(),
+                    autonat::Config::default(),
+                ),
+            }
+        })
+        .map_err(|e| NetError::Setup(e.to_string()))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))
+        .build();
+    for addr in &options.listen {
+        swarm
+            .listen_on(addr.clone())
+            .map_err(|e| NetError::Setup(format!("cannot listen on {addr}: {e}")))?;
+    }
+    let (commands, rx) = mpsc::channel(64);
+    let handle = NetHandle { commands };
+    let book_path = service.home().root().join("peers.json");
+    let book: PeerBook = std::fs::read(&book_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    // Redial remembered peers in the background.
+    for info in book.peers.values() {
+        for addr in info
+            .addresses
+            .iter()
+            .filter_map(|a| a.parse::<Multiaddr>().ok())
+        {
+            let _ = swarm.dial(addr);
+        }
+    }
+    let (mdns_tx, mdns_rx) = mpsc::unbounded_channel();
+    let mdns = if options.mdns {
+        Mdns::start(local_peer, mdns_tx)
+    } else {
+        None
+    };
+    let driver = Driver {
+        swarm,
+        service,
+        local_peer,
+        book,
+        book_path,
+        pending: HashMap::new(),
+        dials: HashMap::new(),
+        mdns,
+        connected: HashMap::new(),
+    };
+    tokio::spawn(driver.run(rx, mdns_rx));
+    Ok(handle)
+}
+
+struct Driver {
+    swarm: Swarm<Behaviour>,
+    service: Arc<Service>,
+    local_peer: PeerId,
+    book: PeerBook,
+    book_path: std::path::PathBuf,
+    pending: HashMap<OutboundRequestId, oneshot::Sender<Result<Response, NetError>>>,
+    dials: HashMap<PeerId, Vec<oneshot::Sender<Result<PeerId, NetError>>>>,
+    mdns: Option<Mdns>,
+    connected: HashMap<PeerId, usize>,
+}
+
+impl Driver {
+    async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut mdns: mpsc::UnboundedReceiver<(PeerId, Vec<Multiaddr>)>,
+    ) {
+        let (answers_tx, mut answers) =
+            mpsc::unbounded_channel::<(ResponseChannel<Response>, Response)>();
+        loop {
+            tokio::select! {
+                command = commands.recv() => match command {
+                    Some(command) => self.on_command(command),
+                    None => return,
+                },
+                Some((channel, response)) = answers.recv() => {
+                    let _ = self.swarm.behaviour_mut().sync.send_response(channel, response);
+                }
+                Some((peer, addrs)) = mdns.recv() => self.on_discovered(peer, addrs, "mdns"),
+                event = self.swarm.select_next_some() => self.on_event(event, &answers_tx),
+            }
+        }
+    }
+
+    fn remember(&mut self, peer: &PeerId, update: impl FnOnce(&mut PeerInfo)) {
+        let Some(key) = peer_key(peer) else { return };
+        let entry = self
+            .book
+            .peers
+            .entry(peer.to_base58())
+            .or_insert_with(|| PeerInfo {
+                did: key.to_did(),
+                peer_id: peer.to_base58(),
+                name: None,
+                addresses: vec![],
+                found_by: "identify".into(),
+                connected: false,
+                last_seen_ms: None,
+                rtt_ms: None,
+            });
+        update(entry);
+    }
+
+    fn save_book(&self) {
+        let bytes = serde_json::to_vec_pretty(&self.book).unwrap_or_default();
+        if let Err(e) = atomic_write(&self.book_path, &bytes, None) {
+            tracing::warn!(error = %e, "cannot save the peer book");
+        }
+    }
+
+    fn on_discovered(&mut self, peer: PeerId, addrs: Vec<Multiaddr>, how: &str) {
+        if peer == self.local_peer {
+            return;
+        }
+        let texts: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
+        let how = how.to_owned();
+        self.remember(&peer, |info| {
+            for a in texts {
+                if !info.addresses.contains(&a) {
+                    info.addresses.push(a);
+                }
+            }
+            if info.found_by == "identify" {
+                info.found_by = how;
+            }
+        });
+        if !self.connected.contains_key(&peer) {
+            for addr in addrs {
+                let _ = self.swarm.dial(addr);
+            }
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Dial(addr, reply) => {
+                let Some(peer) = addr.iter().find_map(|p| match p {
+                    Protocol::P2p(id) => Some(id),
+                    _ => None,
+                }) else {
+                    let _ = reply.send(Err(NetError::BadAddress(addr.to_string())));
+                    return;
+                };
+                if peer == self.local_peer {
+                    let _ = reply.send(Err(NetError::BadAddress(
+                        "that is this node's own address".into(),
+                    )));
+                    return;
+                }
+                let text = addr.to_string();
+                self.remember(&peer, |info| {
+                    if !info.addresses.contains(&text) {
+                        info.addresses.push(text);
+                    }
+                    info.found_by = "manual".into();
+                });
+                self.save_book();
+                if self.connected.contains_key(&peer) {
+                    let _ = reply.send(Ok(peer));
+                    return;
+                }
+                match self.swarm.dial(addr) {
+                    Ok(()) => self.dials.entry(peer).or_default().push(reply),
+                    Err(e) => {
+                        let _ = reply.send(Err(NetError::Request(format!("cannot dial: {e}"))));
+                    }
+                }
+            }
+            Command::Request(peer, request, reply) => {
+                if !self.connected.contains_key(&peer) {
+                    let _ = reply.send(Err(NetError::Request(format!("not connected to {peer}"))));
+                    return;
+                }
+                let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
+                self.pending.insert(id, reply);
+            }
+            Command::Peers(reply) => {
+                let _ = reply.send(self.book.peers.values().cloned().collect());
+            }
+            Command::Addresses(reply) => {
+                let mut addrs: Vec<String> = self
+                    .swarm
+                    .listeners()
+                    .chain(self.swarm.external_addresses())
+                    .map(|a| format!("{a}/p2p/{}", self.local_peer))
+                    .collect();
+                addrs.sort();
+                addrs.dedup();
+                let _ = reply.send(addrs);
+            }
+        }
+    }
+
+    fn on_event(
+        &mut self,
+        event: SwarmEvent<BehaviourEvent>,
+        answers: &mpsc::UnboundedSender<(ResponseChannel<Response>, Response)>,
+    ) {
+        match event {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                tracing::info!(%address, "listening for peers");
+                if let Some(mdns) = &mut self.mdns {
+                    mdns.announce(&address);
+                }
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id, endpoint, ..
+            } => {
+                *self.connected.entry(peer_id).or_default() += 1;
+                let addr = endpoint.get_remote_address().clone();
+                let dialed = endpoint.is_dialer();
+                self.remember(&peer_id, |info| {
+                    info.connected = true;
+                    info.last_seen_ms = Some(now_ms());
+                    if dialed {
+                        let text = addr
+                            .with_p2p(peer_id)
+                            .map(|a| a.to_string())
+                            .unwrap_or_default();
+                        if !text.is_empty() && !info.addresses.contains(&text) {
+                            info.addresses.push(text);
+                        }
+                    }
+                });
+                for reply in self.dials.remove(&peer_id).unwrap_or_default() {
+                    let _ = reply.send(Ok(peer_id));
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } => {
+                self.connected.remove(&peer_id);
+                self.remember(&peer_id, |info| {
+                    info.connected = false;
+                    info.last_seen_ms = Some(now_ms());
+                });
+            }
+            SwarmEvent::OutgoingConnectionError {
+                peer_id: Some(peer),
+                error,
+                ..
+            } => {
+                for reply in self.dials.remove(&peer).unwrap_or_default() {
+                    let _ = reply.send(Err(NetError::Request(format!("cannot connect: {error}"))));
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) => {
+                let name = info
+                    .agent_version
+                    .split_once(" (")
+                    .and_then(|(_, rest)| rest.strip_suffix(')'))
+                    .map(str::to_owned);
+                self.remember(&peer_id, |p| p.name = name);
+                self.save_book();
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event {
+                peer,
+                result: Ok(rtt),
+                ..
+            })) => {
+                self.remember(&peer, |p| p.rtt_ms = Some(rtt.as_secs_f64() * 1e3));
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync(event, answers),
+            _ => {}
+        }
+    }
+
+    fn on_sync(
+        &mut self,
+        event: request_response::Event<Request, Response>,
+        answers: &mpsc::UnboundedSender<(ResponseChannel<Response>, Response)>,
+    ) {
+        match event {
+            request_response::Event::Message { peer, message, .. } => match message {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => {
+                    let service = self.service.clone();
+                    let answers = answers.clone();
+                    let requester = peer_key(&peer);
+                    tokio::spawn(async move {
+                        let response = match requester {
+                            Some(requester) => tokio::task::spawn_blocking(move || {
+                                service.serve(&requester, request)
+                            })
+                            .await
+                            .unwrap_or(Response::Failed {
+                                message: "internal error".into(),
+                            }),
+                            None => Response::Denied,
+                        };
+                        let _ = answers.send((channel, response));
+                    });
+                }
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => {
+                    if let Some(reply) = self.pending.remove(&request_id) {
+                        let _ = reply.send(Ok(response));
+                    }
+                }
+            },
+            request_response::Event::OutboundFailure {
+                request_id, error, ..
+            } => {
+                if let Some(reply) = self.pending.remove(&request_id) {
+                    let _ = reply.send(Err(NetError::Request(format!("request failed: {error}"))));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// LAN discovery with mdns-sd: announces this node and reports others.
+struct Mdns {
+    daemon: mdns_sd::ServiceDaemon,
+    local_peer: PeerId,
+    announced: bool,
+}
+
+impl Mdns {
+    fn start(
+        local_peer: PeerId,
+        found: mpsc::UnboundedSender<(PeerId, Vec<Multiaddr>)>,
+    ) -> Option<Self> {
+        let daemon = match mdns_sd::ServiceDaemon::new() {
+            Ok(daemon) => daemon,
+            Err(e) => {
+                tracing::warn!(error = %e, "mDNS is unavailable; add peers by address with `tandem peer add`");
+                return None;
+            }
+        };
+        let receiver = daemon.browse(MDNS_SERVICE).ok()?;
+        std::thread::spawn(move || {
+            while let Ok(event) = receiver.recv() {
+                if let mdns_sd::ServiceEvent::ServiceResolved(info) = event {
+                    let Some(peer) = info
+                        .get_property_val_str("peer")
+                        .and_then(|p| p.parse::<PeerId>().ok())
+                    else {
+                        continue;
+                    };
+                    let port = info.get_port();
+                    let addrs: Vec<Multiaddr> = info
+                        .get_addresses_v4()
+                        .into_iter()
+                        .filter_map(|ip| format!("/ip4/{ip}/tcp/{port}/p2p/{peer}").parse().ok())
+                        .collect();
+                    if found.send((peer, addrs)).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        Some(Self {
+            daemon,
+            local_peer,
+            announced: false,
+        })
+    }
+
+    fn announce(&mut self, address: &Multiaddr) {
+        if self.announced {
+            return;
+        }
+        let Some(port) = address.iter().find_map(|p| match p {
+            Protocol::Tcp(port) => Some(port),
+            _ => None,
+        }) else {
+            return;
+        };
+        let ip = address.iter().find_map(|p| match p {
+            Protocol::Ip4(ip) => Some(ip),
+            _ => None,
+        });
+        let peer = self.local_peer.to_base58();
+        let host = format!("tandem-{}.local.", &peer[peer.len() - 12..]);
+        let properties = [("peer", peer.as_str())];
+        let info = match ip.filter(|ip| !ip.is_unspecified()) {
+            Some(ip) => mdns_sd::ServiceInfo::new(
+                MDNS_SERVICE,
+                &peer,
+                &host,
+                ip.to_string(),
+                port,
+                &properties[..],
+            ),
+            None => {
+                mdns_sd::ServiceInfo::new(MDNS_SERVICE, &peer, &host, "", port, &properties[..])
+                    .map(|i| i.enable_addr_auto())
+            }
+        };
+        match info.and_then(|info| self.daemon.register(info)) {
+            Ok(()) => self.announced = true,
+            Err(e) => tracing::warn!(error = %e, "cannot announce this node on the LAN"),
+        }
+    }
+}

@@ -1,0 +1,682 @@
+//! Syncing projects with peers: serving requests (with access enforced),
+//! running a sync session per peer, and cloning.
+//!
+//! The decisions live in `tandem_protocol::sync::Session`; this module does
+//! the I/O it asks for: network requests, packs, merges, feed bundles.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tandem_protocol::access::{Roles, Verified};
+use tandem_protocol::activity::{Details, Kind};
+use tandem_protocol::signed::Signed;
+use tandem_protocol::sync::{BRANCH, Effect, GitOutcome, LocalView, Report, Session};
+use tandem_protocol::wire::{FeedBundle, Offer, Refs, Request, Response, WriterHeads};
+use tandem_protocol::{PeerKey, ProjectId};
+
+use crate::gitsync::{self, MergeOutcome, Resolution};
+use crate::project::{Manifest, Project, ProjectOpenError};
+use crate::repo;
+use crate::service::{Service, ServiceError, now_ms};
+
+/// What one `tandem sync` did, per peer.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SyncSummary {
+    pub peers: Vec<PeerSync>,
+    /// Files in conflict, when a merge needs the user.
+    pub conflicts: Vec<String>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PeerSync {
+    pub peer: String,
+    pub name: Option<String>,
+    pub denied: bool,
+    pub merge: Option<MergeOutcome>,
+    pub new_entries: usize,
+    pub problems: Vec<String>,
+}
+
+/// A project a connected peer offers to this node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PeerOffer {
+    pub peer: String,
+    pub peer_name: Option<String>,
+    #[serde(flatten)]
+    pub offer: Offer,
+    pub have_locally: bool,
+}
+
+struct View<'a>(&'a Project);
+
+impl LocalView for View<'_> {
+    fn has_commit(&self, oid: &str) -> bool {
+        gitsync::has_commit(&self.0.repo, oid)
+    }
+
+    fn head(&self) -> Option<String> {
+        gitsync::head(&self.0.repo).map(|o| o.to_string())
+    }
+
+    fn roles(&self) -> Roles {
+        self.0.access.roles(now_ms())
+    }
+
+    fn feed_heads(&self) -> Vec<WriterHeads> {
+        self.0
+            .feed
+            .all_heads()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(writer, heads)| WriterHeads { writer, heads })
+            .collect()
+    }
+}
+
+impl Service {
+    fn open_by_id(&self, id: &ProjectId) -> Option<Arc<std::sync::Mutex<Project>>> {
+        let name = self.find_by_id(id).ok().flatten()?;
+        self.project(name.as_str()).ok()
+    }
+
+    /// Answers a peer's request. Unknown projects and projects the peer may
+    /// not read get the same `Denied`.
+    pub fn serve(&self, requester: &PeerKey, request: Request) -> Response {
+        let project_id = match &request {
+            Request::Projects => {
+                return Response::Projects {
+                    offers: self.offers_for(requester),
+                };
+            }
+            Request::Access { project }
+            | Request::Refs { project }
+            | Request::Pack { project, .. }
+            | Request::Feed { project, .. } => *project,
+        };
+        let Some(handle) = self.open_by_id(&project_id) else {
+            return Response::Denied;
+        };
+        let project = self.lock_project(&handle);
+        let roles = project.access.roles(now_ms());
+        if !roles.can_read(requester) {
+            return Response::Denied;
+        }
+        let result = match request {
+            Request::Projects => unreachable_projects(),
+            Request::Access { .. } => Ok(Response::Access {
+                statements: project.access.signed_statements(),
+            }),
+            Request::Refs { .. } => self
+                .signed_refs(&project)
+                .map(|refs| Response::Refs { refs }),
+            Request::Pack { want, have, .. } => gitsync::build_pack(&project.repo, &want, &have)
+                .map(|pack| Response::Pack { pack })
+                .map_err(ServiceError::from),
+            Request::Feed { have, .. } => self
+                .feed_beyond(&project, &roles, &have)
+                .map(|bundles| Response::Feed { bundles }),
+        };
+        result.unwrap_or_else(|e| Response::Failed {
+            message: e.to_string(),
+        })
+    }
+
+    fn offers_for(&self, requester: &PeerKey) -> Vec<Offer> {
+        let mut offers = Vec::new();
+        for name in self.project_names().unwrap_or_default() {
+            let Ok(handle) = self.project(name.as_str()) else {
+                continue;
+            };
+            let project = self.lock_project(&handle);
+            let roles = project.access.roles(now_ms());
+            if roles.can_read(requester) {
+                offers.push(Offer {
+                    project: project.id(),
+                    name: project.manifest.name.clone(),
+                    owner: project.access.owner(),
+                    role: roles.role_of(requester),
+                });
+            }
+        }
+        offers
+    }
+
+    fn signed_refs(
+        &self,
+        project: &Project,
+    ) -> Result<tandem_protocol::wire::SignedRefs, ServiceError> {
+        let heads = gitsync::head(&project.repo)
+            .map(|h| vec![(BRANCH.to_owned(), h.to_string())])
+            .unwrap_or_default();
+        let refs = Refs {
+            project: project.id(),
+            peer: self.key().public(),
+            heads,
+            time_ms: now_ms(),
+        };
+        Signed::sign(refs, self.key()).map_err(|e| ServiceError::BadRequest(e.to_string()))
+    }
+
+    /// Bundles of writers' documents the requester lacks; documents of keys
+    /// that may not write are never served.
+    fn feed_beyond(
+        &self,
+        project: &Project,
+        roles: &Roles,
+        have: &[WriterHeads],
+    ) -> Result<Vec<FeedBundle>, ServiceError> {
+        let mut bundles = Vec::new();
+        let writers: Vec<PeerKey> = project.feed.writers().copied().collect();
+        for writer in writers {
+            if !roles.can_write(&writer) {
+                continue;
+            }
+            let theirs: &[String] = have
+                .iter()
+                .find(|h| h.writer == writer)
+                .map(|h| h.heads.as_slice())
+                .unwrap_or(&[]);
+            let Some(bundle) = project.feed.bundle_beyond(&writer, theirs)? else {
+                continue;
+            };
+            let Some(heads) = project.feed.signed_heads(&writer, self.key()) else {
+                continue;
+            };
+            bundles.push(FeedBundle { heads, bundle });
+        }
+        Ok(bundles)
+    }
+
+    /// Carries out one effect of a session (everything but `Send` and
+    /// `Finished`), returning what a merge did and how many entries came.
+    fn apply(
+        &self,
+        project: &mut Project,
+        peer: &PeerKey,
+        peer_label: &str,
+        effect: Effect,
+    ) -> Result<(Option<MergeOutcome>, usize), ServiceError> {
+        match effect {
+            Effect::ApplyAccess(statements) => {
+                for statement in statements {
+                    let Ok(verified) = Verified::check(statement, &project.id()) else {
+                        continue;
+                    };
+                    if !project.access.contains(&verified.id) {
+                        project
+                            .access_store
+                            .save_to_store(&verified)
+                            .map_err(ProjectOpenError::from)?;
+                        project.access.insert(verified);
+                    }
+                }
+                Ok((None, 0))
+            }
+            Effect::ApplyPack(pack) => {
+                gitsync::ingest_pack(&project.repo, &pack)?;
+                Ok((None, 0))
+            }
+            Effect::Merge { head, .. } => {
+                gitsync::store_peer_head(&project.repo, &peer.to_peer_id(), &head)?;
+                let outcome = gitsync::merge(
+                    &project.repo,
+                    &self.signature()?,
+                    &head,
+                    &peer.to_peer_id(),
+                    peer_label,
+                )?;
+                // Access statements that arrived with the history.
+                project.access = project
+                    .access_store
+                    .load(project.id(), project.access.owner())
+                    .map_err(ProjectOpenError::from)?;
+                Ok((Some(outcome), 0))
+            }
+            Effect::ApplyFeed(bundles) => {
+                let mut count = 0;
+                for bundle in bundles {
+                    match project.feed.apply_bundle(&bundle.bundle, &bundle.heads) {
+                        Ok(n) => count += n,
+                        Err(e) => tracing::warn!(error = %e, "feed bundle refused"),
+                    }
+                }
+                Ok((None, count))
+            }
+            Effect::Send(_) | Effect::Finished(_) => Ok((None, 0)),
+        }
+    }
+
+    /// Runs one session with one peer to the end.
+    async fn sync_with(
+        self: &Arc<Self>,
+        name: &str,
+        id: ProjectId,
+        peer: PeerKey,
+        peer_name: Option<String>,
+    ) -> PeerSync {
+        let label = peer_name.clone().unwrap_or_else(|| peer.short());
+        let mut result = PeerSync {
+            peer: peer.to_did(),
+            name: peer_name,
+            denied: false,
+            merge: None,
+            new_entries: 0,
+            problems: vec![],
+        };
+        let net = match self.net() {
+            Ok(net) => net.clone(),
+            Err(e) => {
+                result.problems.push(e.to_string());
+                return result;
+            }
+        };
+        let (mut session, mut effects) = Session::start(id, peer);
+        loop {
+            let mut request = None;
+            let mut to_apply = Vec::new();
+            let mut report: Option<Report> = None;
+            for effect in effects {
+                match effect {
+                    Effect::Send(r) => request = Some(r),
+                    Effect::Finished(r) => report = Some(r),
+                    other => to_apply.push(other),
+                }
+            }
+            if !to_apply.is_empty() {
+                let service = self.clone();
+                let (name, label) = (name.to_owned(), label.clone());
+                let applied = tokio::task::spawn_blocking(
+                    move || -> Result<(Option<MergeOutcome>, usize), ServiceError> {
+                        let handle = service.project(&name)?;
+                        let mut project = service.lock_project(&handle);
+                        let mut merge = None;
+                        let mut entries = 0;
+                        for effect in to_apply {
+                            let (m, n) = service.apply(&mut project, &peer, &label, effect)?;
+                            merge = m.or(merge);
+                            entries += n;
+                        }
+                        Ok((merge, entries))
+                    },
+                )
+                .await;
+                match applied {
+                    Ok(Ok((merge, entries))) => {
+                        result.merge = merge.or(result.merge.take());
+                        result.new_entries += entries;
+                    }
+                    Ok(Err(e)) => {
+                        result.problems.push(e.to_string());
+                        return result;
+                    }
+                    Err(e) => {
+                        result.problems.push(e.to_string());
+                        return result;
+                    }
+                }
+            }
+            if let Some(report) = report {
+                result.denied = report.denied;
+                if report.git == GitOutcome::NotAWriter {
+                    result
+                        .problems
+                        .push("this peer may not write: its commits were not taken".into());
+                }
+                result.problems.extend(report.problems);
+                return result;
+            }
+            let Some(request) = request else {
+                return result;
+            };
+            let response = net.request(&peer, request).await;
+            let service = self.clone();
+            let name = name.to_owned();
+            let stepped = tokio::task::spawn_blocking(
+                move || -> Result<(Session, Vec<Effect>), ServiceError> {
+                    let handle = service.project(&name)?;
+                    let project = service.lock_project(&handle);
+                    let effects = match response {
+                        Ok(response) => session.on_response(response, &View(&project)),
+                        Err(e) => session.on_failure(e.to_string()),
+                    };
+                    Ok((session, effects))
+                },
+            )
+            .await;
+            match stepped {
+                Ok(Ok((s, e))) => {
+                    session = s;
+                    effects = e;
+                }
+                Ok(Err(e)) => {
+                    result.problems.push(e.to_string());
+                    return result;
+                }
+                Err(e) => {
+                    result.problems.push(e.to_string());
+                    return result;
+                }
+            }
+        }
+    }
+
+    /// Sweep, then fetch from every connected peer that has the project and
+    /// allows it, merge, and record what happened.
+    pub async fn sync_project(self: &Arc<Self>, name: &str) -> Result<SyncSummary, ServiceError> {
+        let net = self.net()?.clone();
+        let service = self.clone();
+        let owned = name.to_owned();
+        let id = tokio::task::spawn_blocking(move || -> Result<ProjectId, ServiceError> {
+            service.sweep(&owned)?;
+            let handle = service.project(&owned)?;
+            let project = service.lock_project(&handle);
+            if let Some(peer) = gitsync::pending_conflict(&project.repo) {
+                return Err(gitsync::GitSyncError::Pending { peer }.into());
+            }
+            Ok(project.id())
+        })
+        .await
+        .map_err(|e| ServiceError::BadRequest(e.to_string()))??;
+        let peers = net
+            .peers()
+            .await
+            .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
+        let mut summary = SyncSummary::default();
+        for info in peers.into_iter().filter(|p| p.connected) {
+            let Ok(peer) = info.did.parse::<PeerKey>() else {
+                continue;
+            };
+            let result = self.sync_with(name, id, peer, info.name.clone()).await;
+            if let Some(MergeOutcome::Conflicts { files }) = &result.merge {
+                summary.conflicts = files.clone();
+            }
+            summary.peers.push(result);
+            if !summary.conflicts.is_empty() {
+                break;
+            }
+        }
+        summary.message = describe(&summary);
+        // Only new history is worth an entry: recording feed-only syncs would
+        // make two peers answer each other's sync entries forever.
+        let changed = summary.peers.iter().any(|p| {
+            matches!(
+                p.merge,
+                Some(MergeOutcome::FastForward { .. } | MergeOutcome::Merged { .. })
+            )
+        });
+        if changed || !summary.conflicts.is_empty() {
+            let service = self.clone();
+            let (name, message) = (name.to_owned(), summary.message.clone());
+            tokio::task::spawn_blocking(move || -> Result<(), ServiceError> {
+                let handle = service.project(&name)?;
+                let mut project = service.lock_project(&handle);
+                let commit = gitsync::head(&project.repo).map(|h| h.to_string());
+                service.append(
+                    &mut project,
+                    Kind::Sync,
+                    message,
+                    commit,
+                    Details::default(),
+                    vec![],
+                )?;
+                Ok(())
+            })
+            .await
+            .map_err(|e| ServiceError::BadRequest(e.to_string()))??;
+        }
+        Ok(summary)
+    }
+
+    /// Settles a pending sync conflict.
+    pub fn resolve_sync(&self, name: &str, how: Resolution) -> Result<String, ServiceError> {
+        let handle = self.project(name)?;
+        let mut project = self.lock_project(&handle);
+        let (message, commit) = gitsync::resolve(&project.repo, &self.signature()?, how)?;
+        self.append(
+            &mut project,
+            Kind::Sync,
+            message.clone(),
+            commit.map(|c| c.to_string()),
+            Details::default(),
+            vec![],
+        )?;
+        Ok(message)
+    }
+
+    /// Projects that connected peers offer to this node.
+    pub async fn offers(self: &Arc<Self>) -> Result<Vec<PeerOffer>, ServiceError> {
+        let net = self.net()?.clone();
+        let peers = net
+            .peers()
+            .await
+            .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
+        let mut offers = Vec::new();
+        for info in peers.into_iter().filter(|p| p.connected) {
+            let Ok(peer) = info.did.parse::<PeerKey>() else {
+                continue;
+            };
+            let Ok(Response::Projects { offers: list }) =
+                net.request(&peer, Request::Projects).await
+            else {
+                continue;
+            };
+            for offer in list {
+                let service = self.clone();
+                let id = offer.project;
+                let have_locally = tokio::task::spawn_blocking(move || {
+                    service.find_by_id(&id).ok().flatten().is_some()
+                })
+                .await
+                .unwrap_or(false);
+                offers.push(PeerOffer {
+                    peer: info.did.clone(),
+                    peer_name: info.name.clone(),
+                    offer,
+                    have_locally,
+                });
+            }
+        }
+        Ok(offers)
+    }
+
+    /// Fetches a project shared with this node from a peer that offers it,
+    /// verifies its genesis, then syncs access and activity.
+    pub async fn clone_project(
+        self: &Arc<Self>,
+        id: ProjectId,
+        local_name: Option<String>,
+    ) -> Result<tandem_protocol::api::ProjectSummary, ServiceError> {
+        let net = self.net()?.clone();
+        let offers = self.offers().await?;
+        let Some(found) = offers.iter().find(|o| o.offer.project == id) else {
+            return Err(ServiceError::NoSuchProject(format!(
+                "{id}: no connected peer offers it to you (is it shared with you, and is the peer online? see `tandem peers`)"
+            )));
+        };
+        if found.have_locally {
+            return Err(ServiceError::Conflict(
+                "this project is already here".into(),
+            ));
+        }
+        let peer: PeerKey = found
+            .peer
+            .parse()
+            .map_err(|_| ServiceError::BadRequest("bad peer key".into()))?;
+        let refs = match net.request(&peer, Request::Refs { project: id }).await {
+            Ok(Response::Refs { refs }) => refs,
+            Ok(_) => {
+                return Err(ServiceError::BadRequest(
+                    "the peer refused to send the project's history".into(),
+                ));
+            }
+            Err(e) => return Err(ServiceError::BadRequest(e.to_string())),
+        };
+        refs.check(&id, &peer)
+            .map_err(|e| ServiceError::BadRequest(format!("the peer's refs are invalid: {e}")))?;
+        let head = refs
+            .head(BRANCH)
+            .ok_or_else(|| {
+                ServiceError::BadRequest("the peer has no history for this project".into())
+            })?
+            .to_owned();
+        let pack = match net
+            .request(
+                &peer,
+                Request::Pack {
+                    project: id,
+                    want: vec![head.clone()],
+                    have: vec![],
+                },
+            )
+            .await
+        {
+            Ok(Response::Pack { pack }) => pack,
+            Ok(_) => {
+                return Err(ServiceError::BadRequest(
+                    "the peer refused to send the project's history".into(),
+                ));
+            }
+            Err(e) => return Err(ServiceError::BadRequest(e.to_string())),
+        };
+        let service = self.clone();
+        let peer_label = found.peer_name.clone().unwrap_or_else(|| peer.short());
+        let name = tokio::task::spawn_blocking(move || {
+            service.materialise_clone(id, &head, &pack, &peer, local_name)
+        })
+        .await
+        .map_err(|e| ServiceError::BadRequest(e.to_string()))??;
+        let result = self
+            .sync_with(&name, id, peer, found.peer_name.clone())
+            .await;
+        let service = self.clone();
+        tokio::task::spawn_blocking(
+            move || -> Result<tandem_protocol::api::ProjectSummary, ServiceError> {
+                let handle = service.project(&name)?;
+                let mut project = service.lock_project(&handle);
+                let mut message =
+                    format!("Cloned project {} from {peer_label}", project.manifest.name);
+                if !result.problems.is_empty() {
+                    message.push_str(&format!(" (sync problems: {})", result.problems.join("; ")));
+                }
+                let commit = gitsync::head(&project.repo).map(|h| h.to_string());
+                service.append(
+                    &mut project,
+                    Kind::Sync,
+                    message,
+                    commit,
+                    Details::default(),
+                    vec![],
+                )?;
+                service.summary(&project)
+            },
+        )
+        .await
+        .map_err(|e| ServiceError::BadRequest(e.to_string()))?
+    }
+
+    /// Builds the clone in staging and moves it into place once its genesis
+    /// checks out and the serving peer may write.
+    fn materialise_clone(
+        &self,
+        id: ProjectId,
+        head: &str,
+        pack: &[u8],
+        peer: &PeerKey,
+        local_name: Option<String>,
+    ) -> Result<String, ServiceError> {
+        let staging = tempfile::Builder::new()
+            .prefix("clone-")
+            .tempdir_in(self.home().tmp_dir())
+            .map_err(crate::service::io_context("creating a staging folder"))?;
+        let work = staging.path().join("work");
+        let repository = repo::init(&work)?;
+        gitsync::ingest_pack(&repository, pack)?;
+        let oid = gitsync::parse_oid(head)?;
+        repository
+            .find_commit(oid)
+            .map_err(|_| gitsync::GitSyncError::Missing(head.to_owned()))?;
+        repository
+            .reference(&format!("refs/heads/{BRANCH}"), oid, true, "tandem clone")
+            .map_err(repo::RepoError::from)?;
+        repository
+            .checkout_head(Some(git2::build::CheckoutBuilder::new().force()))
+            .map_err(repo::RepoError::from)?;
+        let text = repo::read_at_head(&repository, crate::project::MANIFEST)?
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(|| {
+                ServiceError::BadRequest("the history has no project manifest".into())
+            })?;
+        let manifest = Manifest::parse(&text, std::path::Path::new(crate::project::MANIFEST))?;
+        if manifest.id != id {
+            return Err(ServiceError::BadRequest(
+                "the peer sent another project's history".into(),
+            ));
+        }
+        let name: tandem_protocol::ProjectName =
+            local_name.as_deref().unwrap_or(&manifest.name).parse()?;
+        let dest = self.project_dir(&name);
+        if dest.exists() {
+            return Err(ServiceError::Conflict(format!(
+                "a project named {name:?} already exists; clone with --as NEW_NAME"
+            )));
+        }
+        for section in ["code", "input", "output"] {
+            let _ = std::fs::create_dir_all(work.join(section).join("untracked"));
+        }
+        drop(repository);
+        std::fs::rename(&work, &dest)
+            .map_err(crate::service::io_context("moving the clone into place"))?;
+        let project = Project::open(
+            name.clone(),
+            dest.clone(),
+            &self.home().feeds_dir(),
+            &self.home().access_dir(),
+        )?;
+        if !project.access.roles(now_ms()).can_write(peer) {
+            drop(project);
+            let _ = std::fs::remove_dir_all(&dest);
+            return Err(ServiceError::BadRequest(
+                "the only peer offering this project may not write to it, so its history cannot be trusted; try again when a writer is online".into(),
+            ));
+        }
+        self.register(project);
+        Ok(name.to_string())
+    }
+}
+
+fn unreachable_projects() -> Result<Response, ServiceError> {
+    Ok(Response::Denied)
+}
+
+fn describe(summary: &SyncSummary) -> String {
+    if summary.peers.is_empty() {
+        return "No peer with this project is connected; nothing to sync".into();
+    }
+    let mut parts = Vec::new();
+    for p in &summary.peers {
+        if p.denied {
+            continue;
+        }
+        let who = p
+            .name
+            .clone()
+            .unwrap_or_else(|| p.peer.chars().take(20).collect());
+        let git = match &p.merge {
+            Some(MergeOutcome::FastForward { commits, .. })
+            | Some(MergeOutcome::Merged { commits, .. }) => format!("{commits} new commit(s)"),
+            Some(MergeOutcome::Conflicts { files }) => {
+                format!("{} conflicted file(s)", files.len())
+            }
+            _ => "history up to date".into(),
+        };
+        parts.push(format!(
+            "{who}: {git}, {} new activity entries",
+            p.new_entries
+        ));
+    }
+    if parts.is_empty() {
+        return "No connected peer shares this project with you".into();
+    }
+    format!("Synced with {}", parts.join("; "))
+}

@@ -1,0 +1,205 @@
+//! Peer-to-peer sync between real `tandem up` processes on loopback.
+
+use std::collections::BTreeSet;
+use std::fs;
+
+use tandem_e2e::{TestNode, git};
+
+fn started(name: &str) -> TestNode {
+    let mut node = TestNode::with_identity(name);
+    node.start();
+    node
+}
+
+fn project_id(node: &TestNode, project: &str) -> String {
+    node.run(&["project", "show", project, "--json"])
+        .expect_ok("show")
+        .json()["id"]
+        .as_str()
+        .expect("id")
+        .to_owned()
+}
+
+fn entry_ids(node: &TestNode, project: &str) -> BTreeSet<String> {
+    let list = node
+        .run(&["activity", project, "--json", "--limit", "10000"])
+        .expect_ok("activity")
+        .json();
+    list.as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| e["id"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+fn head(node: &TestNode, project: &str) -> String {
+    git(&node.project_dir(project), &["rev-parse", "HEAD"])
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn share_clone_edit_sync_conflict_and_access_on_the_wire() {
+    let ada = started("Ada");
+    let bob = started("Bob");
+    let cy = started("Cy");
+    bob.connect(&ada);
+    cy.connect(&ada);
+    cy.connect(&bob);
+
+    ada.run(&["project", "create", "survey"])
+        .expect_ok("create");
+    fs::write(
+        ada.project_dir("survey").join("code/analysis.py"),
+        "print(1)\n",
+    )
+    .expect("write");
+    ada.run(&["sweep", "survey"]).expect_ok("sweep");
+    let id = project_id(&ada, "survey");
+
+    // Before sharing: Bob and Cy are offered nothing and cannot clone.
+    let offers = bob
+        .run(&["project", "offers", "--json"])
+        .expect_ok("offers")
+        .json();
+    assert_eq!(
+        offers.as_array().map(Vec::len),
+        Some(0),
+        "a peer without a role learns nothing: {offers}"
+    );
+    bob.run(&["project", "clone", &id])
+        .expect_err("clone before share", "no connected peer offers it");
+
+    // Share with Bob as writer: he sees the offer, clones with full history.
+    ada.run(&["share", "survey", &bob.did(), "--role", "writer"])
+        .expect_ok("share");
+    let offers = bob
+        .run(&["project", "offers", "--json"])
+        .expect_ok("offers")
+        .json();
+    assert_eq!(offers[0]["name"], "survey");
+    assert_eq!(offers[0]["role"], "writer");
+    bob.run(&["project", "clone", &id]).expect_ok("clone");
+    assert_eq!(head(&bob, "survey"), head(&ada, "survey"));
+    git(&bob.project_dir("survey"), &["fsck", "--strict"]);
+    assert!(entry_ids(&bob, "survey").is_superset(&entry_ids(&ada, "survey")));
+
+    // Both work, then sync both ways: the same history and the same feed.
+    fs::write(ada.project_dir("survey").join("code/ada.py"), "a\n").expect("write");
+    fs::write(bob.project_dir("survey").join("input/bob.csv"), "b\n").expect("write");
+    bob.run(&["note", "survey", "Bob's field notes"])
+        .expect_ok("note");
+    // Each sync may record an entry the other side has not seen yet; a few
+    // rounds settle everything.
+    for _ in 0..4 {
+        ada.run(&["sync", "survey"]).expect_ok("ada sync");
+        bob.run(&["sync", "survey"]).expect_ok("bob sync");
+        if head(&ada, "survey") == head(&bob, "survey")
+            && entry_ids(&ada, "survey") == entry_ids(&bob, "survey")
+        {
+            break;
+        }
+    }
+    assert_eq!(head(&ada, "survey"), head(&bob, "survey"), "heads converge");
+    assert_eq!(
+        entry_ids(&ada, "survey"),
+        entry_ids(&bob, "survey"),
+        "feeds converge"
+    );
+    assert!(ada.project_dir("survey").join("input/bob.csv").is_file());
+    assert!(bob.project_dir("survey").join("code/ada.py").is_file());
+    git(&ada.project_dir("survey"), &["fsck", "--strict"]);
+
+    // The same file on both sides: a conflict that changes nothing until
+    // resolved; abort keeps ours, keep-both makes a branch, theirs merges.
+    fs::write(
+        ada.project_dir("survey").join("code/analysis.py"),
+        "print('ada')\n",
+    )
+    .expect("write");
+    fs::write(
+        bob.project_dir("survey").join("code/analysis.py"),
+        "print('bob')\n",
+    )
+    .expect("write");
+    ada.run(&["sweep", "survey"]).expect_ok("sweep");
+    bob.run(&["sweep", "survey"]).expect_ok("sweep");
+    let before = head(&ada, "survey");
+    let conflicted = ada.run(&["sync", "survey"]);
+    assert_eq!(
+        conflicted.code,
+        Some(3),
+        "conflicts exit 3: {}",
+        conflicted.stdout
+    );
+    assert!(
+        conflicted.stdout.contains("code/analysis.py"),
+        "{}",
+        conflicted.stdout
+    );
+    assert_eq!(head(&ada, "survey"), before, "nothing changed");
+    assert_eq!(
+        fs::read_to_string(ada.project_dir("survey").join("code/analysis.py")).expect("read"),
+        "print('ada')\n"
+    );
+    ada.run(&["sync", "survey"])
+        .expect_err("sync while conflicted", "resolve");
+    ada.run(&["sync", "survey", "--abort"]).expect_ok("abort");
+    assert_eq!(head(&ada, "survey"), before);
+    assert_eq!(ada.run(&["sync", "survey"]).code, Some(3));
+    ada.run(&["sync", "survey", "--resolve", "keep-both"])
+        .expect_ok("keep both");
+    let branches = git(
+        &ada.project_dir("survey"),
+        &["branch", "--list", "conflict/*"],
+    );
+    assert!(branches.contains("conflict/bob"), "{branches}");
+    assert_eq!(ada.run(&["sync", "survey"]).code, Some(3));
+    ada.run(&["sync", "survey", "--resolve", "theirs"])
+        .expect_ok("theirs");
+    assert_eq!(
+        fs::read_to_string(ada.project_dir("survey").join("code/analysis.py")).expect("read"),
+        "print('bob')\n"
+    );
+    bob.run(&["sync", "survey"]).expect_ok("bob gets the merge");
+    assert_eq!(head(&ada, "survey"), head(&bob, "survey"));
+
+    // A reader can clone and pull, but nobody takes the reader's commits.
+    ada.run(&["share", "survey", &cy.did(), "--role", "reader"])
+        .expect_ok("share reader");
+    cy.run(&["project", "clone", &id])
+        .expect_ok("reader clones");
+    fs::write(cy.project_dir("survey").join("code/cy.py"), "sneaky\n").expect("write");
+    cy.run(&["sweep", "survey"]).expect_ok("sweep");
+    let ada_head = head(&ada, "survey");
+    let report = ada
+        .run(&["sync", "survey"])
+        .expect_ok("sync with a reader around");
+    assert!(report.stdout.contains("may not write"), "{}", report.stdout);
+    assert_eq!(head(&ada, "survey"), ada_head);
+    assert!(!ada.project_dir("survey").join("code/cy.py").exists());
+
+    // Revoked: Bob is cut off at his next request.
+    ada.run(&["revoke", "survey", &bob.did()])
+        .expect_ok("revoke");
+    fs::write(ada.project_dir("survey").join("code/secret.py"), "s\n").expect("write");
+    ada.run(&["sweep", "survey"]).expect_ok("sweep");
+    bob.run(&["sync", "survey"])
+        .expect_ok("bob syncs after revoke");
+    assert!(
+        !bob.project_dir("survey").join("code/secret.py").exists(),
+        "a revoked member gets nothing new"
+    );
+    let offers = bob
+        .run(&["project", "offers", "--json"])
+        .expect_ok("offers")
+        .json();
+    assert!(
+        offers
+            .as_array()
+            .expect("offers")
+            .iter()
+            .all(|o| o["peer"] != ada.did().as_str()),
+        "Ada no longer offers the project to Bob: {offers}"
+    );
+}
