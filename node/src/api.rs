@@ -360,6 +360,9 @@ async fn visibility(
 struct SyncRequest {
     #[serde(default)]
     resolve: Option<String>,
+    /// Turns automatic sync on or off instead of syncing.
+    #[serde(default)]
+    auto: Option<bool>,
 }
 
 #[derive(Serialize)]
@@ -372,6 +375,18 @@ async fn sync(
     Path(name): Path<String>,
     Json(body): Json<SyncRequest>,
 ) -> Response {
+    if let Some(enabled) = body.auto {
+        return blocking(&s, move |s| {
+            s.set_autosync_enabled(&name, enabled).map(|on| Resolved {
+                message: format!(
+                    "Automatic sync is {} for {name}",
+                    if on { "on" } else { "off" }
+                ),
+            })
+        })
+        .await
+        .into_response();
+    }
     match body.resolve {
         Some(how) => {
             let how: crate::gitsync::Resolution = match how.parse() {

@@ -109,6 +109,9 @@ enum Command {
         /// Give up a conflicted sync and keep things as they were
         #[arg(long)]
         abort: bool,
+        /// Turn automatic sync of this project on or off (on by default)
+        #[arg(long, value_name = "on|off")]
+        auto: Option<String>,
     },
     /// Add a note to a project's activity
     Note {
@@ -669,7 +672,21 @@ async fn run_with(client: &Client, command: Command) -> anyhow::Result<()> {
             project,
             resolve,
             abort,
+            auto,
         } => {
+            if let Some(auto) = auto {
+                let enabled = match auto.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    other => bail!("--auto takes on or off, not {other:?}"),
+                };
+                let path = format!("/api/projects/{}/sync", project_path(&project)?);
+                let answer: serde_json::Value = client
+                    .post(&path, &serde_json::json!({ "auto": enabled }))
+                    .await?;
+                println!("{}", answer["message"].as_str().unwrap_or_default());
+                return Ok(());
+            }
             let resolve = match (resolve, abort) {
                 (Some(_), true) => bail!("use either --resolve or --abort"),
                 (Some(how), false) => Some(how),

@@ -90,6 +90,7 @@ pub async fn up(home: Home, options: UpOptions) -> anyhow::Result<()> {
         },
     )?;
     service.set_net(net);
+    service.set_autosync(crate::autosync::start(service.clone()));
 
     let me = service.identity();
     println!("Tandem node running as {} ({})", me.name, me.did);

@@ -3,6 +3,7 @@
 pub mod access_store;
 pub mod api;
 pub mod archive;
+pub mod autosync;
 pub mod bench;
 pub mod cli;
 pub mod client;

@@ -433,6 +433,8 @@ impl Driver {
                 for reply in self.dials.remove(&peer_id).unwrap_or_default() {
                     let _ = reply.send(Ok(peer_id));
                 }
+                self.service
+                    .auto_event(crate::autosync::Event::PeerConnected);
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,

@@ -84,6 +84,10 @@ impl Service {
     /// not read get the same `Denied`.
     pub fn serve(&self, requester: &PeerKey, request: Request) -> Response {
         let project_id = match &request {
+            Request::Announce { project } => {
+                self.on_announce(requester, project);
+                return Response::Ack;
+            }
             Request::Projects => {
                 return Response::Projects {
                     offers: self.offers_for(requester),
@@ -103,7 +107,7 @@ impl Service {
             return Response::Denied;
         }
         let result = match request {
-            Request::Projects => unreachable_projects(),
+            Request::Projects | Request::Announce { .. } => Ok(Response::Ack),
             Request::Access { .. } => Ok(Response::Access {
                 statements: project.access.signed_statements(),
             }),
@@ -643,10 +647,6 @@ impl Service {
         self.register(project);
         Ok(name.to_string())
     }
-}
-
-fn unreachable_projects() -> Result<Response, ServiceError> {
-    Ok(Response::Denied)
 }
 
 fn describe(summary: &SyncSummary) -> String {

@@ -69,6 +69,7 @@ pub fn now_ms() -> i64 {
 
 pub struct Service {
     net: std::sync::OnceLock<crate::net::NetHandle>,
+    auto: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<crate::autosync::Event>>,
     home: Home,
     key: SecretKey,
     profile: RwLock<Profile>,
@@ -96,6 +97,7 @@ impl Service {
         }
         Ok(Self {
             net: std::sync::OnceLock::new(),
+            auto: std::sync::OnceLock::new(),
             home,
             key,
             profile: RwLock::new(profile),
@@ -106,6 +108,18 @@ impl Service {
     /// Attaches the network (only `tandem up` has one).
     pub fn set_net(&self, net: crate::net::NetHandle) {
         let _ = self.net.set(net);
+    }
+
+    /// Attaches the automatic sync task (only `tandem up` has one).
+    pub fn set_autosync(&self, events: tokio::sync::mpsc::UnboundedSender<crate::autosync::Event>) {
+        let _ = self.auto.set(events);
+    }
+
+    /// Tells the automatic sync task something happened.
+    pub fn auto_event(&self, event: crate::autosync::Event) {
+        if let Some(events) = self.auto.get() {
+            let _ = events.send(event);
+        }
     }
 
     pub fn net(&self) -> Result<&crate::net::NetHandle, ServiceError> {
@@ -283,6 +297,10 @@ impl Service {
         let signed = project
             .feed
             .append(&self.key, &self.profile().name, draft)?;
+        // Every local change ends in an entry: tell peers there is news.
+        self.auto_event(crate::autosync::Event::LocalChange(
+            project.name.to_string(),
+        ));
         Ok(EntryView::from(&signed))
     }
 

@@ -216,6 +216,7 @@ fn kind(response: &Response) -> &'static str {
         Response::Refs { .. } => "refs",
         Response::Pack { .. } => "pack",
         Response::Feed { .. } => "feed",
+        Response::Ack => "ack",
         Response::Denied => "denied",
         Response::Failed { .. } => "failed",
     }

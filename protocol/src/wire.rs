@@ -43,6 +43,9 @@ pub enum Request {
         project: ProjectId,
         have: Vec<WriterHeads>,
     },
+    /// I have something new for this project; sync when you can. Answered
+    /// with `Ack` whether or not the project is known, so it reveals nothing.
+    Announce { project: ProjectId },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,6 +67,8 @@ pub enum Response {
     Feed {
         bundles: Vec<FeedBundle>,
     },
+    /// An announcement was received.
+    Ack,
     /// Unknown project or no right to read it: deliberately the same.
     Denied,
     /// The request was understood but failed; the message is for logs.

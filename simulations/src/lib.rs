@@ -197,11 +197,14 @@ impl Peer {
 
     fn serve(&self, project: ProjectId, requester: &PeerKey, request: Request) -> Response {
         let roles = self.access.roles(0);
+        if matches!(request, Request::Announce { .. }) {
+            return Response::Ack;
+        }
         if matches!(request, Request::Projects) || !roles.can_read(requester) {
             return Response::Denied;
         }
         match request {
-            Request::Projects => Response::Denied,
+            Request::Projects | Request::Announce { .. } => Response::Denied,
             Request::Access { .. } => Response::Access {
                 statements: self.access.signed_statements(),
             },

@@ -49,6 +49,9 @@ fn share_clone_edit_sync_conflict_and_access_on_the_wire() {
 
     ada.run(&["project", "create", "survey"])
         .expect_ok("create");
+    // This test drives every sync itself (automatic sync has its own test).
+    ada.run(&["sync", "survey", "--auto", "off"])
+        .expect_ok("auto off");
     fs::write(
         ada.project_dir("survey").join("code/analysis.py"),
         "print(1)\n",
@@ -80,6 +83,8 @@ fn share_clone_edit_sync_conflict_and_access_on_the_wire() {
     assert_eq!(offers[0]["name"], "survey");
     assert_eq!(offers[0]["role"], "writer");
     bob.run(&["project", "clone", &id]).expect_ok("clone");
+    bob.run(&["sync", "survey", "--auto", "off"])
+        .expect_ok("auto off");
     assert_eq!(head(&bob, "survey"), head(&ada, "survey"));
     git(&bob.project_dir("survey"), &["fsck", "--strict"]);
     assert!(entry_ids(&bob, "survey").is_superset(&entry_ids(&ada, "survey")));
@@ -169,6 +174,8 @@ fn share_clone_edit_sync_conflict_and_access_on_the_wire() {
         .expect_ok("share reader");
     cy.run(&["project", "clone", &id])
         .expect_ok("reader clones");
+    cy.run(&["sync", "survey", "--auto", "off"])
+        .expect_ok("auto off");
     fs::write(cy.project_dir("survey").join("code/cy.py"), "sneaky\n").expect("write");
     cy.run(&["sweep", "survey"]).expect_ok("sweep");
     let ada_head = head(&ada, "survey");
@@ -202,4 +209,50 @@ fn share_clone_edit_sync_conflict_and_access_on_the_wire() {
             .all(|o| o["peer"] != ada.did().as_str()),
         "Ada no longer offers the project to Bob: {offers}"
     );
+}
+
+#[test]
+fn changes_reach_members_automatically() {
+    let ada = started("Ada");
+    let bob = started("Bob");
+    bob.connect(&ada);
+    ada.run(&["project", "create", "field"]).expect_ok("create");
+    ada.run(&["share", "field", &bob.did(), "--role", "writer"])
+        .expect_ok("share");
+    bob.run(&["project", "clone", &project_id(&ada, "field")])
+        .expect_ok("clone");
+
+    // Ada saves a file with any program: her node sweeps it, announces it,
+    // and Bob's node pulls it without anyone typing `sync`.
+    fs::write(
+        ada.project_dir("field").join("input/site-a.csv"),
+        "depth,ph\n1,6.5\n",
+    )
+    .expect("write");
+    let arrived = tandem_e2e::wait_for(std::time::Duration::from_secs(20), || {
+        bob.project_dir("field")
+            .join("input/site-a.csv")
+            .is_file()
+            .then_some(())
+    });
+    assert!(arrived.is_some(), "Ada's file reached Bob automatically");
+    assert!(
+        tandem_e2e::wait_for(std::time::Duration::from_secs(10), || {
+            (head(&ada, "field") == head(&bob, "field")).then_some(())
+        })
+        .is_some()
+    );
+
+    // With automatic sync off, Bob's copy waits for him.
+    bob.run(&["sync", "field", "--auto", "off"])
+        .expect_ok("auto off");
+    fs::write(
+        ada.project_dir("field").join("input/site-b.csv"),
+        "depth,ph\n2,7.0\n",
+    )
+    .expect("write");
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    assert!(!bob.project_dir("field").join("input/site-b.csv").exists());
+    bob.run(&["sync", "field"]).expect_ok("manual sync");
+    assert!(bob.project_dir("field").join("input/site-b.csv").is_file());
 }
