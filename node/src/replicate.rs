@@ -114,9 +114,11 @@ impl Service {
             Request::Refs { .. } => self
                 .signed_refs(&project)
                 .map(|refs| Response::Refs { refs }),
-            Request::Pack { want, have, .. } => gitsync::build_pack(&project.repo, &want, &have)
-                .map(|pack| Response::Pack { pack })
-                .map_err(ServiceError::from),
+            Request::Pack { want, have, .. } => timed("build pack", || {
+                gitsync::build_pack(&project.repo, &want, &have)
+            })
+            .map(|pack| Response::Pack { pack })
+            .map_err(ServiceError::from),
             Request::Feed { have, .. } => self
                 .feed_beyond(&project, &roles, &have)
                 .map(|bundles| Response::Feed { bundles }),
@@ -492,7 +494,9 @@ impl Service {
         local_name: Option<String>,
     ) -> Result<tandem_protocol::api::ProjectSummary, ServiceError> {
         let net = self.net()?.clone();
+        let started = std::time::Instant::now();
         let offers = self.offers().await?;
+        tracing::debug!(elapsed = ?started.elapsed(), "clone: offers");
         let Some(found) = offers.iter().find(|o| o.offer.project == id) else {
             return Err(ServiceError::NoSuchProject(format!(
                 "{id}: no connected peer offers it to you (is it shared with you, and is the peer online? see `tandem peers`)"
@@ -544,15 +548,18 @@ impl Service {
             Err(e) => return Err(ServiceError::BadRequest(e.to_string())),
         };
         let service = self.clone();
+        tracing::debug!(elapsed = ?started.elapsed(), bytes = pack.len(), "clone: pack received");
         let peer_label = found.peer_name.clone().unwrap_or_else(|| peer.short());
         let name = tokio::task::spawn_blocking(move || {
             service.materialise_clone(id, &head, &pack, &peer, local_name)
         })
         .await
         .map_err(|e| ServiceError::BadRequest(e.to_string()))??;
+        tracing::debug!(elapsed = ?started.elapsed(), "clone: materialised");
         let result = self
             .sync_with(&name, id, peer, found.peer_name.clone())
             .await;
+        tracing::debug!(elapsed = ?started.elapsed(), "clone: synced");
         let service = self.clone();
         tokio::task::spawn_blocking(
             move || -> Result<tandem_protocol::api::ProjectSummary, ServiceError> {
@@ -679,4 +686,11 @@ fn describe(summary: &SyncSummary) -> String {
         return "No connected peer shares this project with you".into();
     }
     format!("Synced with {}", parts.join("; "))
+}
+
+fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
+    let started = std::time::Instant::now();
+    let out = f();
+    tracing::debug!(elapsed = ?started.elapsed(), "{what}");
+    out
 }
