@@ -51,6 +51,10 @@ pub struct PeerOffer {
 struct View<'a>(&'a Project);
 
 impl LocalView for View<'_> {
+    fn access_heads(&self) -> Vec<tandem_protocol::access::StatementId> {
+        self.0.access.heads()
+    }
+
     fn has_commit(&self, oid: &str) -> bool {
         gitsync::has_commit(&self.0.repo, oid)
     }
@@ -93,7 +97,7 @@ impl Service {
                     offers: self.offers_for(requester),
                 };
             }
-            Request::Access { project }
+            Request::Access { project, .. }
             | Request::Refs { project }
             | Request::Pack { project, .. }
             | Request::Feed { project, .. } => *project,
@@ -108,8 +112,8 @@ impl Service {
         }
         let result = match request {
             Request::Projects | Request::Announce { .. } => Ok(Response::Ack),
-            Request::Access { .. } => Ok(Response::Access {
-                statements: project.access.signed_statements(),
+            Request::Access { have, .. } => Ok(Response::Access {
+                statements: project.access.statements_beyond(&have),
             }),
             Request::Refs { .. } => self
                 .signed_refs(&project)
@@ -277,7 +281,26 @@ impl Service {
                 return result;
             }
         };
-        let (mut session, mut effects) = Session::start(id, peer);
+        let started = {
+            let (service, name) = (self.clone(), name.to_owned());
+            tokio::task::spawn_blocking(move || -> Result<(Session, Vec<Effect>), ServiceError> {
+                let handle = service.project(&name)?;
+                let project = service.lock_project(&handle);
+                Ok(Session::start(id, peer, &View(&project)))
+            })
+            .await
+        };
+        let (mut session, mut effects) = match started {
+            Ok(Ok(started)) => started,
+            Ok(Err(e)) => {
+                result.problems.push(e.to_string());
+                return result;
+            }
+            Err(e) => {
+                result.problems.push(e.to_string());
+                return result;
+            }
+        };
         loop {
             let mut request = None;
             let mut to_apply = Vec::new();

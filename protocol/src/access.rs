@@ -465,6 +465,28 @@ impl Access {
             .collect()
     }
 
+    /// The statements that are not `have` nor in their causal past: what a
+    /// peer at `have` is missing. Unknown ids are ignored, so a peer that is
+    /// ahead still gets everything it might lack.
+    pub fn statements_beyond(&self, have: &[StatementId]) -> Vec<SignedStatement> {
+        let mut known: Vec<u64> = Vec::new();
+        for id in have {
+            if let Some(&i) = self.index.get(id) {
+                union(&mut known, &self.nodes[i].ancestors);
+                set_bit(&mut known, i);
+            }
+        }
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !has_bit(&known, *i))
+            .map(|(_, n)| Signed {
+                payload: n.statement.clone(),
+                signature: n.signature,
+            })
+            .collect()
+    }
+
     /// Adds a verified statement. Statements whose parents are missing wait
     /// and are added once the parents arrive.
     pub fn insert(&mut self, verified: Verified) -> Inserted {

@@ -13,7 +13,7 @@
 //!   accepted);
 //! - feed bundles are applied only for writers who may write.
 
-use crate::access::{Roles, SignedStatement};
+use crate::access::{Roles, SignedStatement, StatementId};
 use crate::identity::PeerKey;
 use crate::project::ProjectId;
 use crate::wire::{FeedBundle, Request, Response, SignedRefs, WriterHeads};
@@ -23,6 +23,7 @@ pub const BRANCH: &str = "main";
 
 /// What the session needs to know about this node's copy of the project.
 pub trait LocalView {
+    fn access_heads(&self) -> Vec<StatementId>;
     fn has_commit(&self, oid: &str) -> bool;
     fn head(&self) -> Option<String>;
     fn roles(&self) -> Roles;
@@ -87,7 +88,7 @@ pub struct Session {
 impl Session {
     /// Starts a sync of `project` with `peer`; the first effect asks for
     /// the project's access statements.
-    pub fn start(project: ProjectId, peer: PeerKey) -> (Self, Vec<Effect>) {
+    pub fn start(project: ProjectId, peer: PeerKey, local: &dyn LocalView) -> (Self, Vec<Effect>) {
         let session = Self {
             project,
             report: Report {
@@ -101,7 +102,11 @@ impl Session {
             step: Step::Access,
             refs: None,
         };
-        (session, vec![Effect::Send(Request::Access { project })])
+        let have = local.access_heads();
+        (
+            session,
+            vec![Effect::Send(Request::Access { project, have })],
+        )
     }
 
     pub fn is_done(&self) -> bool {
@@ -237,6 +242,9 @@ mod tests {
     }
 
     impl LocalView for View {
+        fn access_heads(&self) -> Vec<StatementId> {
+            self.access.heads()
+        }
         fn has_commit(&self, oid: &str) -> bool {
             self.commits.iter().any(|c| c == oid)
         }
@@ -304,8 +312,14 @@ mod tests {
     #[test]
     fn a_writers_new_commits_are_fetched_and_merged() {
         let (project, peer, mut view, statements) = setup(Some(Role::Writer));
-        let (mut session, first) = Session::start(project, peer.public());
-        assert_eq!(first, vec![Effect::Send(Request::Access { project })]);
+        let (mut session, first) = Session::start(project, peer.public(), &view);
+        assert_eq!(
+            first,
+            vec![Effect::Send(Request::Access {
+                project,
+                have: vec![]
+            })]
+        );
         let effects = session.on_response(Response::Access { statements }, &view);
         apply(&mut view, &effects);
         let effects = session.on_response(
@@ -341,7 +355,7 @@ mod tests {
     #[test]
     fn a_readers_commits_are_never_taken() {
         let (project, peer, mut view, statements) = setup(Some(Role::Reader));
-        let (mut session, _) = Session::start(project, peer.public());
+        let (mut session, _) = Session::start(project, peer.public(), &view);
         let effects = session.on_response(Response::Access { statements }, &view);
         apply(&mut view, &effects);
         let effects = session.on_response(
@@ -364,7 +378,7 @@ mod tests {
     #[test]
     fn refs_signed_by_someone_else_are_refused() {
         let (project, peer, mut view, statements) = setup(Some(Role::Writer));
-        let (mut session, _) = Session::start(project, peer.public());
+        let (mut session, _) = Session::start(project, peer.public(), &view);
         let effects = session.on_response(Response::Access { statements }, &view);
         apply(&mut view, &effects);
         let impostor = SecretKey::from_bytes([3; 32]);
@@ -380,10 +394,10 @@ mod tests {
     #[test]
     fn denial_and_surprises_end_the_session() {
         let (project, peer, view, _) = setup(None);
-        let (mut session, _) = Session::start(project, peer.public());
+        let (mut session, _) = Session::start(project, peer.public(), &view);
         let effects = session.on_response(Response::Denied, &view);
         assert!(matches!(&effects[..], [Effect::Finished(r)] if r.denied));
-        let (mut session, _) = Session::start(project, peer.public());
+        let (mut session, _) = Session::start(project, peer.public(), &view);
         let effects = session.on_response(Response::Pack { pack: vec![] }, &view);
         assert!(matches!(&effects[..], [Effect::Finished(r)] if !r.problems.is_empty()));
     }

@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::access::{Role, SignedStatement};
+use crate::access::{Role, SignedStatement, StatementId};
 use crate::activity::SignedFeedHeads;
 use crate::identity::PeerKey;
 use crate::project::ProjectId;
@@ -29,7 +29,12 @@ pub enum Request {
     /// Which projects may I read on your node?
     Projects,
     /// Every access statement of a project.
-    Access { project: ProjectId },
+    Access {
+        project: ProjectId,
+        /// The requester's access heads: only statements beyond them come back.
+        #[serde(default)]
+        have: Vec<StatementId>,
+    },
     /// Your signed branch heads for a project.
     Refs { project: ProjectId },
     /// Git objects reachable from `want` and not from `have` (hex ids).

@@ -3,9 +3,9 @@
 //! evaluation over a simulated network with seeded latency, loss,
 //! reordering, duplication and partitions that heal.
 //!
-//! What is modelled: each peer's Git history as a commit DAG (merges of the
-//! same two heads produce the same commit, as a stand-in for Git's eventual
-//! fast-forwards), each writer's activity feed as a count of entries (a
+//! What is modelled: each peer's Git history as a commit DAG (a merge is
+//! named by the work it contains, so merges of the same work are the same
+//! commit: a stand-in for the fast-forwards by which Git histories settle), each writer's activity feed as a count of entries (a
 //! bundle carries the missing range), and access statements as the real
 //! signed statements. What is checked: every member converges to the same
 //! head, the same feeds and the same roles, and no peer ever holds a commit
@@ -102,6 +102,9 @@ struct Peer {
 struct View<'a>(&'a Peer);
 
 impl LocalView for View<'_> {
+    fn access_heads(&self) -> Vec<tandem_protocol::access::StatementId> {
+        self.0.access.heads()
+    }
     fn has_commit(&self, oid: &str) -> bool {
         self.0.commits.contains_key(oid)
     }
@@ -152,9 +155,20 @@ impl Peer {
             self.head = theirs.to_owned();
             return;
         }
+        // A merge is named by the work it contains (the non-merge commits it
+        // reaches), so peers that merged the same work hold the same head:
+        // a stand-in for the fast-forwards by which Git histories settle.
+        let mut content = self.work_reachable(&self.head);
+        content.extend(self.work_reachable(theirs));
         let mut parents = vec![self.head.clone(), theirs.to_owned()];
         parents.sort();
-        let id = oid(&format!("merge {} {}", parents[0], parents[1]));
+        let id = oid(&format!(
+            "merge {}",
+            content.into_iter().collect::<Vec<_>>().join(" ")
+        ));
+        if id == self.head {
+            return;
+        }
         // Merge commits carry no author's new content; attribute them to the
         // first writer-parent's author so the reader check stays meaningful.
         let author = self
@@ -164,6 +178,25 @@ impl Peer {
             .unwrap_or(self.key.public());
         self.commits.entry(id.clone()).or_insert((parents, author));
         self.head = id;
+    }
+
+    /// The non-merge commits reachable from `from`.
+    fn work_reachable(&self, from: &str) -> BTreeSet<String> {
+        let mut work = BTreeSet::new();
+        let mut stack = vec![from.to_owned()];
+        let mut seen = BTreeSet::new();
+        while let Some(c) = stack.pop() {
+            if !seen.insert(c.clone()) {
+                continue;
+            }
+            if let Some((parents, _)) = self.commits.get(&c) {
+                if parents.len() < 2 {
+                    work.insert(c.clone());
+                }
+                stack.extend(parents.iter().cloned());
+            }
+        }
+        work
     }
 
     fn missing_for(&self, want: &str, have: &[String]) -> Vec<(String, Vec<String>, PeerKey)> {
@@ -205,8 +238,8 @@ impl Peer {
         }
         match request {
             Request::Projects | Request::Announce { .. } => Response::Denied,
-            Request::Access { .. } => Response::Access {
-                statements: self.access.signed_statements(),
+            Request::Access { have, .. } => Response::Access {
+                statements: self.access.statements_beyond(&have),
             },
             Request::Refs { .. } => {
                 let refs = Refs {
@@ -502,7 +535,7 @@ pub fn run(config: &Config) -> Outcome {
             if j == i {
                 j = (j + 1) % config.peers;
             }
-            let (session, effects) = Session::start(project, keys[j].public());
+            let (session, effects) = Session::start(project, keys[j].public(), &View(&peers[i]));
             next_session += 1;
             peers[i].session = Some((j, session, next_session));
             for e in effects {
