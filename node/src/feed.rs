@@ -398,6 +398,11 @@ impl Feed {
             .filter(|h| doc.get_change_by_hash(h).is_some())
             .collect();
         known.sort();
+        // A writer's document only grows along one line: heads we have never
+        // seen mean the peer is ahead of us, so we have nothing to offer.
+        if !have.is_empty() && known.is_empty() {
+            return Ok(None);
+        }
         let mut current = doc.get_heads();
         current.sort();
         if known == current {
@@ -440,6 +445,14 @@ impl Feed {
         let writer = self.writer_mut(writer_key)?;
         let first_new = writer.next_seq;
         let doc = writer.doc_mut()?;
+        // Already at (or past) the signed heads: nothing to take.
+        let already = heads.payload.heads.iter().all(|h| {
+            h.parse::<ChangeHash>()
+                .is_ok_and(|h| doc.get_change_by_hash(&h).is_some())
+        });
+        if already {
+            return Ok(0);
+        }
         let outcome = doc
             .load_incremental(bundle)
             .map_err(FeedError::from)

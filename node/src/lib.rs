@@ -13,6 +13,7 @@ pub mod fsutil;
 pub mod gitsync;
 pub mod net;
 pub mod project;
+pub mod ratelimit;
 pub mod replicate;
 pub mod repo;
 pub mod service;

@@ -250,6 +250,10 @@ pub fn start(service: Arc<Service>, options: NetOptions) -> Result<NetHandle, Ne
         dials: HashMap::new(),
         mdns,
         connected: HashMap::new(),
+        limiter: crate::ratelimit::RateLimiter::new(
+            crate::ratelimit::BURST,
+            crate::ratelimit::PER_SECOND,
+        ),
     };
     tokio::spawn(driver.run(rx, mdns_rx));
     Ok(handle)
@@ -265,6 +269,7 @@ struct Driver {
     dials: HashMap<PeerId, Vec<oneshot::Sender<Result<PeerId, NetError>>>>,
     mdns: Option<Mdns>,
     connected: HashMap<PeerId, usize>,
+    limiter: crate::ratelimit::RateLimiter<PeerId>,
 }
 
 impl Driver {
@@ -491,6 +496,13 @@ impl Driver {
                 request_response::Message::Request {
                     request, channel, ..
                 } => {
+                    if !self.limiter.allow(&peer, std::time::Instant::now()) {
+                        let busy = Response::Failed {
+                            message: "too many requests: slow down".into(),
+                        };
+                        let _ = self.swarm.behaviour_mut().sync.send_response(channel, busy);
+                        return;
+                    }
                     let service = self.service.clone();
                     let answers = answers.clone();
                     let requester = peer_key(&peer);

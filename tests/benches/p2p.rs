@@ -9,53 +9,13 @@
 //! - LAN discovery (mDNS) to first connection;
 //! - the idle cost of a node with 10 peers and 10 projects.
 
-use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tandem_e2e::{TestNode, git, wait_for};
+use tandem_e2e::{TestNode, add_commits, git, wait_for};
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
-}
-
-/// Appends `count` commits to the project's main branch with git
-/// fast-import (each changes one small file), then lets the node see them.
-fn add_commits(node: &TestNode, project: &str, count: usize) {
-    let dir = node.project_dir(project);
-    let mut child = Command::new("git")
-        .arg("-C")
-        .arg(&dir)
-        .args(["fast-import", "--quiet"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("git fast-import");
-    let parent = git(&dir, &["rev-parse", "HEAD"]).trim().to_owned();
-    let mut stream = String::new();
-    for i in 0..count {
-        let body = format!("row {i}\n");
-        stream.push_str(&format!(
-            "commit refs/heads/main\ncommitter Bench <bench@example.org> {} +0000\ndata {}\n[tandem:code] step {i}\n",
-            1_700_000_000 + i,
-            format!("[tandem:code] step {i}\n").len()
-        ));
-        if i == 0 {
-            stream.push_str(&format!("from {parent}\n"));
-        }
-        stream.push_str(&format!(
-            "M 100644 inline code/data-{}.txt\ndata {}\n{body}\n",
-            i % 100,
-            body.len()
-        ));
-    }
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stream.as_bytes())
-        .expect("feed fast-import");
-    assert!(child.wait().expect("wait").success(), "fast-import failed");
-    git(&dir, &["reset", "--hard", "-q", "main"]);
 }
 
 fn time_http(node: &TestNode, method: &str, path: &str, body: &str, rounds: u32) -> Duration {

@@ -337,3 +337,52 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
+
+/// Appends `count` commits to the project's main branch with git
+/// fast-import (each changes one small file), then lets the node see them.
+pub fn add_commits(node: &TestNode, project: &str, count: usize) {
+    let dir = node.project_dir(project);
+    let mut child = Command::new("git")
+        .arg("-C")
+        .arg(&dir)
+        .args(["fast-import", "--quiet"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("git fast-import");
+    let parent = git(&dir, &["rev-parse", "HEAD"]).trim().to_owned();
+    let mut stream = String::new();
+    for i in 0..count {
+        let body = format!("row {i}\n");
+        stream.push_str(&format!(
+            "commit refs/heads/main\ncommitter Bench <bench@example.org> {} +0000\ndata {}\n[tandem:code] step {i}\n",
+            1_700_000_000 + i,
+            format!("[tandem:code] step {i}\n").len()
+        ));
+        if i == 0 {
+            stream.push_str(&format!("from {parent}\n"));
+        }
+        stream.push_str(&format!(
+            "M 100644 inline code/data-{}.txt\ndata {}\n{body}\n",
+            i % 100,
+            body.len()
+        ));
+    }
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stream.as_bytes())
+        .expect("feed fast-import");
+    assert!(child.wait().expect("wait").success(), "fast-import failed");
+    git(&dir, &["reset", "--hard", "-q", "main"]);
+}
+
+impl TestNode {
+    /// SIGKILL: no shutdown, no cleanup, as in a power cut.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.process.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

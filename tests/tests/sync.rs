@@ -256,3 +256,40 @@ fn changes_reach_members_automatically() {
     bob.run(&["sync", "field"]).expect_ok("manual sync");
     assert!(bob.project_dir("field").join("input/site-b.csv").is_file());
 }
+
+#[test]
+fn a_node_killed_mid_sync_restarts_consistent_and_finishes() {
+    let ada = started("Ada");
+    let mut bob = started("Bob");
+    bob.connect(&ada);
+    ada.run(&["project", "create", "long"]).expect_ok("create");
+    ada.run(&["sync", "long", "--auto", "off"])
+        .expect_ok("auto off");
+    ada.run(&["share", "long", &bob.did(), "--role", "writer"])
+        .expect_ok("share");
+    bob.run(&["project", "clone", &project_id(&ada, "long")])
+        .expect_ok("clone");
+    bob.run(&["sync", "long", "--auto", "off"])
+        .expect_ok("auto off");
+
+    // Enough new history that the sync takes a while, then kill Bob's node
+    // while it runs.
+    tandem_e2e::add_commits(&ada, "long", 5_000);
+    let mut sync = bob
+        .command()
+        .args(["sync", "long"])
+        .spawn()
+        .expect("start sync");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    bob.kill();
+    let _ = sync.wait();
+
+    // Restarted, the repository is consistent and the next sync completes.
+    git(&bob.project_dir("long"), &["fsck", "--strict"]);
+    bob.start();
+    bob.connect(&ada);
+    bob.run(&["sync", "long"]).expect_ok("sync after restart");
+    assert_eq!(head(&bob, "long"), head(&ada, "long"));
+    git(&bob.project_dir("long"), &["fsck", "--strict"]);
+    assert!(entry_ids(&bob, "long").is_superset(&entry_ids(&ada, "long")));
+}
