@@ -440,21 +440,27 @@ impl Service {
             tokio::task::spawn_blocking(move || -> Result<(), ServiceError> {
                 let handle = service.project(&name)?;
                 let mut project = service.lock_project(&handle);
-                let commit = gitsync::head(&project.repo).map(|h| h.to_string());
-                service.append(
-                    &mut project,
-                    Kind::Sync,
-                    message,
-                    commit,
-                    Details::default(),
-                    vec![],
-                )?;
+                service.record_sync(&mut project, message)?;
                 Ok(())
             })
             .await
             .map_err(|e| ServiceError::BadRequest(e.to_string()))??;
         }
         Ok(summary)
+    }
+
+    /// A sync entry linked to the branch head.
+    fn record_sync(&self, project: &mut Project, message: String) -> Result<(), ServiceError> {
+        let commit = gitsync::head(&project.repo).map(|h| h.to_string());
+        self.append(
+            project,
+            Kind::Sync,
+            message,
+            commit,
+            Details::default(),
+            vec![],
+        )?;
+        Ok(())
     }
 
     /// Settles a pending sync conflict.
@@ -593,15 +599,7 @@ impl Service {
                 if !result.problems.is_empty() {
                     message.push_str(&format!(" (sync problems: {})", result.problems.join("; ")));
                 }
-                let commit = gitsync::head(&project.repo).map(|h| h.to_string());
-                service.append(
-                    &mut project,
-                    Kind::Sync,
-                    message,
-                    commit,
-                    Details::default(),
-                    vec![],
-                )?;
+                service.record_sync(&mut project, message)?;
                 service.summary(&project)
             },
         )

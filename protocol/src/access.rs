@@ -563,6 +563,14 @@ impl Access {
         has_bit(&self.nodes[b].ancestors, a)
     }
 
+    /// The statements of `set` that no other statement of `set` follows.
+    fn maximal(&self, set: &[usize]) -> Vec<usize> {
+        set.iter()
+            .copied()
+            .filter(|&i| !set.iter().any(|&j| j != i && self.is_ancestor(i, j)))
+            .collect()
+    }
+
     /// Whether statement `i` still counts within `scope`: it was authorized,
     /// and no counting revoke of its issuer in scope lacks it in its past.
     /// `visiting` breaks cycles of mutual revokes by treating a revoke under
@@ -623,11 +631,7 @@ impl Access {
             })
             .filter(|&i| self.counts(i, scope, &mut HashSet::new()))
             .collect();
-        let maximal: Vec<usize> = counting
-            .iter()
-            .copied()
-            .filter(|&i| !counting.iter().any(|&j| j != i && self.is_ancestor(i, j)))
-            .collect();
+        let maximal = self.maximal(&counting);
         if maximal
             .iter()
             .any(|&i| self.nodes[i].statement.action == Action::Revoke)
@@ -693,11 +697,7 @@ impl Access {
             .filter(|&i| matches!(self.nodes[i].statement.action, Action::Visibility { .. }))
             .filter(|&i| self.counts(i, Scope::All, &mut HashSet::new()))
             .collect();
-        let maximal: Vec<usize> = counting
-            .iter()
-            .copied()
-            .filter(|&i| !counting.iter().any(|&j| j != i && self.is_ancestor(i, j)))
-            .collect();
+        let maximal = self.maximal(&counting);
         !maximal.is_empty()
             && maximal
                 .iter()
