@@ -626,3 +626,16 @@ impl Mdns {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_key_everywhere_libp2p_peer_id_matches_the_identity() {
+        let key = SecretKey::from_bytes([42; 32]);
+        let libp2p_id = keypair(&key).expect("keypair").public().to_peer_id();
+        assert_eq!(libp2p_id.to_base58(), key.public().to_peer_id());
+        assert_eq!(peer_key(&libp2p_id), Some(key.public()));
+    }
+}
