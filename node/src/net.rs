@@ -589,6 +589,9 @@ impl Mdns {
         })
     }
 
+    /// Registers this node once its first TCP port is known. A wildcard or
+    /// loopback listener is announced with every interface's addresses
+    /// (peers on the LAN cannot reach our loopback).
     fn announce(&mut self, address: &Multiaddr) {
         if self.announced {
             return;
@@ -606,7 +609,7 @@ impl Mdns {
         let peer = self.local_peer.to_base58();
         let host = format!("tandem-{}.local.", &peer[peer.len() - 12..]);
         let properties = [("peer", peer.as_str())];
-        let info = match ip.filter(|ip| !ip.is_unspecified()) {
+        let info = match ip.filter(|ip| !ip.is_unspecified() && !ip.is_loopback()) {
             Some(ip) => mdns_sd::ServiceInfo::new(
                 MDNS_SERVICE,
                 &peer,

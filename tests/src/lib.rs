@@ -82,6 +82,8 @@ impl Run {
 
 /// A node's home folder, and the node process when it is running.
 pub struct TestNode {
+    /// Network namespace every command of this node runs in, if any.
+    pub netns: Option<String>,
     home: tempfile::TempDir,
     process: Option<Child>,
     pub url: Option<String>,
@@ -98,6 +100,7 @@ impl TestNode {
     /// A fresh, empty home (no identity yet).
     pub fn new() -> Self {
         Self {
+            netns: None,
             home: tempfile::tempdir().expect("temporary home"),
             process: None,
             url: None,
@@ -128,7 +131,14 @@ impl TestNode {
     }
 
     pub fn command(&self) -> Command {
-        let mut command = Command::new(tandem_bin());
+        let mut command = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(tandem_bin());
+                c
+            }
+            None => Command::new(tandem_bin()),
+        };
         command
             .env("TANDEM_HOME", self.home())
             .env_remove("TANDEM_LOG")
@@ -141,19 +151,18 @@ impl TestNode {
         Run::from(self.command().args(args).output().expect("run tandem"))
     }
 
-    /// Starts `tandem up` on an ephemeral loopback port and waits until it
-    /// has printed its URL.
+    /// Starts `tandem up` on ephemeral loopback ports, without LAN
+    /// discovery, and waits until it has printed its URL.
     pub fn start(&mut self) {
+        self.start_with(&["--p2p-listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"]);
+    }
+
+    /// Starts `tandem up` with these network options.
+    pub fn start_with(&mut self, network: &[&str]) {
         let mut child = self
             .command()
-            .args([
-                "up",
-                "--listen",
-                "127.0.0.1:0",
-                "--p2p-listen",
-                "/ip4/127.0.0.1/tcp/0",
-                "--no-mdns",
-            ])
+            .args(["up", "--listen", "127.0.0.1:0"])
+            .args(network)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
