@@ -425,25 +425,12 @@ async fn clone(State(s): State<Arc<Service>>, Json(body): Json<CloneRequest>) ->
     }
 }
 
-async fn offers(State(s): State<Arc<Service>>) -> Response {
-    match s.offers().await {
-        Ok(list) => Json(list).into_response(),
-        Err(e) => e.into_response(),
-    }
+async fn offers(State(s): State<Arc<Service>>) -> ApiResult<Vec<crate::replicate::PeerOffer>> {
+    Ok(Json(s.offers().await?))
 }
 
-async fn peers(State(s): State<Arc<Service>>) -> Response {
-    let result = match s.net() {
-        Ok(net) => net
-            .peers()
-            .await
-            .map_err(|e| ServiceError::BadRequest(e.to_string())),
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(list) => Json(list).into_response(),
-        Err(e) => e.into_response(),
-    }
+async fn peers(State(s): State<Arc<Service>>) -> ApiResult<Vec<crate::net::PeerInfo>> {
+    Ok(Json(s.net()?.peers().await?))
 }
 
 #[derive(serde::Deserialize)]
@@ -451,30 +438,18 @@ struct AddPeer {
     address: String,
 }
 
-async fn add_peer(State(s): State<Arc<Service>>, Json(body): Json<AddPeer>) -> Response {
-    let result = match s.net() {
-        Ok(net) => net
-            .dial(&body.address)
-            .await
-            .map_err(|e| ServiceError::BadRequest(e.to_string())),
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(key) => Json(serde_json::json!({ "connected": key.to_did() })).into_response(),
-        Err(e) => e.into_response(),
-    }
+async fn add_peer(
+    State(s): State<Arc<Service>>,
+    Json(body): Json<AddPeer>,
+) -> ApiResult<serde_json::Value> {
+    let key = s.net()?.dial(&body.address).await?;
+    Ok(Json(serde_json::json!({ "connected": key.to_did() })))
 }
 
-async fn own_addresses(State(s): State<Arc<Service>>) -> Response {
-    let result = match s.net() {
-        Ok(net) => net
-            .addresses()
-            .await
-            .map_err(|e| ServiceError::BadRequest(e.to_string())),
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(list) => Json(serde_json::json!({ "did": s.key().public().to_did(), "peer_id": s.key().public().to_peer_id(), "addresses": list })).into_response(),
-        Err(e) => e.into_response(),
-    }
+async fn own_addresses(State(s): State<Arc<Service>>) -> ApiResult<serde_json::Value> {
+    let addresses = s.net()?.addresses().await?;
+    let me = s.key().public();
+    Ok(Json(
+        serde_json::json!({ "did": me.to_did(), "peer_id": me.to_peer_id(), "addresses": addresses }),
+    ))
 }

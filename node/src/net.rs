@@ -128,14 +128,24 @@ impl NetHandle {
         self.ask(Command::Addresses).await
     }
 
-    /// Keys of the peers connected right now.
-    pub async fn connected(&self) -> Result<Vec<PeerKey>, NetError> {
+    /// The peers connected right now, with their keys.
+    pub async fn connected_peers(&self) -> Result<Vec<(PeerKey, PeerInfo)>, NetError> {
         Ok(self
             .peers()
             .await?
             .into_iter()
             .filter(|p| p.connected)
-            .filter_map(|p| p.did.parse().ok())
+            .filter_map(|p| Some((p.did.parse().ok()?, p)))
+            .collect())
+    }
+
+    /// Keys of the peers connected right now.
+    pub async fn connected(&self) -> Result<Vec<PeerKey>, NetError> {
+        Ok(self
+            .connected_peers()
+            .await?
+            .into_iter()
+            .map(|(key, _)| key)
             .collect())
     }
 }

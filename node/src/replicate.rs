@@ -407,15 +407,8 @@ impl Service {
         })
         .await
         .map_err(|e| ServiceError::BadRequest(e.to_string()))??;
-        let peers = net
-            .peers()
-            .await
-            .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
         let mut summary = SyncSummary::default();
-        for info in peers.into_iter().filter(|p| p.connected) {
-            let Ok(peer) = info.did.parse::<PeerKey>() else {
-                continue;
-            };
+        for (peer, info) in net.connected_peers().await? {
             let result = self.sync_with(name, id, peer, info.name.clone()).await;
             if let Some(MergeOutcome::Conflicts { files }) = &result.merge {
                 summary.conflicts = files.clone();
@@ -482,15 +475,8 @@ impl Service {
     /// Projects that connected peers offer to this node.
     pub async fn offers(self: &Arc<Self>) -> Result<Vec<PeerOffer>, ServiceError> {
         let net = self.net()?.clone();
-        let peers = net
-            .peers()
-            .await
-            .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
         let mut offers = Vec::new();
-        for info in peers.into_iter().filter(|p| p.connected) {
-            let Ok(peer) = info.did.parse::<PeerKey>() else {
-                continue;
-            };
+        for (peer, info) in net.connected_peers().await? {
             let Ok(Response::Projects { offers: list }) =
                 net.request(&peer, Request::Projects).await
             else {

@@ -52,6 +52,12 @@ pub enum ServiceError {
     },
 }
 
+impl From<crate::net::NetError> for ServiceError {
+    fn from(e: crate::net::NetError) -> Self {
+        ServiceError::BadRequest(e.to_string())
+    }
+}
+
 impl From<ProjectError> for ServiceError {
     fn from(e: ProjectError) -> Self {
         ServiceError::BadRequest(e.to_string())
