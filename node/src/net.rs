@@ -61,7 +61,7 @@ pub struct PeerInfo {
     pub peer_id: String,
     pub name: Option<String>,
     pub addresses: Vec<String>,
-    /// mdns, manual or identify.
+    /// mdns, manual, or inbound (the peer found us).
     pub found_by: String,
     pub connected: bool,
     pub last_seen_ms: Option<i64>,
@@ -316,7 +316,7 @@ impl Driver {
                 peer_id: peer.to_base58(),
                 name: None,
                 addresses: vec![],
-                found_by: "identify".into(),
+                found_by: "inbound".into(),
                 connected: false,
                 last_seen_ms: None,
                 rtt_ms: None,
@@ -343,7 +343,7 @@ impl Driver {
                     info.addresses.push(a);
                 }
             }
-            if info.found_by == "identify" {
+            if info.found_by == "inbound" {
                 info.found_by = how;
             }
         });
