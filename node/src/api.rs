@@ -75,6 +75,7 @@ impl IntoResponse for ServiceError {
         let status = match &self {
             ServiceError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ServiceError::NoSuchProject(_) => StatusCode::NOT_FOUND,
+            ServiceError::NoSuchFile(_) => StatusCode::NOT_FOUND,
             ServiceError::Conflict(_) => StatusCode::CONFLICT,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -127,6 +128,8 @@ pub fn app(service: Arc<Service>, guard: Guard) -> Router {
             axum::routing::put(visibility),
         )
         .route("/projects/{name}/sync", post(sync))
+        .route("/projects/{name}/fetch", post(fetch))
+        .route("/transfers", get(transfers))
         .route("/clone", post(clone))
         .route("/offers", get(offers))
         .route("/peers", get(peers).post(add_peer))
@@ -412,6 +415,9 @@ struct CloneRequest {
     project: String,
     #[serde(default)]
     name: Option<String>,
+    /// Leave large files on peers until `tandem fetch` asks for them.
+    #[serde(default)]
+    no_data: bool,
 }
 
 async fn clone(State(s): State<Arc<Service>>, Json(body): Json<CloneRequest>) -> Response {
@@ -419,10 +425,25 @@ async fn clone(State(s): State<Arc<Service>>, Json(body): Json<CloneRequest>) ->
         Ok(id) => id,
         Err(e) => return ServiceError::BadRequest(format!("{e}")).into_response(),
     };
-    match s.clone_project(id, body.name).await {
+    match s.clone_project(id, body.name, body.no_data).await {
         Ok(summary) => Json(summary).into_response(),
         Err(e) => e.into_response(),
     }
+}
+
+async fn fetch(
+    State(s): State<Arc<Service>>,
+    Path(name): Path<String>,
+    Json(body): Json<tandem_protocol::api::FetchRequest>,
+) -> ApiResult<tandem_protocol::api::FetchResult> {
+    Ok(Json(
+        s.fetch_data(&name, body.paths, crate::data::FetchScope::Requested)
+            .await?,
+    ))
+}
+
+async fn transfers(State(s): State<Arc<Service>>) -> Json<Vec<tandem_protocol::api::TransferView>> {
+    Json(s.transfers.list())
 }
 
 async fn offers(State(s): State<Arc<Service>>) -> ApiResult<Vec<crate::replicate::PeerOffer>> {
@@ -449,7 +470,15 @@ async fn add_peer(
 async fn own_addresses(State(s): State<Arc<Service>>) -> ApiResult<serde_json::Value> {
     let addresses = s.net()?.addresses().await?;
     let me = s.key().public();
-    Ok(Json(
-        serde_json::json!({ "did": me.to_did(), "peer_id": me.to_peer_id(), "addresses": addresses }),
-    ))
+    let blob_addresses: Vec<String> = s
+        .blob_endpoint
+        .get()
+        .map(|e| e.bound().iter().map(|a| a.to_string()).collect())
+        .unwrap_or_default();
+    Ok(Json(serde_json::json!({
+        "did": me.to_did(),
+        "peer_id": me.to_peer_id(),
+        "addresses": addresses,
+        "blob_addresses": blob_addresses,
+    })))
 }

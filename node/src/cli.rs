@@ -9,9 +9,9 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use tandem_protocol::access::Role;
 use tandem_protocol::api::{
-    ActivityQuery, AddFiles, CreateProject, EntryView, ExportRequest, ExportResult, IdentityInfo,
-    ImportRequest, MembersView, NoteRequest, ProjectDetail, ProjectSummary, Section, ShareRequest,
-    SweepResult, UpdateProfile, VisibilityRequest,
+    ActivityQuery, AddFiles, CreateProject, EntryView, ExportRequest, ExportResult, FetchRequest,
+    FetchResult, IdentityInfo, ImportRequest, MembersView, NoteRequest, ProjectDetail,
+    ProjectSummary, Section, ShareRequest, SweepResult, UpdateProfile, VisibilityRequest,
 };
 
 use crate::client::Client;
@@ -61,6 +61,20 @@ enum Command {
     },
     /// Record files changed in a project's folder by any other means
     Sweep { project: String },
+    /// List a project's files; large files show whether their bytes are here
+    Files {
+        project: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Bring large files' bytes from peers (all of them, or the paths given)
+    Fetch {
+        project: String,
+        /// Files or folders, relative to the project (e.g. input/raw)
+        paths: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Show a project's activity, newest first
     Activity(ActivityArgs),
     /// Give a collaborator a role in a project
@@ -134,6 +148,9 @@ struct UpArgs {
     /// Do not announce or look for peers on the LAN
     #[arg(long)]
     no_mdns: bool,
+    /// UDP address of the blob endpoint (large files move over it)
+    #[arg(long, default_value = "0.0.0.0:0")]
+    blob_listen: String,
 }
 
 #[derive(Subcommand, Debug)]
@@ -155,6 +172,9 @@ enum ProjectCommand {
         project: String,
         #[arg(long = "as", value_name = "NAME")]
         name: Option<String>,
+        /// Leave large files on peers; fetch them later with `tandem fetch`
+        #[arg(long)]
+        no_data: bool,
     },
     /// Create a project
     Create {
@@ -357,6 +377,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     listen: args.listen,
                     p2p_listen: args.p2p_listen,
                     mdns: !args.no_mdns,
+                    blob_listen: args.blob_listen,
                 },
             )
             .await
@@ -399,7 +420,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
             let client = Client::connect(&home).await?;
-            run_with(&client, command).await
+            let result = run_with(&client, command).await;
+            if let Some(service) = client.local_service() {
+                service.close_blobs().await;
+            }
+            result
         }
     }
 }
@@ -525,6 +550,36 @@ async fn run_with(client: &Client, command: Command) -> anyhow::Result<()> {
                 )
                 .await?;
             print_sweep(&result);
+            Ok(())
+        }
+        Command::Files { project, json } => {
+            let detail: ProjectDetail = client
+                .get(&format!("/api/projects/{}", project_path(&project)?))
+                .await?;
+            if json {
+                return print_json(&detail.sections);
+            }
+            crate::progress::print_files(&detail);
+            Ok(())
+        }
+        Command::Fetch {
+            project,
+            paths,
+            json,
+        } => {
+            let path = format!("/api/projects/{}/fetch", project_path(&project)?);
+            let request = FetchRequest { paths };
+            let result: FetchResult =
+                crate::progress::with_progress(client, &project, client.post(&path, &request))
+                    .await?;
+            if json {
+                print_json(&result)?;
+            } else {
+                crate::progress::print_fetch(&result);
+            }
+            if !result.failed.is_empty() {
+                bail!("{} file(s) could not be fetched", result.failed.len());
+            }
             Ok(())
         }
         Command::Sweep { project } => {
@@ -654,11 +709,15 @@ async fn run_with(client: &Client, command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Project(ProjectCommand::Clone { project, name }) => {
+        Command::Project(ProjectCommand::Clone {
+            project,
+            name,
+            no_data,
+        }) => {
             let p: ProjectSummary = client
                 .post(
                     "/api/clone",
-                    &serde_json::json!({ "project": project, "name": name }),
+                    &serde_json::json!({ "project": project, "name": name, "no_data": no_data }),
                 )
                 .await?;
             println!(

@@ -52,6 +52,9 @@ pub enum Client {
 
 async fn running_node(home: &Home) -> Option<(RuntimeInfo, reqwest::Client)> {
     let info = home.read_runtime()?;
+    // iroh turns on reqwest's TLS without a crypto provider; the node only
+    // speaks plain HTTP to itself, but reqwest insists on one being set.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(600))
         .connect_timeout(Duration::from_secs(2))

@@ -16,6 +16,8 @@ pub struct UpOptions {
     /// libp2p listen addresses.
     pub p2p_listen: Vec<String>,
     pub mdns: bool,
+    /// UDP address of the iroh blob endpoint.
+    pub blob_listen: String,
 }
 
 pub async fn up(home: Home, options: UpOptions) -> anyhow::Result<()> {
@@ -90,6 +92,16 @@ pub async fn up(home: Home, options: UpOptions) -> anyhow::Result<()> {
         },
     )?;
     service.set_net(net);
+    let blob_listen: std::net::SocketAddr = options.blob_listen.parse().with_context(|| {
+        format!(
+            "--blob-listen {:?} is not an address like 0.0.0.0:4002",
+            options.blob_listen
+        )
+    })?;
+    service
+        .start_blob_endpoint(blob_listen)
+        .await
+        .context("cannot start the blob endpoint")?;
     service.set_autosync(crate::autosync::start(service.clone()));
 
     let me = service.identity();
@@ -103,6 +115,7 @@ pub async fn up(home: Home, options: UpOptions) -> anyhow::Result<()> {
         .await;
     drop(watch);
     home.remove_runtime();
+    service.close_blobs().await;
     tokio::task::spawn_blocking(move || service.compact()).await?;
     drop(lock);
     println!("Tandem node stopped.");

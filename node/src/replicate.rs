@@ -26,6 +26,9 @@ pub struct SyncSummary {
     /// Files in conflict, when a merge needs the user.
     pub conflicts: Vec<String>,
     pub message: String,
+    /// Large files brought from peers after the merge.
+    #[serde(default)]
+    pub data: tandem_protocol::api::FetchResult,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -97,6 +100,7 @@ impl Service {
                     offers: self.offers_for(requester),
                 };
             }
+            Request::BlobEndpoint => return self.blob_endpoint_response(),
             Request::Access { project, .. }
             | Request::Refs { project }
             | Request::Pack { project, .. }
@@ -111,7 +115,9 @@ impl Service {
             return Response::Denied;
         }
         let result = match request {
-            Request::Projects | Request::Announce { .. } => Ok(Response::Ack),
+            Request::Projects | Request::Announce { .. } | Request::BlobEndpoint => {
+                Ok(Response::Ack)
+            }
             Request::Access { have, .. } => Ok(Response::Access {
                 statements: project.access.statements_beyond(&have),
             }),
@@ -418,6 +424,21 @@ impl Service {
                 break;
             }
         }
+        if summary.conflicts.is_empty() {
+            match self
+                .fetch_data(name, vec![], crate::data::FetchScope::Automatic)
+                .await
+            {
+                Ok(data) => summary.data = data,
+                Err(e) => summary
+                    .data
+                    .failed
+                    .push(tandem_protocol::api::FetchFailure {
+                        path: String::new(),
+                        reason: e.to_string(),
+                    }),
+            }
+        }
         summary.message = describe(&summary);
         // Only new history is worth an entry: recording feed-only syncs would
         // make two peers answer each other's sync entries forever.
@@ -507,6 +528,7 @@ impl Service {
         self: &Arc<Self>,
         id: ProjectId,
         local_name: Option<String>,
+        no_data: bool,
     ) -> Result<tandem_protocol::api::ProjectSummary, ServiceError> {
         let net = self.net()?.clone();
         let started = std::time::Instant::now();
@@ -575,6 +597,20 @@ impl Service {
             .sync_with(&name, id, peer, found.peer_name.clone())
             .await;
         tracing::debug!(elapsed = ?started.elapsed(), "clone: synced");
+        if no_data {
+            let service = self.clone();
+            let name = name.clone();
+            tokio::task::spawn_blocking(move || -> Result<(), ServiceError> {
+                let handle = service.project(&name)?;
+                let project = service.lock_project(&handle);
+                service.set_on_demand(&project, true)
+            })
+            .await
+            .map_err(|e| ServiceError::BadRequest(e.to_string()))??;
+        }
+        let data = self
+            .fetch_data(&name, vec![], crate::data::FetchScope::Automatic)
+            .await;
         let service = self.clone();
         tokio::task::spawn_blocking(
             move || -> Result<tandem_protocol::api::ProjectSummary, ServiceError> {
@@ -584,6 +620,23 @@ impl Service {
                     format!("Cloned project {} from {peer_label}", project.manifest.name);
                 if !result.problems.is_empty() {
                     message.push_str(&format!(" (sync problems: {})", result.problems.join("; ")));
+                }
+                match &data {
+                    Ok(data) if !data.fetched.is_empty() => message.push_str(&format!(
+                        ", with {} large {}",
+                        data.fetched.len(),
+                        if data.fetched.len() == 1 {
+                            "file"
+                        } else {
+                            "files"
+                        }
+                    )),
+                    Ok(data) if !data.failed.is_empty() => message.push_str(&format!(
+                        "; {} large files could not be fetched yet (`tandem fetch`)",
+                        data.failed.len()
+                    )),
+                    Err(e) => message.push_str(&format!("; large files not fetched: {e}")),
+                    Ok(_) => {}
                 }
                 service.record_sync(&mut project, message)?;
                 service.summary(&project)
@@ -692,7 +745,22 @@ fn describe(summary: &SyncSummary) -> String {
     if parts.is_empty() {
         return "No connected peer shares this project with you".into();
     }
-    format!("Synced with {}", parts.join("; "))
+    let mut message = format!("Synced with {}", parts.join("; "));
+    let data = &summary.data;
+    if !data.fetched.is_empty() {
+        message.push_str(&format!(
+            "; fetched {} large file(s), {:.1} MB",
+            data.fetched.len(),
+            data.bytes_received as f64 / 1e6
+        ));
+    }
+    if !data.failed.is_empty() {
+        message.push_str(&format!(
+            "; {} large file(s) not fetched yet",
+            data.failed.len()
+        ));
+    }
+    message
 }
 
 fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {

@@ -10,14 +10,15 @@ use std::fs;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
-use tandem_protocol::activity::{Details, Filter, Kind, validate_tags};
+use tandem_protocol::activity::{Details, FileChange, Filter, Kind, validate_tags};
 use tandem_protocol::api::{
     ActivityQuery, EntryView, FileInfo, IdentityInfo, ProjectDetail, ProjectSummary, Section,
     SectionFiles, SweepResult, UpdateProfile,
 };
+use tandem_protocol::blob::BlobHash;
 use tandem_protocol::project::{Genesis, ProjectError, validate_description};
 use tandem_protocol::summary::summarize;
-use tandem_protocol::{PeerKey, ProjectName, SecretKey};
+use tandem_protocol::{PeerKey, ProjectId, ProjectName, SecretKey};
 
 use crate::feed::{Draft, FeedError};
 use crate::project::{Manifest, Project, ProjectOpenError, lay_out};
@@ -36,6 +37,12 @@ pub enum ServiceError {
     NoSuchProject(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("{0}")]
+    NoSuchFile(String),
+    #[error(transparent)]
+    Blobs(#[from] crate::blobs::BlobStoreError),
+    #[error(transparent)]
+    Track(#[from] crate::blobs::track::TrackError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -80,6 +87,14 @@ pub struct Service {
     key: SecretKey,
     profile: RwLock<Profile>,
     open: Mutex<BTreeMap<ProjectName, Arc<Mutex<Project>>>>,
+    /// Opened on first use: many commands never touch large files.
+    blobs: std::sync::OnceLock<crate::blobs::BlobStore>,
+    blobs_opening: Mutex<()>,
+    pub(crate) blob_endpoint: std::sync::OnceLock<Arc<crate::blobs::BlobEndpoint>>,
+    /// Hashes each project's pointers name, for the blob gate.
+    pub(crate) blob_index:
+        Mutex<std::collections::HashMap<ProjectId, std::collections::HashSet<BlobHash>>>,
+    pub(crate) transfers: crate::blobs::transfers::Transfers,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -108,7 +123,35 @@ impl Service {
             key,
             profile: RwLock::new(profile),
             open: Mutex::new(BTreeMap::new()),
+            blobs: std::sync::OnceLock::new(),
+            blobs_opening: Mutex::new(()),
+            blob_endpoint: std::sync::OnceLock::new(),
+            blob_index: Mutex::new(std::collections::HashMap::new()),
+            transfers: Default::default(),
         })
+    }
+
+    /// The blob store, opened on first use.
+    pub fn blob_store(&self) -> Result<&crate::blobs::BlobStore, ServiceError> {
+        if let Some(store) = self.blobs.get() {
+            return Ok(store);
+        }
+        let _opening = lock(&self.blobs_opening);
+        if let Some(store) = self.blobs.get() {
+            return Ok(store);
+        }
+        let store = crate::blobs::BlobStore::open(&self.home.blobs_dir(), &self.home.tmp_dir())?;
+        Ok(self.blobs.get_or_init(|| store))
+    }
+
+    /// Stops serving blobs and flushes the blob store.
+    pub async fn close_blobs(&self) {
+        if let Some(endpoint) = self.blob_endpoint.get() {
+            endpoint.endpoint().close().await;
+        }
+        if let Some(store) = self.blobs.get() {
+            store.shutdown().await;
+        }
     }
 
     /// Attaches the network (only `tandem up` has one).
@@ -320,7 +363,11 @@ impl Service {
                         .next()
                         .is_some_and(|s| s.parse::<Section>().is_ok())
             })
-            .count();
+            .count()
+            + crate::blobs::Tracker::new(&project.dir)
+                .pointers()
+                .map(|p| p.len())
+                .unwrap_or(0);
         Ok(ProjectSummary {
             name: project.name.to_string(),
             id: project.id().to_string(),
@@ -372,8 +419,30 @@ impl Service {
             if let Some(section) = section
                 && let Some(group) = sections.iter_mut().find(|g| g.section == section)
             {
-                group.files.push(FileInfo { path, size });
+                group.files.push(FileInfo {
+                    path,
+                    size,
+                    blob: None,
+                });
             }
+        }
+        for (path, (pointer, info)) in self.blob_files(&project)? {
+            let section = path
+                .split('/')
+                .next()
+                .and_then(|s| s.parse::<Section>().ok());
+            if let Some(section) = section
+                && let Some(group) = sections.iter_mut().find(|g| g.section == section)
+            {
+                group.files.push(FileInfo {
+                    path,
+                    size: pointer.size,
+                    blob: Some(info),
+                });
+            }
+        }
+        for group in &mut sections {
+            group.files.sort_by(|a, b| a.path.cmp(&b.path));
         }
         Ok(ProjectDetail { summary, sections })
     }
@@ -407,7 +476,8 @@ impl Service {
     }
 
     fn sweep_locked(&self, project: &mut Project) -> Result<SweepResult, ServiceError> {
-        let changes = repo::pending_changes(&project.repo)?;
+        self.prepare_blobs(project)?;
+        let changes = as_user_files(repo::pending_changes(&project.repo)?);
         if changes.is_empty() {
             return Ok(SweepResult {
                 commit: None,
@@ -642,6 +712,22 @@ impl Service {
     pub(crate) fn sweep_project(&self, project: &mut Project) -> Result<SweepResult, ServiceError> {
         self.sweep_locked(project)
     }
+}
+
+/// A pointer's change is, to the user, a change of the file it stands for.
+fn as_user_files(changes: Vec<FileChange>) -> Vec<FileChange> {
+    changes
+        .into_iter()
+        .map(
+            |change| match tandem_protocol::blob::file_for_pointer(&change.path) {
+                Ok(file) => FileChange {
+                    path: file.to_string(),
+                    action: change.action,
+                },
+                Err(_) => change,
+            },
+        )
+        .collect()
 }
 
 pub fn validate_label(what: &str, text: &str) -> Result<String, ServiceError> {

@@ -122,6 +122,10 @@ impl Home {
     pub fn tmp_dir(&self) -> PathBuf {
         self.root.join("tmp")
     }
+    /// The iroh-blobs store shared by every project.
+    pub fn blobs_dir(&self) -> PathBuf {
+        self.root.join("blobs")
+    }
 
     /// Creates the folder skeleton (idempotent).
     pub fn ensure_layout(&self) -> Result<(), StoreError> {

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::access::Role;
 use crate::activity::{Entry, SignedEntry, entry_id};
+use crate::blob::BlobHash;
 
 /// The three folders of a project that hold user files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -103,6 +104,86 @@ pub struct FileInfo {
     /// Path relative to the project root, `/`-separated.
     pub path: String,
     pub size: u64,
+    /// Set for large files kept in the blob store rather than in Git.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blob: Option<BlobInfo>,
+}
+
+/// Where a large file's bytes are: here, partly here, or only on peers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DataState {
+    /// Verified in the blob store and written into the working tree.
+    Local,
+    /// Some verified bytes are here; a fetch resumes from them.
+    Partial,
+    /// Only the pointer is here; `tandem fetch` brings the bytes.
+    Remote,
+}
+
+impl fmt::Display for DataState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DataState::Local => "local",
+            DataState::Partial => "partial",
+            DataState::Remote => "remote",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobInfo {
+    pub hash: BlobHash,
+    pub state: DataState,
+    /// Verified bytes held locally.
+    pub present: u64,
+}
+
+/// Which large files to bring from peers; empty means all of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FetchRequest {
+    #[serde(default)]
+    pub paths: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FetchResult {
+    /// Files now present in the working tree.
+    pub fetched: Vec<String>,
+    /// Files that were already here.
+    pub already_local: Vec<String>,
+    /// Bytes received from peers (resumed transfers count only new bytes).
+    pub bytes_received: u64,
+    /// Files that could not be fetched, with the reason.
+    pub failed: Vec<FetchFailure>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FetchFailure {
+    pub path: String,
+    pub reason: String,
+}
+
+/// One blob transfer, for progress bars in the CLI and the UI.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferView {
+    pub id: u64,
+    pub project: String,
+    pub path: String,
+    pub hash: BlobHash,
+    pub total: u64,
+    /// Verified bytes so far, including those already held before it started.
+    pub done: u64,
+    pub bytes_per_second: u64,
+    pub state: TransferState,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state", content = "detail")]
+pub enum TransferState {
+    Running,
+    Done,
+    Failed(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

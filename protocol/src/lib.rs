@@ -7,6 +7,7 @@
 pub mod access;
 pub mod activity;
 pub mod api;
+pub mod blob;
 pub mod identity;
 pub mod path;
 pub mod project;

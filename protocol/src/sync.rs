@@ -222,6 +222,7 @@ fn kind(response: &Response) -> &'static str {
         Response::Pack { .. } => "pack",
         Response::Feed { .. } => "feed",
         Response::Ack => "ack",
+        Response::BlobEndpoint { .. } => "blob endpoint",
         Response::Denied => "denied",
         Response::Failed { .. } => "failed",
     }

@@ -51,6 +51,9 @@ pub enum Request {
     /// I have something new for this project; sync when you can. Answered
     /// with `Ack` whether or not the project is known, so it reveals nothing.
     Announce { project: ProjectId },
+    /// Where does your blob endpoint listen? Blobs move over iroh, whose
+    /// endpoint id is the same key as this connection's peer id.
+    BlobEndpoint,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,6 +77,13 @@ pub enum Response {
     },
     /// An announcement was received.
     Ack,
+    /// The UDP port of the blob endpoint, and the addresses it is bound to
+    /// (an unspecified address means every interface: use the one this
+    /// connection came from).
+    BlobEndpoint {
+        port: u16,
+        addresses: Vec<String>,
+    },
     /// Unknown project or no right to read it: deliberately the same.
     Denied,
     /// The request was understood but failed; the message is for logs.

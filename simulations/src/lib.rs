@@ -237,7 +237,9 @@ impl Peer {
             return Response::Denied;
         }
         match request {
-            Request::Projects | Request::Announce { .. } => Response::Denied,
+            Request::Projects | Request::Announce { .. } | Request::BlobEndpoint => {
+                Response::Denied
+            }
             Request::Access { have, .. } => Response::Access {
                 statements: self.access.statements_beyond(&have),
             },

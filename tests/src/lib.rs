@@ -4,6 +4,8 @@
 //! against it, start `tandem up` on an ephemeral loopback port, talk to its
 //! HTTP API, stop it with SIGTERM or SIGKILL. Nothing is mocked.
 
+pub mod blob_probe;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -283,6 +285,22 @@ impl TestNode {
         (status, body)
     }
 
+    /// An authenticated POST of a JSON body; panics unless it answers 200.
+    pub fn api_post(&self, path: &str, body: &serde_json::Value) -> serde_json::Value {
+        let token = format!("Bearer {}", self.token.as_deref().expect("node is running"));
+        let (status, answer) = self.http(
+            "POST",
+            path,
+            &[
+                ("Authorization", &token),
+                ("Content-Type", "application/json"),
+            ],
+            &body.to_string(),
+        );
+        assert_eq!(status, 200, "POST {path}: {answer}");
+        serde_json::from_str(&answer).expect("JSON body")
+    }
+
     /// An authenticated GET of the API; panics unless it answers 200.
     pub fn api_get(&self, path: &str) -> serde_json::Value {
         let token = format!("Bearer {}", self.token.as_deref().expect("node is running"));
@@ -392,6 +410,56 @@ impl TestNode {
         if let Some(mut child) = self.process.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+}
+
+/// Writes `size` pseudo-random bytes (xorshift, seeded) to `path`: fast to
+/// make, incompressible, and different for every seed.
+pub fn write_random(path: &Path, size: u64, seed: u64) {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).expect("create parent folder");
+    }
+    let mut file = std::io::BufWriter::with_capacity(
+        1 << 20,
+        std::fs::File::create(path).expect("create data file"),
+    );
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut block = vec![0u8; 1 << 20];
+    let mut left = size;
+    while left > 0 {
+        for chunk in block.chunks_exact_mut(8) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            chunk.copy_from_slice(&state.to_le_bytes());
+        }
+        let n = left.min(block.len() as u64) as usize;
+        file.write_all(&block[..n]).expect("write data");
+        left -= n as u64;
+    }
+    file.flush().expect("flush data");
+}
+
+/// Whether two files hold the same bytes (compared block by block).
+pub fn same_bytes(a: &Path, b: &Path) -> bool {
+    let open =
+        |p: &Path| std::fs::File::open(p).map(|f| std::io::BufReader::with_capacity(1 << 20, f));
+    let (Ok(mut a), Ok(mut b)) = (open(a), open(b)) else {
+        return false;
+    };
+    let mut left = vec![0u8; 1 << 16];
+    let mut right = vec![0u8; 1 << 16];
+    loop {
+        let n = match a.read(&mut left) {
+            Ok(n) => n,
+            Err(_) => return false,
+        };
+        if n == 0 {
+            return b.read(&mut right).map(|m| m == 0).unwrap_or(false);
+        }
+        if b.read_exact(&mut right[..n]).is_err() || left[..n] != right[..n] {
+            return false;
         }
     }
 }

@@ -1,0 +1,186 @@
+//! The node's blob store: one iroh-blobs `FsStore` for every project, so the
+//! same content is stored once however many files or projects name it.
+//!
+//! The store's API is async; the service runs on blocking threads, so each
+//! call here blocks on the runtime that opened the store.
+
+use std::path::{Path, PathBuf};
+
+use futures::StreamExt;
+use iroh_blobs::api::blobs::{AddPathOptions, AddProgressItem, BlobStatus, ImportMode};
+use iroh_blobs::store::fs::FsStore;
+use iroh_blobs::{BlobFormat, Hash};
+use tandem_protocol::blob::BlobHash;
+use tokio::runtime::Handle;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BlobStoreError {
+    #[error("the blob store needs the node's async runtime")]
+    NoRuntime,
+    #[error("cannot open the blob store at {path}: {message}")]
+    Open { path: PathBuf, message: String },
+    #[error("cannot store {path} as a blob: {message}")]
+    Ingest { path: PathBuf, message: String },
+    #[error("cannot write blob {hash} to {path}: {message}")]
+    Export {
+        hash: BlobHash,
+        path: PathBuf,
+        message: String,
+    },
+    #[error("the blob store failed: {0}")]
+    Store(String),
+}
+
+pub fn to_iroh(hash: &BlobHash) -> Hash {
+    Hash::from_bytes(hash.0)
+}
+
+pub fn from_iroh(hash: &Hash) -> BlobHash {
+    BlobHash(*hash.as_bytes())
+}
+
+/// How much of a blob is here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Presence {
+    pub complete: bool,
+    /// Verified bytes held.
+    pub bytes: u64,
+}
+
+#[derive(Clone)]
+pub struct BlobStore {
+    store: FsStore,
+    runtime: Handle,
+    tmp: PathBuf,
+}
+
+impl BlobStore {
+    /// Opens (or creates) the store in `dir`; `tmp` must be on the same
+    /// filesystem as the projects, for atomic renames into working trees.
+    pub fn open(dir: &Path, tmp: &Path) -> Result<Self, BlobStoreError> {
+        let runtime = Handle::try_current().map_err(|_| BlobStoreError::NoRuntime)?;
+        let store = runtime
+            .block_on(FsStore::load(dir))
+            .map_err(|e| BlobStoreError::Open {
+                path: dir.to_owned(),
+                message: e.to_string(),
+            })?;
+        Ok(Self {
+            store,
+            runtime,
+            tmp: tmp.to_owned(),
+        })
+    }
+
+    pub fn inner(&self) -> &FsStore {
+        &self.store
+    }
+
+    /// Copies a file into the store and returns its hash and size. A named
+    /// tag per hash keeps it once garbage collection is turned on.
+    pub fn ingest(&self, path: &Path) -> Result<(BlobHash, u64), BlobStoreError> {
+        let fail = |message: String| BlobStoreError::Ingest {
+            path: path.to_owned(),
+            message,
+        };
+        let absolute = std::path::absolute(path).map_err(|e| fail(e.to_string()))?;
+        self.runtime.block_on(async {
+            let progress = self.store.add_path_with_opts(AddPathOptions {
+                path: absolute,
+                format: BlobFormat::Raw,
+                mode: ImportMode::Copy,
+            });
+            let mut items = std::pin::pin!(progress.stream().await);
+            let mut size = 0;
+            while let Some(item) = items.next().await {
+                match item {
+                    AddProgressItem::Size(n) => size = n,
+                    AddProgressItem::Done(tag) => {
+                        let hash = tag.hash();
+                        self.store
+                            .tags()
+                            .set(format!("blob/{hash}"), tag.hash_and_format())
+                            .await
+                            .map_err(|e| fail(e.to_string()))?;
+                        return Ok((from_iroh(&hash), size));
+                    }
+                    AddProgressItem::Error(e) => return Err(fail(e.to_string())),
+                    _ => {}
+                }
+            }
+            Err(fail("the store stopped before finishing".into()))
+        })
+    }
+
+    /// How much of a blob is here.
+    pub fn presence(&self, hash: &BlobHash) -> Result<Presence, BlobStoreError> {
+        self.runtime.block_on(self.presence_async(hash))
+    }
+
+    pub async fn presence_async(&self, hash: &BlobHash) -> Result<Presence, BlobStoreError> {
+        let hash = to_iroh(hash);
+        let status = self
+            .store
+            .status(hash)
+            .await
+            .map_err(|e| BlobStoreError::Store(e.to_string()))?;
+        Ok(match status {
+            BlobStatus::Complete { size } => Presence {
+                complete: true,
+                bytes: size,
+            },
+            BlobStatus::NotFound => Presence {
+                complete: false,
+                bytes: 0,
+            },
+            BlobStatus::Partial { .. } => {
+                let bitfield = self
+                    .store
+                    .observe(hash)
+                    .await
+                    .map_err(|e| BlobStoreError::Store(e.to_string()))?;
+                Presence {
+                    complete: false,
+                    bytes: bitfield.total_bytes(),
+                }
+            }
+        })
+    }
+
+    /// Writes a complete blob to `target`, atomically: the bytes go to a
+    /// temporary file first and are renamed into place, so a crash never
+    /// leaves half a file where the user's file belongs.
+    pub fn export(&self, hash: &BlobHash, target: &Path) -> Result<(), BlobStoreError> {
+        let fail = |message: String| BlobStoreError::Export {
+            hash: *hash,
+            path: target.to_owned(),
+            message,
+        };
+        let name = format!(
+            "export-{}-{}",
+            hash.short(),
+            hex::encode(crate::store::random_bytes::<6>())
+        );
+        let staging = std::path::absolute(self.tmp.join(name)).map_err(|e| fail(e.to_string()))?;
+        self.runtime
+            .block_on(async { self.store.export(to_iroh(hash), &staging).await })
+            .map_err(|e| fail(e.to_string()))?;
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| fail(e.to_string()))?;
+        }
+        let renamed = std::fs::rename(&staging, target);
+        if let Err(e) = renamed {
+            let _ = std::fs::remove_file(&staging);
+            return Err(fail(e.to_string()));
+        }
+        if let Some(parent) = target.parent() {
+            crate::fsutil::sync_dir(parent);
+        }
+        Ok(())
+    }
+
+    /// Flushes and stops the store; later calls fail.
+    pub async fn shutdown(&self) {
+        let _ = self.store.shutdown().await;
+    }
+}

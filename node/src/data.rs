@@ -1,0 +1,557 @@
+//! Large files in projects: moving them into the blob store when they are
+//! swept, writing them into working trees when pointers arrive, fetching
+//! their bytes from peers, and deciding which peer may fetch what.
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use tandem_protocol::ProjectId;
+use tandem_protocol::api::{BlobInfo, DataState, FetchFailure, FetchResult};
+use tandem_protocol::blob::{BlobHash, Pointer};
+use tandem_protocol::identity::PeerKey;
+use tandem_protocol::path::SafePath;
+use tandem_protocol::wire::{Request, Response};
+
+use crate::blobs::fetch::{Fetcher, Provider};
+use crate::blobs::track::{Materialised, Tracker, stat};
+use crate::blobs::{BlobEndpoint, Gate};
+use crate::project::Project;
+use crate::service::{Service, ServiceError, now_ms};
+
+/// Fetches that run at once; each starts with a different peer, so a batch
+/// of files is drawn from several peers in parallel.
+const PARALLEL_FETCHES: usize = 4;
+
+/// Why a fetch was asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FetchScope {
+    /// After a sync or clone: everything; for a project cloned with
+    /// `--no-data`, only new versions of files already here.
+    Automatic,
+    /// The user asked: everything named (or everything, if nothing is).
+    Requested,
+}
+
+/// A blob that a working tree needs and the store lacks.
+#[derive(Debug, Clone)]
+struct Needed {
+    file: SafePath,
+    pointer: Pointer,
+    /// An older version is in the working tree: the user wants this file,
+    /// so even an on-demand project brings the new version.
+    was_local: bool,
+}
+
+impl Service {
+    /// Moves new or changed large files into the blob store and points Git
+    /// at them instead. Runs at the start of every sweep, under the project
+    /// lock, so Git never sees a large file's bytes.
+    pub(crate) fn prepare_blobs(&self, project: &mut Project) -> Result<(), ServiceError> {
+        let tracker = Tracker::new(&project.dir);
+        let policy = tracker.policy()?;
+        let mut pointers = tracker.pointers()?;
+        let mut state = tracker.load_state()?;
+        let before = state.clone();
+
+        for (file, pointer) in pointers.clone() {
+            let path = project.dir.join(file.as_str());
+            let on_disk = stat(&path)?;
+            match (state.files.get(file.as_str()), on_disk) {
+                (Some(known), _) if known.matches(on_disk) => {}
+                (Some(_), None) => {
+                    // Deleted by the user: the pointer goes with it.
+                    tracker.remove_pointer(&file)?;
+                    state.files.remove(file.as_str());
+                    pointers.remove(&file);
+                }
+                // Never fetched here: it stays a remote file.
+                (None, None) => {}
+                (_, Some((size, mtime_ns))) => {
+                    let (hash, _) = self.blob_store()?.ingest(&path)?;
+                    if hash != pointer.hash || size != pointer.size {
+                        let updated = Pointer { hash, size };
+                        tracker.write_pointer(&file, &updated)?;
+                        pointers.insert(file.clone(), updated);
+                    }
+                    state.files.insert(
+                        file.as_str().to_owned(),
+                        Materialised {
+                            hash,
+                            size,
+                            mtime_ns,
+                        },
+                    );
+                }
+            }
+        }
+
+        let mut index = project.repo.index().map_err(crate::repo::RepoError::from)?;
+        let mut index_changed = false;
+        for change in crate::repo::pending_changes(&project.repo)? {
+            if change.action == tandem_protocol::activity::FileAction::Deleted {
+                continue;
+            }
+            let Ok(file) = SafePath::parse(&change.path) else {
+                continue;
+            };
+            if pointers.contains_key(&file) {
+                continue;
+            }
+            let path = project.dir.join(file.as_str());
+            let Some((size, mtime_ns)) = stat(&path)? else {
+                continue;
+            };
+            if !policy.is_large(&file, size) {
+                continue;
+            }
+            let (hash, _) = self.blob_store()?.ingest(&path)?;
+            let pointer = Pointer { hash, size };
+            tracker.write_pointer(&file, &pointer)?;
+            pointers.insert(file.clone(), pointer);
+            state.files.insert(
+                file.as_str().to_owned(),
+                Materialised {
+                    hash,
+                    size,
+                    mtime_ns,
+                },
+            );
+            if index.get_path(Path::new(file.as_str()), 0).is_some() {
+                index
+                    .remove_path(Path::new(file.as_str()))
+                    .map_err(crate::repo::RepoError::from)?;
+                index_changed = true;
+            }
+        }
+        if index_changed {
+            index.write().map_err(crate::repo::RepoError::from)?;
+        }
+        tracker.write_exclude(pointers.keys())?;
+        if state != before {
+            tracker.save_state(&state)?;
+        }
+        self.remember_blobs(project.id(), &pointers);
+        Ok(())
+    }
+
+    /// Brings the working tree in line with the pointers, using what the
+    /// store already holds. Returns what it could not write for lack of
+    /// bytes. Files edited here since they were written are left alone
+    /// (the next sweep records them); files whose pointer was removed by a
+    /// peer are removed too, unless edited here.
+    fn materialise_blobs(&self, project: &mut Project) -> Result<Vec<Needed>, ServiceError> {
+        let tracker = Tracker::new(&project.dir);
+        let pointers = tracker.pointers()?;
+        let mut state = tracker.load_state()?;
+        let before = state.clone();
+        let mut needed = Vec::new();
+        for (file, pointer) in &pointers {
+            let path = project.dir.join(file.as_str());
+            let on_disk = stat(&path)?;
+            let known = state.files.get(file.as_str()).copied();
+            let stale = match (known, on_disk) {
+                (Some(known), _) if known.matches(on_disk) => known.hash != pointer.hash,
+                (Some(_), Some(_)) | (None, Some(_)) => false,
+                (_, None) => true,
+            };
+            if !stale {
+                continue;
+            }
+            let store = self.blob_store()?;
+            if !store.presence(&pointer.hash)?.complete {
+                needed.push(Needed {
+                    file: file.clone(),
+                    pointer: *pointer,
+                    was_local: known.is_some(),
+                });
+                continue;
+            }
+            store.export(&pointer.hash, &path)?;
+            if let Some((size, mtime_ns)) = stat(&path)? {
+                state.files.insert(
+                    file.as_str().to_owned(),
+                    Materialised {
+                        hash: pointer.hash,
+                        size,
+                        mtime_ns,
+                    },
+                );
+            }
+        }
+        let gone: Vec<String> = state
+            .files
+            .keys()
+            .filter(|f| SafePath::parse(f).map_or(true, |f| !pointers.contains_key(&f)))
+            .cloned()
+            .collect();
+        for file in gone {
+            let Some(known) = state.files.remove(&file) else {
+                continue;
+            };
+            let Ok(safe) = SafePath::parse(&file) else {
+                continue;
+            };
+            let path = project.dir.join(safe.as_str());
+            if known.matches(stat(&path)?) {
+                std::fs::remove_file(&path)
+                    .map_err(crate::service::io_context(format!("removing {file}")))?;
+            }
+        }
+        tracker.write_exclude(pointers.keys())?;
+        if state != before {
+            tracker.save_state(&state)?;
+        }
+        self.remember_blobs(project.id(), &pointers);
+        Ok(needed)
+    }
+
+    /// Each large file's hash and whether its bytes are here.
+    pub(crate) fn blob_files(
+        &self,
+        project: &Project,
+    ) -> Result<BTreeMap<String, (Pointer, BlobInfo)>, ServiceError> {
+        let tracker = Tracker::new(&project.dir);
+        let store = self.blob_store()?;
+        let mut out = BTreeMap::new();
+        for (file, pointer) in tracker.pointers()? {
+            let presence = store.presence(&pointer.hash)?;
+            let state = if presence.complete {
+                DataState::Local
+            } else if presence.bytes > 0 {
+                DataState::Partial
+            } else {
+                DataState::Remote
+            };
+            out.insert(
+                file.as_str().to_owned(),
+                (
+                    pointer,
+                    BlobInfo {
+                        hash: pointer.hash,
+                        state,
+                        present: presence.bytes.min(pointer.size),
+                    },
+                ),
+            );
+        }
+        Ok(out)
+    }
+
+    fn remember_blobs(&self, project: ProjectId, pointers: &BTreeMap<SafePath, Pointer>) {
+        let hashes: HashSet<BlobHash> = pointers.values().map(|p| p.hash).collect();
+        let mut index = self.blob_index.lock().unwrap_or_else(|e| e.into_inner());
+        index.insert(project, hashes);
+    }
+
+    /// Marks a project as fetching its large files only when asked.
+    pub(crate) fn set_on_demand(&self, project: &Project, on: bool) -> Result<(), ServiceError> {
+        let tracker = Tracker::new(&project.dir);
+        let mut state = tracker.load_state()?;
+        state.on_demand = on;
+        tracker.save_state(&state)?;
+        Ok(())
+    }
+
+    /// Writes what the store holds into the working tree, then fetches the
+    /// rest from connected peers who share the project and writes that too.
+    pub async fn fetch_data(
+        self: &Arc<Self>,
+        name: &str,
+        paths: Vec<String>,
+        scope: FetchScope,
+    ) -> Result<FetchResult, ServiceError> {
+        let wanted: Vec<SafePath> = paths
+            .iter()
+            .map(|p| SafePath::parse(p))
+            .collect::<Result<_, _>>()
+            .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
+        let service = self.clone();
+        let owned = name.to_owned();
+        let (id, members, needed, on_demand, known) =
+            tokio::task::spawn_blocking(move || -> Result<_, ServiceError> {
+                let handle = service.project(&owned)?;
+                let mut project = service.lock_project(&handle);
+                let needed = service.materialise_blobs(&mut project)?;
+                let on_demand = Tracker::new(&project.dir).load_state()?.on_demand;
+                let known: Vec<SafePath> =
+                    Tracker::new(&project.dir).pointers()?.into_keys().collect();
+                let roles = project.access.roles(now_ms());
+                let members: Option<HashSet<PeerKey>> = if roles.public {
+                    None
+                } else {
+                    Some(roles.members.keys().cloned().collect())
+                };
+                Ok((project.id(), members, needed, on_demand, known))
+            })
+            .await
+            .map_err(|e| ServiceError::BadRequest(e.to_string()))??;
+
+        for file in &wanted {
+            let covered = known
+                .iter()
+                .any(|k| k == file || k.as_str().starts_with(&format!("{}/", file.as_str())));
+            if !covered {
+                return Err(ServiceError::NoSuchFile(format!(
+                    "{file}: no large file by that name (see `tandem files {name}`)"
+                )));
+            }
+        }
+        let selected = |file: &SafePath| {
+            wanted.is_empty()
+                || wanted
+                    .iter()
+                    .any(|w| w == file || file.as_str().starts_with(&format!("{}/", w.as_str())))
+        };
+        let mut result = FetchResult::default();
+        for file in &known {
+            if selected(file) && !needed.iter().any(|n| &n.file == file) {
+                result.already_local.push(file.to_string());
+            }
+        }
+        let automatic_on_demand = scope == FetchScope::Automatic && on_demand;
+        let needed: Vec<Needed> = needed
+            .into_iter()
+            .filter(|n| selected(&n.file) && (n.was_local || !automatic_on_demand))
+            .collect();
+        // Files with the same content need their bytes only once.
+        let mut unique: Vec<Needed> = Vec::new();
+        for need in &needed {
+            if !unique.iter().any(|u| u.pointer.hash == need.pointer.hash) {
+                unique.push(need.clone());
+            }
+        }
+        if needed.is_empty() {
+            return Ok(result);
+        }
+        let Some(endpoint) = self.blob_endpoint.get().cloned() else {
+            return Err(ServiceError::BadRequest(
+                "fetching needs the running node: start it with `tandem up`, then try again".into(),
+            ));
+        };
+        let providers = self.providers(id, members.as_ref()).await;
+        let store = self.blob_store_async().await?;
+        let fetcher = Fetcher::new(&endpoint, &store);
+        let outcomes: Vec<(Needed, Result<u64, String>)> =
+            futures::stream::iter(unique.into_iter().enumerate())
+                .map(|(i, need)| {
+                    let mut order = providers.clone();
+                    if !order.is_empty() {
+                        let shift = i % order.len();
+                        order.rotate_left(shift);
+                    }
+                    let fetcher = &fetcher;
+                    let store = &store;
+                    async move {
+                        let here = store
+                            .presence_async(&need.pointer.hash)
+                            .await
+                            .map(|p| p.bytes)
+                            .unwrap_or(0);
+                        let transfer = self.transfers.begin(
+                            name,
+                            need.file.as_str(),
+                            need.pointer.hash,
+                            need.pointer.size,
+                            here,
+                        );
+                        let outcome = fetcher
+                            .fetch(&need.pointer.hash, &order, |received| {
+                                self.transfers.progress(transfer, received)
+                            })
+                            .await
+                            .map(|f| f.bytes_received)
+                            .map_err(|e| e.to_string());
+                        self.transfers
+                            .finish(transfer, outcome.as_ref().map(|_| ()).map_err(Clone::clone));
+                        (need, outcome)
+                    }
+                })
+                .buffer_unordered(PARALLEL_FETCHES)
+                .collect()
+                .await;
+        fetcher.close().await;
+
+        let service = self.clone();
+        let owned = name.to_owned();
+        let still_needed = tokio::task::spawn_blocking(move || -> Result<_, ServiceError> {
+            let handle = service.project(&owned)?;
+            let mut project = service.lock_project(&handle);
+            service.materialise_blobs(&mut project)
+        })
+        .await
+        .map_err(|e| ServiceError::BadRequest(e.to_string()))??;
+        let mut failures: BTreeMap<BlobHash, String> = BTreeMap::new();
+        for (need, outcome) in outcomes {
+            match outcome {
+                Ok(bytes) => result.bytes_received += bytes,
+                Err(reason) => {
+                    failures.insert(need.pointer.hash, reason);
+                }
+            }
+        }
+        for need in needed {
+            if !still_needed.iter().any(|n| n.file == need.file) {
+                result.fetched.push(need.file.to_string());
+                continue;
+            }
+            let reason = failures
+                .get(&need.pointer.hash)
+                .cloned()
+                .unwrap_or_else(|| "fetched, but not complete in the store".into());
+            result.failed.push(FetchFailure {
+                path: need.file.to_string(),
+                reason,
+            });
+        }
+        result.fetched.sort();
+        result.failed.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(result)
+    }
+
+    /// Connected peers that may hold the project's blobs, with their blob
+    /// endpoints' addresses.
+    async fn providers(
+        &self,
+        _project: ProjectId,
+        members: Option<&HashSet<PeerKey>>,
+    ) -> Vec<Provider> {
+        let Ok(net) = self.net() else {
+            return vec![];
+        };
+        let Ok(connected) = net.connected_peers().await else {
+            return vec![];
+        };
+        let mut providers = Vec::new();
+        for (peer, info) in connected {
+            if members.is_some_and(|m| !m.contains(&peer)) {
+                continue;
+            }
+            let Ok(Response::BlobEndpoint { port, addresses }) =
+                net.request(&peer, Request::BlobEndpoint).await
+            else {
+                continue;
+            };
+            let seen_at: Vec<IpAddr> = info
+                .addresses
+                .iter()
+                .filter_map(|a| ip_of_multiaddr(a))
+                .collect();
+            let mut candidates: Vec<SocketAddr> = Vec::new();
+            for address in addresses
+                .iter()
+                .filter_map(|a| a.parse::<SocketAddr>().ok())
+            {
+                if address.ip().is_unspecified() {
+                    candidates.extend(seen_at.iter().map(|ip| SocketAddr::new(*ip, port)));
+                } else {
+                    candidates.push(address);
+                }
+            }
+            if candidates.is_empty() {
+                candidates.extend(seen_at.iter().map(|ip| SocketAddr::new(*ip, port)));
+            }
+            candidates.sort();
+            candidates.dedup();
+            if !candidates.is_empty() {
+                providers.push(Provider {
+                    peer,
+                    addresses: candidates,
+                });
+            }
+        }
+        providers
+    }
+
+    /// What this node tells peers about its blob endpoint.
+    pub(crate) fn blob_endpoint_response(&self) -> Response {
+        match self.blob_endpoint.get() {
+            Some(endpoint) => Response::BlobEndpoint {
+                port: endpoint.port(),
+                addresses: endpoint.bound().iter().map(|a| a.to_string()).collect(),
+            },
+            None => Response::Denied,
+        }
+    }
+
+    /// The blob store from async code: opening it blocks, so that happens
+    /// on a blocking thread.
+    async fn blob_store_async(self: &Arc<Self>) -> Result<crate::blobs::BlobStore, ServiceError> {
+        let service = self.clone();
+        tokio::task::spawn_blocking(move || service.blob_store().cloned())
+            .await
+            .map_err(|e| ServiceError::BadRequest(e.to_string()))?
+    }
+
+    /// Starts serving and fetching blobs (only `tandem up` does).
+    pub async fn start_blob_endpoint(
+        self: &Arc<Self>,
+        bind: SocketAddr,
+    ) -> Result<(), ServiceError> {
+        let store = self.blob_store_async().await?;
+        let gate: Arc<dyn Gate> = Arc::new(ServiceGate(Arc::downgrade(self)));
+        let endpoint = BlobEndpoint::start(self.key(), bind, &store, gate)
+            .await
+            .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
+        let _ = self.blob_endpoint.set(Arc::new(endpoint));
+        Ok(())
+    }
+
+    /// Whether `peer` may fetch `hash`: some project that references it is
+    /// readable by the peer.
+    fn may_fetch(&self, peer: &PeerKey, hash: &BlobHash) -> bool {
+        let Ok(names) = self.project_names() else {
+            return false;
+        };
+        for name in names {
+            let Ok(handle) = self.project(name.as_str()) else {
+                continue;
+            };
+            let project = self.lock_project(&handle);
+            if !project.access.roles(now_ms()).can_read(peer) {
+                continue;
+            }
+            let id = project.id();
+            let cached = {
+                let index = self.blob_index.lock().unwrap_or_else(|e| e.into_inner());
+                index.get(&id).map(|hashes| hashes.contains(hash))
+            };
+            let referenced = match cached {
+                Some(referenced) => referenced,
+                None => match Tracker::new(&project.dir).pointers() {
+                    Ok(pointers) => {
+                        self.remember_blobs(id, &pointers);
+                        pointers.values().any(|p| &p.hash == hash)
+                    }
+                    Err(_) => false,
+                },
+            };
+            if referenced {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+/// The gate holds the service weakly: the endpoint must not keep it alive.
+struct ServiceGate(std::sync::Weak<Service>);
+
+impl Gate for ServiceGate {
+    fn may_fetch(&self, peer: &PeerKey, hash: &BlobHash) -> bool {
+        self.0
+            .upgrade()
+            .is_some_and(|service| service.may_fetch(peer, hash))
+    }
+}
+
+/// `/ip4/10.0.0.2/tcp/4001/...` → 10.0.0.2.
+fn ip_of_multiaddr(address: &str) -> Option<IpAddr> {
+    let mut parts = address.split('/').skip(1);
+    match (parts.next(), parts.next()) {
+        (Some("ip4" | "ip6"), Some(ip)) => ip.parse().ok(),
+        _ => None,
+    }
+}

@@ -1,0 +1,156 @@
+//! What the CLI prints for files and transfers: listings, and a progress
+//! line (bytes, rate, time left) while large files move.
+
+use std::future::Future;
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use tandem_protocol::api::{DataState, FetchResult, ProjectDetail, TransferState, TransferView};
+
+use crate::client::{Client, ClientError};
+
+/// Human-readable byte counts: 1.5 GB, 320 kB.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+pub fn print_files(detail: &ProjectDetail) {
+    for section in &detail.sections {
+        println!("{}/", section.section);
+        if section.files.is_empty() {
+            println!("  (empty)");
+        }
+        for file in &section.files {
+            let state = match &file.blob {
+                None => String::new(),
+                Some(blob) => match blob.state {
+                    DataState::Local => format!("  large, local  {}", blob.hash.short()),
+                    DataState::Partial => format!(
+                        "  large, partial ({} of {})  {}",
+                        bytes(blob.present),
+                        bytes(file.size),
+                        blob.hash.short()
+                    ),
+                    DataState::Remote => {
+                        format!("  large, on peers (tandem fetch)  {}", blob.hash.short())
+                    }
+                },
+            };
+            println!("  {:<48} {:>10}{state}", file.path, bytes(file.size));
+        }
+    }
+}
+
+pub fn print_fetch(result: &FetchResult) {
+    for path in &result.fetched {
+        println!("fetched {path}");
+    }
+    for failure in &result.failed {
+        println!("FAILED  {}: {}", failure.path, failure.reason);
+    }
+    println!(
+        "{} fetched, {} already here, {} failed; {} received",
+        result.fetched.len(),
+        result.already_local.len(),
+        result.failed.len(),
+        bytes(result.bytes_received)
+    );
+}
+
+fn line(transfers: &[TransferView]) -> Option<String> {
+    let running: Vec<&TransferView> = transfers
+        .iter()
+        .filter(|t| t.state == TransferState::Running)
+        .collect();
+    if running.is_empty() {
+        return None;
+    }
+    let total: u64 = running.iter().map(|t| t.total).sum();
+    let done: u64 = running.iter().map(|t| t.done).sum();
+    let rate: u64 = running.iter().map(|t| t.bytes_per_second).sum();
+    let percent = if total == 0 {
+        100.0
+    } else {
+        done as f64 * 100.0 / total as f64
+    };
+    let eta = if rate > 0 {
+        format!("{}s left", total.saturating_sub(done) / rate)
+    } else {
+        "…".into()
+    };
+    let width = 24;
+    let filled = ((percent / 100.0) * width as f64) as usize;
+    let bar = format!(
+        "{}{}",
+        "#".repeat(filled),
+        "-".repeat(width - filled.min(width))
+    );
+    Some(format!(
+        "[{bar}] {percent:5.1}%  {} / {}  {}/s  {eta}  ({} file{})",
+        bytes(done),
+        bytes(total),
+        bytes(rate),
+        running.len(),
+        if running.len() == 1 { "" } else { "s" }
+    ))
+}
+
+/// Runs `request`, drawing a progress line on a terminal from the node's
+/// transfer list while it runs.
+pub async fn with_progress<T>(
+    client: &Client,
+    project: &str,
+    request: impl Future<Output = Result<T, ClientError>>,
+) -> Result<T, ClientError> {
+    let mut stderr = std::io::stderr();
+    if !stderr.is_terminal() {
+        return request.await;
+    }
+    let mut request = std::pin::pin!(request);
+    let mut drawn = false;
+    loop {
+        tokio::select! {
+            result = &mut request => {
+                if drawn {
+                    let _ = write!(stderr, "\r\x1b[2K");
+                }
+                return result;
+            }
+            () = tokio::time::sleep(Duration::from_millis(250)) => {
+                let Ok(transfers) = client.get::<Vec<TransferView>>("/api/transfers").await else {
+                    continue;
+                };
+                let mine: Vec<TransferView> =
+                    transfers.into_iter().filter(|t| t.project == project).collect();
+                if let Some(text) = line(&mine) {
+                    let _ = write!(stderr, "\r\x1b[2K{text}");
+                    let _ = stderr.flush();
+                    drawn = true;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_counts_read_naturally() {
+        assert_eq!(bytes(999), "999 B");
+        assert_eq!(bytes(1_500_000), "1.5 MB");
+        assert_eq!(bytes(2_000_000_000), "2.0 GB");
+    }
+}

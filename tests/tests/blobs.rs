@@ -1,0 +1,390 @@
+//! Large files as blobs between real `tandem up` processes on loopback:
+//! Git carries pointers, peers carry verified bytes, only to members.
+
+use std::fs;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tandem_e2e::{TestNode, blob_probe, git, same_bytes, wait_for, write_random};
+
+const MIB: u64 = 1024 * 1024;
+
+fn started(name: &str) -> TestNode {
+    let mut node = TestNode::with_identity(name);
+    node.start();
+    node
+}
+
+fn project_id(node: &TestNode, project: &str) -> String {
+    node.run(&["project", "show", project, "--json"])
+        .expect_ok("show")
+        .json()["id"]
+        .as_str()
+        .expect("id")
+        .to_owned()
+}
+
+/// A project owned by `owner`, with automatic sync off so the test drives
+/// every transfer itself.
+fn project(owner: &TestNode, name: &str) {
+    owner.run(&["project", "create", name]).expect_ok("create");
+    owner
+        .run(&["sync", name, "--auto", "off"])
+        .expect_ok("auto off");
+}
+
+/// The pointer Git carries for `file`.
+fn pointer(node: &TestNode, project: &str, file: &str) -> (String, u64) {
+    let text = git(
+        &node.project_dir(project),
+        &["show", &format!("HEAD:.tandem/blobs/{file}.toml")],
+    );
+    let hash = text
+        .lines()
+        .find_map(|l| l.strip_prefix("hash = \""))
+        .and_then(|l| l.strip_suffix('"'))
+        .expect("pointer names a hash")
+        .to_owned();
+    let size = text
+        .lines()
+        .find_map(|l| l.strip_prefix("size = "))
+        .and_then(|l| l.parse().ok())
+        .expect("pointer names a size");
+    (hash, size)
+}
+
+/// One file's entry in `tandem files --json`.
+fn file_entry(node: &TestNode, project: &str, path: &str) -> serde_json::Value {
+    let sections = node
+        .run(&["files", project, "--json"])
+        .expect_ok("files")
+        .json();
+    sections
+        .as_array()
+        .expect("sections")
+        .iter()
+        .flat_map(|s| s["files"].as_array().cloned().unwrap_or_default())
+        .find(|f| f["path"] == path)
+        .unwrap_or_else(|| panic!("{path} is listed: {sections}"))
+}
+
+fn blob_address(node: &TestNode) -> SocketAddr {
+    let me = node.api_get("/api/peers/self");
+    let bound: SocketAddr = me["blob_addresses"][0]
+        .as_str()
+        .expect("a blob address")
+        .parse()
+        .expect("socket address");
+    SocketAddr::new("127.0.0.1".parse().expect("ip"), bound.port())
+}
+
+fn public_of(node: &TestNode) -> [u8; 32] {
+    let secret = blob_probe::secret_of(node.home());
+    ed25519_public(secret)
+}
+
+fn ed25519_public(secret: [u8; 32]) -> [u8; 32] {
+    tandem_protocol::SecretKey::from_bytes(secret)
+        .public()
+        .as_bytes()
+        .to_owned()
+}
+
+fn fetch_json(node: &TestNode, project: &str, paths: &[&str]) -> serde_json::Value {
+    let mut args = vec!["fetch", project, "--json"];
+    args.extend_from_slice(paths);
+    let run = node.run(&args);
+    serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|_| panic!("fetch printed JSON: {}\n{}", run.stdout, run.stderr))
+}
+
+#[test]
+fn large_file_travels_as_a_verified_blob_and_only_to_members() {
+    let ada = started("Ada");
+    let bob = started("Bob");
+    let cy = started("Cy");
+    bob.connect(&ada);
+    cy.connect(&ada);
+    project(&ada, "survey");
+    let dir = ada.project_dir("survey");
+    write_random(&dir.join("input/big.bin"), 200 * MIB, 1);
+    fs::write(dir.join("input/small.csv"), "a,b\n1,2\n").expect("write");
+    ada.run(&["sweep", "survey"]).expect_ok("sweep");
+
+    // Git holds the pointer and the small file, never the large bytes.
+    let tracked = git(&dir, &["ls-files"]);
+    assert!(
+        tracked.contains(".tandem/blobs/input/big.bin.toml"),
+        "{tracked}"
+    );
+    assert!(tracked.contains("input/small.csv"), "{tracked}");
+    assert!(!tracked.lines().any(|l| l == "input/big.bin"), "{tracked}");
+    assert_eq!(git(&dir, &["status", "--porcelain"]).trim(), "");
+    let (hash, size) = pointer(&ada, "survey", "input/big.bin");
+    assert_eq!(size, 200 * MIB);
+    let log = git(&dir, &["log", "-1", "--format=%B"]);
+    assert!(
+        log.contains("new files in input/: big.bin"),
+        "commit message names the file: {log}"
+    );
+    assert_eq!(
+        file_entry(&ada, "survey", "input/big.bin")["blob"]["state"],
+        "local"
+    );
+
+    // Bob, a reader, clones: the bytes arrive verified and byte-identical.
+    ada.run(&["share", "survey", &bob.did(), "--role", "reader"])
+        .expect_ok("share");
+    let id = project_id(&ada, "survey");
+    bob.run(&["project", "clone", &id]).expect_ok("clone");
+    let copy = bob.project_dir("survey").join("input/big.bin");
+    assert!(
+        same_bytes(&dir.join("input/big.bin"), &copy),
+        "bob's copy differs"
+    );
+    assert_eq!(
+        file_entry(&bob, "survey", "input/big.bin")["blob"]["state"],
+        "local"
+    );
+    assert_eq!(
+        git(&bob.project_dir("survey"), &["status", "--porcelain"]).trim(),
+        "",
+        "the fetched file is not a pending change"
+    );
+
+    // The blob endpoint itself: Bob's key gets the bytes; Cy's key (no
+    // role) is refused, exactly as for a hash Ada does not have at all.
+    let address = blob_address(&ada);
+    let server = public_of(&ada);
+    let bob_key = blob_probe::secret_of(bob.home());
+    let cy_key = blob_probe::secret_of(cy.home());
+    let small_hash = blake3_hex(b"a,b\n1,2\n");
+    let got = blob_probe::fetch(bob_key, server, address, &hash).expect("member fetches");
+    assert_eq!(got.len() as u64, size);
+    let refused = blob_probe::fetch(cy_key, server, address, &hash).expect_err("cy is refused");
+    let unknown = blob_probe::fetch(bob_key, server, address, &"ab".repeat(32))
+        .expect_err("unknown hash is refused");
+    let unreferenced = blob_probe::fetch(bob_key, server, address, &small_hash)
+        .expect_err("a hash no pointer names is refused");
+    assert_eq!(
+        refused.replace(&hash, "H"),
+        unknown.replace(&"ab".repeat(32), "H"),
+        "refusals look alike"
+    );
+    assert!(!unreferenced.is_empty());
+
+    // Cy cannot clone either, and his node received nothing of the project.
+    cy.run(&["project", "clone", &id])
+        .expect_err("clone without a role", "no connected peer offers it");
+    assert!(!cy.home().join("projects/survey").exists());
+}
+
+fn blake3_hex(bytes: &[u8]) -> String {
+    tandem_protocol::blob::BlobHash::of(bytes).to_string()
+}
+
+#[test]
+fn only_changed_files_move_and_equal_content_moves_once() {
+    let ada = started("Ada");
+    let bob = started("Bob");
+    bob.connect(&ada);
+    project(&ada, "set");
+    let dir = ada.project_dir("set");
+    let file_size = 3 * MIB / 2;
+    for i in 0..12 {
+        write_random(
+            &dir.join(format!("input/set/f{i:02}.bin")),
+            file_size,
+            100 + i,
+        );
+    }
+    fs::copy(dir.join("input/set/f00.bin"), dir.join("input/copy.bin")).expect("copy");
+    ada.run(&["sweep", "set"]).expect_ok("sweep");
+    ada.run(&["share", "set", &bob.did(), "--role", "writer"])
+        .expect_ok("share");
+
+    // Cloned without data: every large file is listed as remote.
+    let id = project_id(&ada, "set");
+    bob.run(&["project", "clone", &id, "--no-data"])
+        .expect_ok("clone --no-data");
+    assert_eq!(
+        file_entry(&bob, "set", "input/set/f03.bin")["blob"]["state"],
+        "remote"
+    );
+    assert!(!bob.project_dir("set").join("input/set/f03.bin").exists());
+
+    // Partial fetch by folder brings only that folder.
+    let partial = fetch_json(&bob, "set", &["input/set"]);
+    assert_eq!(
+        partial["fetched"].as_array().map(Vec::len),
+        Some(12),
+        "{partial}"
+    );
+    assert_eq!(partial["bytes_received"].as_u64(), Some(12 * file_size));
+    // The copy has the same content as f00: it is written from the store
+    // with no transfer of its own, and a fetch of everything moves nothing.
+    let rest = fetch_json(&bob, "set", &[]);
+    assert_eq!(rest["fetched"], serde_json::json!([]), "{rest}");
+    assert_eq!(
+        rest["already_local"].as_array().map(Vec::len),
+        Some(13),
+        "{rest}"
+    );
+    assert_eq!(rest["bytes_received"].as_u64(), Some(0), "{rest}");
+    assert!(same_bytes(
+        &dir.join("input/copy.bin"),
+        &bob.project_dir("set").join("input/copy.bin")
+    ));
+
+    // One file changes on Ada's side and one is added: a sync moves the
+    // changed file alone (the new one waits, as Bob fetches on demand).
+    write_random(&dir.join("input/set/f05.bin"), file_size, 999);
+    write_random(&dir.join("input/new.bin"), file_size, 1000);
+    ada.run(&["sweep", "set"]).expect_ok("sweep");
+    let summary = bob.api_post("/api/projects/set/sync", &serde_json::json!({}));
+    assert_eq!(
+        summary["data"]["fetched"],
+        serde_json::json!(["input/set/f05.bin"]),
+        "{summary}"
+    );
+    assert_eq!(summary["data"]["bytes_received"].as_u64(), Some(file_size));
+    assert_eq!(
+        file_entry(&bob, "set", "input/new.bin")["blob"]["state"],
+        "remote"
+    );
+    assert!(same_bytes(
+        &dir.join("input/set/f05.bin"),
+        &bob.project_dir("set").join("input/set/f05.bin")
+    ));
+
+    // Bob deletes a large file and syncs it back to Ada: her copy goes too.
+    fs::remove_file(bob.project_dir("set").join("input/set/f07.bin")).expect("rm");
+    bob.run(&["sweep", "set"]).expect_ok("sweep");
+    ada.api_post("/api/projects/set/sync", &serde_json::json!({}));
+    assert!(!dir.join("input/set/f07.bin").exists());
+    assert_eq!(git(&dir, &["status", "--porcelain"]).trim(), "");
+
+    // Asking for a file that is not a large file says so.
+    bob.run(&["fetch", "set", "code/nothing.py"])
+        .expect_err("fetch unknown", "no large file by that name");
+}
+
+/// Flips bytes in the middle of the store's copy of a blob, as a faulty
+/// disk or a malicious peer would.
+fn corrupt_store_copy(node: &TestNode, hash: &str) {
+    let data = node.home().join("blobs/data");
+    let file = fs::read_dir(&data)
+        .expect("blob data folder")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(hash) && n.ends_with(".data"))
+        })
+        .unwrap_or_else(|| panic!("no data file for {hash} in {}", data.display()));
+    let mut bytes = fs::read(&file).expect("read blob");
+    let middle = bytes.len() / 2;
+    for b in &mut bytes[middle..middle + 64] {
+        *b ^= 0xFF;
+    }
+    fs::write(&file, bytes).expect("write blob");
+}
+
+#[test]
+fn corrupt_bytes_are_detected_and_another_peer_serves_them() {
+    let ada = started("Ada");
+    let bob = started("Bob");
+    let cy = started("Cy");
+    bob.connect(&ada);
+    cy.connect(&ada);
+    project(&ada, "lab");
+    let dir = ada.project_dir("lab");
+    write_random(&dir.join("input/data.bin"), 4 * MIB, 7);
+    ada.run(&["sweep", "lab"]).expect_ok("sweep");
+    ada.run(&["share", "lab", &bob.did(), "--role", "reader"])
+        .expect_ok("share bob");
+    ada.run(&["share", "lab", &cy.did(), "--role", "reader"])
+        .expect_ok("share cy");
+    let id = project_id(&ada, "lab");
+    cy.run(&["project", "clone", &id])
+        .expect_ok("cy clones with data");
+    let (hash, _) = pointer(&ada, "lab", "input/data.bin");
+    corrupt_store_copy(&ada, &hash);
+
+    // Only Ada is reachable: her bytes fail verification and never land.
+    bob.run(&["project", "clone", &id, "--no-data"])
+        .expect_ok("clone history");
+    let failed = fetch_json(&bob, "lab", &[]);
+    let reason = failed["failed"][0]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("does not match its hash"), "{failed}");
+    assert!(!bob.project_dir("lab").join("input/data.bin").exists());
+
+    // With Cy reachable too, the file arrives intact.
+    bob.connect(&cy);
+    let fetched = fetch_json(&bob, "lab", &[]);
+    assert_eq!(
+        fetched["fetched"],
+        serde_json::json!(["input/data.bin"]),
+        "{fetched}"
+    );
+    assert!(same_bytes(
+        &dir.join("input/data.bin"),
+        &bob.project_dir("lab").join("input/data.bin")
+    ));
+}
+
+#[test]
+fn a_transfer_killed_midway_resumes_without_resending() {
+    let ada = started("Ada");
+    let mut bob = started("Bob");
+    bob.connect(&ada);
+    project(&ada, "big");
+    let dir = ada.project_dir("big");
+    let size = 600 * MIB;
+    write_random(&dir.join("output/model.bin"), size, 3);
+    ada.run(&["sweep", "big"]).expect_ok("sweep");
+    ada.run(&["share", "big", &bob.did(), "--role", "reader"])
+        .expect_ok("share");
+    let id = project_id(&ada, "big");
+    bob.run(&["project", "clone", &id, "--no-data"])
+        .expect_ok("clone");
+
+    let mut fetch = bob
+        .command()
+        .args(["fetch", "big", "--json"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start fetch");
+    let done_at_kill = wait_for(Duration::from_secs(60), || {
+        let transfers = bob.api_get("/api/transfers");
+        let done = transfers.as_array()?.first()?["done"].as_u64()?;
+        (done >= size / 5).then_some(done)
+    })
+    .expect("the transfer got a fifth of the way");
+    bob.kill();
+    let _ = fetch.wait();
+    assert!(done_at_kill < size, "the kill came before the end");
+
+    bob.start();
+    bob.connect(&ada);
+    let present = file_entry(&bob, "big", "output/model.bin")["blob"]["present"]
+        .as_u64()
+        .expect("present bytes");
+    assert!(present > 0, "verified bytes survived the kill");
+    let resumed = fetch_json(&bob, "big", &[]);
+    let received = resumed["bytes_received"].as_u64().expect("bytes");
+    assert!(
+        received <= size - present + size / 100,
+        "re-sent too much: {received} received, {present} of {size} were already here"
+    );
+    assert!(same_bytes(
+        &dir.join("output/model.bin"),
+        &bob.project_dir("big").join("output/model.bin")
+    ));
+    eprintln!(
+        "resume: {present} of {size} bytes kept after SIGKILL, {received} received after restart ({:.2}% re-sent)",
+        (received + present).saturating_sub(size) as f64 * 100.0 / size as f64
+    );
+}
