@@ -84,10 +84,9 @@ fn line(transfers: &[TransferView]) -> Option<String> {
     } else {
         done as f64 * 100.0 / total as f64
     };
-    let eta = if rate > 0 {
-        format!("{}s left", total.saturating_sub(done) / rate)
-    } else {
-        "…".into()
+    let eta = match total.saturating_sub(done).checked_div(rate) {
+        Some(seconds) => format!("{seconds}s left"),
+        None => "…".into(),
     };
     let width = 24;
     let filled = ((percent / 100.0) * width as f64) as usize;

@@ -70,7 +70,7 @@ impl<'a> Fetcher<'a> {
             .connect(&provider.peer, &provider.addresses)
             .await
             .map_err(|e| e.to_string())?;
-        connections.insert(provider.peer.clone(), connection.clone());
+        connections.insert(provider.peer, connection.clone());
         Ok(connection)
     }
 
@@ -129,7 +129,7 @@ impl<'a> Fetcher<'a> {
                         if matches!(e, GetError::Decode { .. }) {
                             tracing::warn!(peer = %provider.peer.short(), %hash, "peer sent corrupt blob data");
                             if let Ok(mut bad) = self.bad.lock() {
-                                bad.push(provider.peer.clone());
+                                bad.push(provider.peer);
                             }
                         }
                         break;
