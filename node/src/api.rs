@@ -130,6 +130,12 @@ pub fn app(service: Arc<Service>, guard: Guard) -> Router {
         .route("/projects/{name}/sync", post(sync))
         .route("/projects/{name}/fetch", post(fetch))
         .route("/transfers", get(transfers))
+        .route("/projects/{name}/evict", post(evict))
+        .route("/du", get(disk_usage))
+        .route("/datasets", get(list_datasets).post(create_dataset))
+        .route("/datasets/{name}", get(show_dataset))
+        .route("/datasets/{name}/files", post(add_to_dataset))
+        .route("/projects/{name}/datasets", post(link_dataset))
         .route("/clone", post(clone))
         .route("/offers", get(offers))
         .route("/peers", get(peers).post(add_peer))
@@ -440,6 +446,63 @@ async fn fetch(
         s.fetch_data(&name, body.paths, crate::data::FetchScope::Requested)
             .await?,
     ))
+}
+
+async fn evict(
+    State(s): State<Arc<Service>>,
+    Path(name): Path<String>,
+    Json(body): Json<tandem_protocol::api::EvictRequest>,
+) -> ApiResult<tandem_protocol::api::EvictResult> {
+    Ok(Json(s.evict(&name, body).await?))
+}
+
+async fn disk_usage(State(s): State<Arc<Service>>) -> ApiResult<tandem_protocol::api::DiskUsage> {
+    blocking(&s, |s| s.disk_usage()).await
+}
+
+async fn list_datasets(
+    State(s): State<Arc<Service>>,
+) -> ApiResult<Vec<tandem_protocol::api::DatasetSummary>> {
+    blocking(&s, |s| s.list_datasets()).await
+}
+
+async fn create_dataset(
+    State(s): State<Arc<Service>>,
+    Json(body): Json<tandem_protocol::api::CreateDataset>,
+) -> ApiResult<tandem_protocol::api::DatasetSummary> {
+    blocking(&s, move |s| s.create_dataset(&body.name, &body.description)).await
+}
+
+#[derive(serde::Deserialize)]
+struct VersionQuery {
+    version: Option<u32>,
+}
+
+async fn show_dataset(
+    State(s): State<Arc<Service>>,
+    Path(name): Path<String>,
+    Query(query): Query<VersionQuery>,
+) -> ApiResult<tandem_protocol::api::DatasetDetail> {
+    blocking(&s, move |s| s.show_dataset(&name, query.version)).await
+}
+
+async fn add_to_dataset(
+    State(s): State<Arc<Service>>,
+    Path(name): Path<String>,
+    Json(body): Json<tandem_protocol::api::AddToDataset>,
+) -> ApiResult<tandem_protocol::api::VersionSummary> {
+    blocking(&s, move |s| {
+        s.add_to_dataset(&name, &body.paths, &body.message)
+    })
+    .await
+}
+
+async fn link_dataset(
+    State(s): State<Arc<Service>>,
+    Path(name): Path<String>,
+    Json(body): Json<tandem_protocol::api::LinkRequest>,
+) -> ApiResult<tandem_protocol::dataset::Link> {
+    blocking(&s, move |s| s.link_dataset(&name, &body.dataset)).await
 }
 
 async fn transfers(State(s): State<Arc<Service>>) -> Json<Vec<tandem_protocol::api::TransferView>> {

@@ -67,6 +67,25 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Versioned datasets: create, add files, list, show, link into a project
+    #[command(subcommand)]
+    Dataset(DatasetCommand),
+    /// Show disk space per project: Git files, large files here and on peers, old versions
+    Du {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Drop local copies of large files (or, with no paths, of old versions) that peers still hold
+    Evict {
+        project: String,
+        /// Files or folders, relative to the project
+        paths: Vec<String>,
+        /// Drop even if no connected peer confirms it holds a copy
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Bring large files' bytes from peers (all of them, or the paths given)
     Fetch {
         project: String,
@@ -157,6 +176,50 @@ struct UpArgs {
 enum PeerCommand {
     /// Connect to a peer, e.g. /ip4/192.168.1.20/tcp/4001/p2p/12D3KooW…
     Add { address: String },
+}
+
+#[derive(Subcommand, Debug)]
+enum DatasetCommand {
+    /// Create a dataset (shared and synced like a project)
+    Create {
+        name: String,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// Copy files or folders into a dataset; the result is its next version
+    /// (with no paths, records what changed in its data/ folder)
+    Add {
+        dataset: String,
+        paths: Vec<PathBuf>,
+        /// What changed in this version
+        #[arg(long, short, default_value = "")]
+        message: String,
+    },
+    /// Datasets on this node
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// A dataset's files (latest version, or --version N)
+    Show {
+        dataset: String,
+        #[arg(long)]
+        version: Option<u32>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A dataset's versions
+    Versions {
+        dataset: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pin a dataset version into a project, read-only under input/DATASET/
+    Link {
+        project: String,
+        /// DATASET (latest version) or DATASET@VERSION
+        dataset: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -429,6 +492,128 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+async fn run_dataset(client: &Client, command: DatasetCommand) -> anyhow::Result<()> {
+    use tandem_protocol::api::{DatasetDetail, DatasetSummary, VersionSummary};
+    match command {
+        DatasetCommand::Create { name, description } => {
+            let d: DatasetSummary = client
+                .post(
+                    "/api/datasets",
+                    &tandem_protocol::api::CreateDataset { name, description },
+                )
+                .await?;
+            println!("Created dataset {} ({})", d.name, d.id);
+            println!("Add files with `tandem dataset add {} PATH...`", d.name);
+            Ok(())
+        }
+        DatasetCommand::Add {
+            dataset,
+            paths,
+            message,
+        } => {
+            let paths = paths
+                .iter()
+                .map(|p| absolute(p))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let v: VersionSummary = client
+                .post(
+                    &format!("/api/datasets/{}/files", project_path(&dataset)?),
+                    &tandem_protocol::api::AddToDataset { paths, message },
+                )
+                .await?;
+            println!(
+                "{dataset} version {}: {} files, {}",
+                v.number,
+                v.files,
+                crate::progress::bytes(v.bytes)
+            );
+            Ok(())
+        }
+        DatasetCommand::List { json } => {
+            let list: Vec<DatasetSummary> = client.get("/api/datasets").await?;
+            if json {
+                return print_json(&list);
+            }
+            if list.is_empty() {
+                println!("No datasets yet. Create one with `tandem dataset create NAME`.");
+            }
+            for d in list {
+                let latest = d.latest.map_or("no versions yet".to_owned(), |v| {
+                    format!(
+                        "version {}: {} files, {}",
+                        v.number,
+                        v.files,
+                        crate::progress::bytes(v.bytes)
+                    )
+                });
+                println!("{:<24} {latest}", d.name);
+            }
+            Ok(())
+        }
+        DatasetCommand::Show {
+            dataset,
+            version,
+            json,
+        } => {
+            let query = version.map_or(String::new(), |v| format!("?version={v}"));
+            let detail: DatasetDetail = client
+                .get(&format!("/api/datasets/{}{query}", project_path(&dataset)?))
+                .await?;
+            if json {
+                return print_json(&detail);
+            }
+            match detail.shown {
+                Some(n) => println!("{} version {n}:", detail.summary.name),
+                None => println!("{} has no versions yet", detail.summary.name),
+            }
+            for f in &detail.files {
+                println!(
+                    "  {:<48} {:>10}  {}",
+                    f.path,
+                    crate::progress::bytes(f.size),
+                    f.hash.short()
+                );
+            }
+            Ok(())
+        }
+        DatasetCommand::Versions { dataset, json } => {
+            let detail: DatasetDetail = client
+                .get(&format!("/api/datasets/{}", project_path(&dataset)?))
+                .await?;
+            if json {
+                return print_json(&detail.versions);
+            }
+            for v in &detail.versions {
+                println!(
+                    "{:>4}  {}  {} files, {}  {}",
+                    v.number,
+                    v.collection.short(),
+                    v.files,
+                    crate::progress::bytes(v.bytes),
+                    v.message
+                );
+            }
+            Ok(())
+        }
+        DatasetCommand::Link { project, dataset } => {
+            let link: tandem_protocol::dataset::Link = client
+                .post(
+                    &format!("/api/projects/{}/datasets", project_path(&project)?),
+                    &tandem_protocol::api::LinkRequest { dataset },
+                )
+                .await?;
+            println!(
+                "Linked {} version {} into {project}: {} files under {}/ (read-only)",
+                link.name,
+                link.version,
+                link.files.len(),
+                link.folder()
+            );
+            Ok(())
+        }
+    }
+}
+
 fn print_identity(me: &IdentityInfo) {
     println!("name:    {}", me.name);
     println!("email:   {}", me.email);
@@ -580,6 +765,31 @@ async fn run_with(client: &Client, command: Command) -> anyhow::Result<()> {
             if !result.failed.is_empty() {
                 bail!("{} file(s) could not be fetched", result.failed.len());
             }
+            Ok(())
+        }
+        Command::Dataset(command) => run_dataset(client, command).await,
+        Command::Du { json } => {
+            let usage: tandem_protocol::api::DiskUsage = client.get("/api/du").await?;
+            if json {
+                return print_json(&usage);
+            }
+            crate::progress::print_usage(&usage);
+            Ok(())
+        }
+        Command::Evict {
+            project,
+            paths,
+            force,
+            json,
+        } => {
+            let path = format!("/api/projects/{}/evict", project_path(&project)?);
+            let result: tandem_protocol::api::EvictResult = client
+                .post(&path, &tandem_protocol::api::EvictRequest { paths, force })
+                .await?;
+            if json {
+                return print_json(&result);
+            }
+            crate::progress::print_evict(&result);
             Ok(())
         }
         Command::Sweep { project } => {

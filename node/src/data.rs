@@ -133,7 +133,7 @@ impl Service {
         if state != before {
             tracker.save_state(&state)?;
         }
-        self.remember_blobs(project.id(), &pointers);
+        self.remember_blobs(project, &pointers);
         Ok(())
     }
 
@@ -142,13 +142,23 @@ impl Service {
     /// bytes. Files edited here since they were written are left alone
     /// (the next sweep records them); files whose pointer was removed by a
     /// peer are removed too, unless edited here.
-    fn materialise_blobs(&self, project: &mut Project) -> Result<Vec<Needed>, ServiceError> {
+    fn materialise_blobs(
+        &self,
+        project: &mut Project,
+        bring_back: &dyn Fn(&SafePath) -> bool,
+    ) -> Result<Vec<Needed>, ServiceError> {
         let tracker = Tracker::new(&project.dir);
         let pointers = tracker.pointers()?;
         let mut state = tracker.load_state()?;
         let before = state.clone();
         let mut needed = Vec::new();
         for (file, pointer) in &pointers {
+            if state.evicted.contains(file.as_str()) {
+                if !bring_back(file) {
+                    continue;
+                }
+                state.evicted.remove(file.as_str());
+            }
             let path = project.dir.join(file.as_str());
             let on_disk = stat(&path)?;
             let known = state.files.get(file.as_str()).copied();
@@ -204,7 +214,7 @@ impl Service {
         if state != before {
             tracker.save_state(&state)?;
         }
-        self.remember_blobs(project.id(), &pointers);
+        self.remember_blobs(project, &pointers);
         Ok(needed)
     }
 
@@ -215,9 +225,17 @@ impl Service {
     ) -> Result<BTreeMap<String, (Pointer, BlobInfo)>, ServiceError> {
         let tracker = Tracker::new(&project.dir);
         let store = self.blob_store()?;
+        let local = tracker.load_state()?;
         let mut out = BTreeMap::new();
         for (file, pointer) in tracker.pointers()? {
-            let presence = store.presence(&pointer.hash)?;
+            let mut presence = store.presence(&pointer.hash)?;
+            if local.evicted.contains(file.as_str()) {
+                // Dropped by the user; the store lets go at its next run.
+                presence = crate::blobs::store::Presence {
+                    complete: false,
+                    bytes: 0,
+                };
+            }
             let state = if presence.complete {
                 DataState::Local
             } else if presence.bytes > 0 {
@@ -240,10 +258,31 @@ impl Service {
         Ok(out)
     }
 
-    fn remember_blobs(&self, project: ProjectId, pointers: &BTreeMap<SafePath, Pointer>) {
-        let hashes: HashSet<BlobHash> = pointers.values().map(|p| p.hash).collect();
+    pub(crate) fn remember_blobs(&self, project: &Project, pointers: &BTreeMap<SafePath, Pointer>) {
+        let mut hashes: HashSet<BlobHash> = pointers.values().map(|p| p.hash).collect();
+        hashes.extend(self.linked_hashes(project));
+        let project = project.id();
         let mut index = self.blob_index.lock().unwrap_or_else(|e| e.into_inner());
         index.insert(project, hashes);
+    }
+
+    /// Every blob the project's history points to, cached until its head
+    /// moves.
+    pub(crate) fn history_blobs(&self, project: &Project) -> Arc<BTreeMap<BlobHash, u64>> {
+        let head = crate::gitsync::head(&project.repo);
+        let id = project.id();
+        {
+            let cache = self.blob_history.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((cached_head, blobs)) = cache.get(&id)
+                && *cached_head == head
+            {
+                return blobs.clone();
+            }
+        }
+        let blobs = Arc::new(crate::blobs::history::pointed_to(&project.repo).unwrap_or_default());
+        let mut cache = self.blob_history.lock().unwrap_or_else(|e| e.into_inner());
+        cache.insert(id, (head, blobs.clone()));
+        blobs
     }
 
     /// Marks a project as fetching its large files only when asked.
@@ -268,22 +307,37 @@ impl Service {
             .map(|p| SafePath::parse(p))
             .collect::<Result<_, _>>()
             .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
+        let bring_back = {
+            let wanted = wanted.clone();
+            move |file: &SafePath| scope == FetchScope::Requested && covers(&wanted, file)
+        };
         let service = self.clone();
         let owned = name.to_owned();
         let (id, members, needed, on_demand, known) =
             tokio::task::spawn_blocking(move || -> Result<_, ServiceError> {
                 let handle = service.project(&owned)?;
                 let mut project = service.lock_project(&handle);
-                let needed = service.materialise_blobs(&mut project)?;
+                let mut needed = service.materialise_blobs(&mut project, &bring_back)?;
                 let on_demand = Tracker::new(&project.dir).load_state()?.on_demand;
-                let known: Vec<SafePath> =
+                let links_wanted = link_filter(scope, on_demand, &bring_back);
+                needed.extend(
+                    service
+                        .materialise_links(&mut project, &links_wanted)?
+                        .into_iter()
+                        .map(|(file, pointer)| Needed {
+                            file,
+                            pointer,
+                            was_local: true,
+                        }),
+                );
+                let mut known: Vec<SafePath> =
                     Tracker::new(&project.dir).pointers()?.into_keys().collect();
-                let roles = project.access.roles(now_ms());
-                let members: Option<HashSet<PeerKey>> = if roles.public {
-                    None
-                } else {
-                    Some(roles.members.keys().cloned().collect())
-                };
+                for link in crate::datasets::links(&project)? {
+                    known.extend(link.files.iter().filter_map(|f| {
+                        SafePath::parse(&format!("{}/{}", link.folder(), f.path)).ok()
+                    }));
+                }
+                let members = crate::housekeeping::readers(&project);
                 Ok((project.id(), members, needed, on_demand, known))
             })
             .await
@@ -299,12 +353,7 @@ impl Service {
                 )));
             }
         }
-        let selected = |file: &SafePath| {
-            wanted.is_empty()
-                || wanted
-                    .iter()
-                    .any(|w| w == file || file.as_str().starts_with(&format!("{}/", w.as_str())))
-        };
+        let selected = |file: &SafePath| covers(&wanted, file);
         let mut result = FetchResult::default();
         for file in &known {
             if selected(file) && !needed.iter().any(|n| &n.file == file) {
@@ -350,6 +399,11 @@ impl Service {
                             .await
                             .map(|p| p.bytes)
                             .unwrap_or(0);
+                        // Tagged before the first byte, so a partial
+                        // download survives collection and resumes.
+                        if let Err(e) = store.keep_async(&need.pointer.hash).await {
+                            return (need, Err(e.to_string()));
+                        }
                         let transfer = self.transfers.begin(
                             name,
                             need.file.as_str(),
@@ -374,12 +428,29 @@ impl Service {
                 .await;
         fetcher.close().await;
 
+        let bring_back = {
+            let wanted = wanted.clone();
+            move |file: &SafePath| scope == FetchScope::Requested && covers(&wanted, file)
+        };
         let service = self.clone();
         let owned = name.to_owned();
         let still_needed = tokio::task::spawn_blocking(move || -> Result<_, ServiceError> {
             let handle = service.project(&owned)?;
             let mut project = service.lock_project(&handle);
-            service.materialise_blobs(&mut project)
+            let mut missing = service.materialise_blobs(&mut project, &bring_back)?;
+            let on_demand = Tracker::new(&project.dir).load_state()?.on_demand;
+            let links_wanted = link_filter(scope, on_demand, &bring_back);
+            missing.extend(
+                service
+                    .materialise_links(&mut project, &links_wanted)?
+                    .into_iter()
+                    .map(|(file, pointer)| Needed {
+                        file,
+                        pointer,
+                        was_local: true,
+                    }),
+            );
+            Ok::<_, ServiceError>(missing)
         })
         .await
         .map_err(|e| ServiceError::BadRequest(e.to_string()))??;
@@ -413,7 +484,7 @@ impl Service {
 
     /// Connected peers that may hold the project's blobs, with their blob
     /// endpoints' addresses.
-    async fn providers(
+    pub(crate) async fn providers(
         &self,
         _project: ProjectId,
         members: Option<&HashSet<PeerKey>>,
@@ -478,7 +549,9 @@ impl Service {
 
     /// The blob store from async code: opening it blocks, so that happens
     /// on a blocking thread.
-    async fn blob_store_async(self: &Arc<Self>) -> Result<crate::blobs::BlobStore, ServiceError> {
+    pub(crate) async fn blob_store_async(
+        self: &Arc<Self>,
+    ) -> Result<crate::blobs::BlobStore, ServiceError> {
         let service = self.clone();
         tokio::task::spawn_blocking(move || service.blob_store().cloned())
             .await
@@ -522,13 +595,13 @@ impl Service {
                 Some(referenced) => referenced,
                 None => match Tracker::new(&project.dir).pointers() {
                     Ok(pointers) => {
-                        self.remember_blobs(id, &pointers);
+                        self.remember_blobs(&project, &pointers);
                         pointers.values().any(|p| &p.hash == hash)
                     }
                     Err(_) => false,
                 },
             };
-            if referenced {
+            if referenced || self.history_blobs(&project).contains_key(hash) {
                 return true;
             }
         }
@@ -545,6 +618,28 @@ impl Gate for ServiceGate {
             .upgrade()
             .is_some_and(|service| service.may_fetch(peer, hash))
     }
+}
+
+/// Which linked datasets' files a fetch writes: all of them after a sync,
+/// unless the project is on demand; what was asked for otherwise.
+fn link_filter<'a>(
+    scope: FetchScope,
+    on_demand: bool,
+    requested: &'a dyn Fn(&SafePath) -> bool,
+) -> impl Fn(&SafePath) -> bool + 'a {
+    move |file| match scope {
+        FetchScope::Automatic => !on_demand,
+        FetchScope::Requested => requested(file),
+    }
+}
+
+/// Whether `file` is one of `wanted` or inside one of them; nothing
+/// wanted means everything.
+fn covers(wanted: &[SafePath], file: &SafePath) -> bool {
+    wanted.is_empty()
+        || wanted
+            .iter()
+            .any(|w| w == file || file.as_str().starts_with(&format!("{}/", w.as_str())))
 }
 
 /// `/ip4/10.0.0.2/tcp/4001/...` → 10.0.0.2.

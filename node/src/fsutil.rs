@@ -78,3 +78,18 @@ pub fn copy_tree(src: &Path, dest: &Path) -> io::Result<u64> {
     }
     Ok(copied)
 }
+
+/// Makes a file read-only for everyone, so a pinned copy is not edited by
+/// mistake.
+#[cfg(unix)]
+pub fn make_read_only(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o444))
+}
+
+#[cfg(not(unix))]
+pub fn make_read_only(path: &Path) -> io::Result<()> {
+    let mut permissions = fs::metadata(path)?.permissions();
+    permissions.set_readonly(true);
+    fs::set_permissions(path, permissions)
+}

@@ -5,7 +5,9 @@ use std::future::Future;
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
-use tandem_protocol::api::{DataState, FetchResult, ProjectDetail, TransferState, TransferView};
+use tandem_protocol::api::{
+    DataState, DiskUsage, EvictResult, FetchResult, ProjectDetail, TransferState, TransferView,
+};
 
 use crate::client::{Client, ClientError};
 
@@ -65,6 +67,44 @@ pub fn print_fetch(result: &FetchResult) {
         result.already_local.len(),
         result.failed.len(),
         bytes(result.bytes_received)
+    );
+}
+
+pub fn print_usage(usage: &DiskUsage) {
+    println!(
+        "{:<24} {:>10} {:>12} {:>12} {:>12}",
+        "project", "in Git", "large, here", "on peers", "old versions"
+    );
+    for p in &usage.projects {
+        println!(
+            "{:<24} {:>10} {:>12} {:>12} {:>12}",
+            p.name,
+            bytes(p.tracked_bytes),
+            bytes(p.large_local_bytes),
+            bytes(p.large_remote_bytes),
+            bytes(p.old_version_bytes)
+        );
+    }
+    println!(
+        "blob store: {} (each content once) in {}",
+        bytes(usage.store_bytes),
+        usage.home
+    );
+}
+
+pub fn print_evict(result: &EvictResult) {
+    for path in &result.evicted {
+        println!("dropped {path} (still on peers; `tandem fetch` brings it back)");
+    }
+    if result.old_versions > 0 {
+        println!("dropped {} old version(s)", result.old_versions);
+    }
+    for kept in &result.kept {
+        println!("kept    {}: {}", kept.path, kept.reason);
+    }
+    println!(
+        "{} freed at the store's next collection",
+        bytes(result.bytes)
     );
 }
 

@@ -57,6 +57,23 @@ pub struct Manifest {
     #[serde(default)]
     pub description: String,
     pub genesis: SignedGenesis,
+    /// A project, or a dataset (versioned files under `data/`).
+    #[serde(default, skip_serializing_if = "ProjectKind::is_project")]
+    pub kind: ProjectKind,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProjectKind {
+    #[default]
+    Project,
+    Dataset,
+}
+
+impl ProjectKind {
+    pub fn is_project(&self) -> bool {
+        *self == ProjectKind::Project
+    }
 }
 
 impl Manifest {
@@ -79,6 +96,31 @@ impl Manifest {
     pub fn to_toml(&self) -> String {
         toml::to_string(self).unwrap_or_default()
     }
+}
+
+/// Writes the files a new dataset starts with: `data/`, and a blob policy
+/// that makes every file under it a blob.
+pub fn lay_out_dataset(dir: &Path, manifest: &Manifest) -> std::io::Result<()> {
+    fs::create_dir_all(dir.join(tandem_protocol::dataset::DATA_DIR))?;
+    fs::write(dir.join("data/.gitkeep"), "")?;
+    fs::create_dir_all(dir.join(".tandem"))?;
+    fs::write(
+        dir.join(tandem_protocol::blob::POLICY_FILE),
+        "# Every file of a dataset is kept as a blob.\ndata_threshold = 0\n",
+    )?;
+    fs::write(
+        dir.join("README.md"),
+        format!(
+            "# {}\n\n{}A Tandem dataset: its files are under `data/`; each version is listed in `.tandem/versions/`.\n",
+            manifest.name,
+            if manifest.description.is_empty() {
+                String::new()
+            } else {
+                format!("{}\n\n", manifest.description)
+            }
+        ),
+    )?;
+    atomic_write(&dir.join(MANIFEST), manifest.to_toml().as_bytes(), None)
 }
 
 /// Writes the files a new project starts with.

@@ -95,7 +95,13 @@ pub struct Service {
     pub(crate) blob_index:
         Mutex<std::collections::HashMap<ProjectId, std::collections::HashSet<BlobHash>>>,
     pub(crate) transfers: crate::blobs::transfers::Transfers,
+    /// Blobs each project's history points to, with the head it was read at.
+    pub(crate) blob_history: Mutex<std::collections::HashMap<ProjectId, BlobHistory>>,
 }
+
+/// The blobs a project's history points to (hash → size), and the head
+/// they were read at.
+pub(crate) type BlobHistory = (Option<git2::Oid>, Arc<BTreeMap<BlobHash, u64>>);
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock leaves the data as consistent as the
@@ -128,6 +134,7 @@ impl Service {
             blob_endpoint: std::sync::OnceLock::new(),
             blob_index: Mutex::new(std::collections::HashMap::new()),
             transfers: Default::default(),
+            blob_history: Mutex::new(std::collections::HashMap::new()),
         })
     }
 
@@ -275,6 +282,17 @@ impl Service {
         name: &str,
         description: &str,
     ) -> Result<ProjectSummary, ServiceError> {
+        self.create(name, description, crate::project::ProjectKind::Project)
+    }
+
+    /// Creates a project or a dataset: both are signed, shared and synced
+    /// alike; only their layout differs.
+    pub(crate) fn create(
+        &self,
+        name: &str,
+        description: &str,
+        kind: crate::project::ProjectKind,
+    ) -> Result<ProjectSummary, ServiceError> {
         let name: ProjectName = name.parse()?;
         validate_description(description)?;
         let dir = self.project_dir(&name);
@@ -289,15 +307,27 @@ impl Service {
             name: name.to_string(),
             description: description.trim().to_owned(),
             genesis,
+            kind,
         };
         // Build the project in staging, then move it into place in one rename.
         let staging = tempfile::Builder::new()
             .prefix("create-")
             .tempdir_in(self.home.tmp_dir())
             .map_err(io_context("creating a staging folder"))?;
-        lay_out(staging.path(), &manifest).map_err(io_context("writing the project files"))?;
+        let what = match kind {
+            crate::project::ProjectKind::Project => {
+                lay_out(staging.path(), &manifest)
+                    .map_err(io_context("writing the project files"))?;
+                "project"
+            }
+            crate::project::ProjectKind::Dataset => {
+                crate::project::lay_out_dataset(staging.path(), &manifest)
+                    .map_err(io_context("writing the dataset files"))?;
+                "dataset"
+            }
+        };
         let repository = repo::init(staging.path())?;
-        let summary = format!("[tandem:milestone] Created project {name}");
+        let summary = format!("[tandem:milestone] Created {what} {name}");
         let commit = repo::commit_all(
             &repository,
             &self.signature()?,
@@ -314,7 +344,7 @@ impl Service {
         self.append(
             &mut project,
             Kind::Milestone,
-            format!("Created project {name}"),
+            format!("Created {what} {name}"),
             commit.map(|c| c.to_string()),
             Details::default(),
             vec![],
@@ -475,7 +505,7 @@ impl Service {
         self.sweep_locked(&mut project)
     }
 
-    fn sweep_locked(&self, project: &mut Project) -> Result<SweepResult, ServiceError> {
+    pub(crate) fn sweep_locked(&self, project: &mut Project) -> Result<SweepResult, ServiceError> {
         self.prepare_blobs(project)?;
         let changes = as_user_files(repo::pending_changes(&project.repo)?);
         if changes.is_empty() {
@@ -534,6 +564,24 @@ impl Service {
         }
         let project = self.project(name)?;
         let mut project = lock(&project);
+        let plan = plan_copies(&project, section.as_str(), paths)?;
+        for (source, dest) in &plan {
+            crate::fsutil::copy_tree(source, dest)
+                .map_err(io_context(format!("copying {}", source.display())))?;
+        }
+        self.sweep_locked(&mut project)
+    }
+}
+
+/// Checks every source before anything is copied, so a typo in the third
+/// path does not leave the first two half-added; returns source → target
+/// pairs under `folder` of the project.
+pub(crate) fn plan_copies(
+    project: &Project,
+    folder: &str,
+    paths: &[String],
+) -> Result<Vec<(PathBuf, PathBuf)>, ServiceError> {
+    {
         let mut plan = Vec::new();
         for raw in paths {
             let source = PathBuf::from(raw);
@@ -560,15 +608,13 @@ impl Service {
                     "{raw} is already inside the project; run `tandem sweep` to record changes"
                 )));
             }
-            plan.push((source, project.dir.join(section.as_str()).join(file_name)));
+            plan.push((source, project.dir.join(folder).join(file_name)));
         }
-        for (source, dest) in &plan {
-            crate::fsutil::copy_tree(source, dest)
-                .map_err(io_context(format!("copying {}", source.display())))?;
-        }
-        self.sweep_locked(&mut project)
+        Ok(plan)
     }
+}
 
+impl Service {
     pub fn add_note(
         &self,
         name: &str,

@@ -164,6 +164,118 @@ pub struct FetchFailure {
     pub reason: String,
 }
 
+/// One version of a dataset, without its file listing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionSummary {
+    pub number: u32,
+    pub collection: BlobHash,
+    pub files: u64,
+    pub bytes: u64,
+    pub created_ms: i64,
+    pub message: String,
+}
+
+impl From<&crate::dataset::Version> for VersionSummary {
+    fn from(v: &crate::dataset::Version) -> Self {
+        Self {
+            number: v.number,
+            collection: v.collection,
+            files: v.files.len() as u64,
+            bytes: v.bytes(),
+            created_ms: v.created_ms,
+            message: v.message.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatasetSummary {
+    pub name: String,
+    pub id: String,
+    pub description: String,
+    pub owner: String,
+    pub role: Option<Role>,
+    pub version_count: u32,
+    pub latest: Option<VersionSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatasetDetail {
+    #[serde(flatten)]
+    pub summary: DatasetSummary,
+    pub versions: Vec<VersionSummary>,
+    /// The version whose files are listed.
+    pub shown: Option<u32>,
+    pub files: Vec<crate::dataset::VersionFile>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateDataset {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// Files to copy into a dataset; the result is its next version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddToDataset {
+    /// Absolute paths on the node's machine (files or folders).
+    pub paths: Vec<String>,
+    #[serde(default)]
+    pub message: String,
+}
+
+/// Pin a dataset version into a project: `NAME` (latest) or `NAME@N`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkRequest {
+    pub dataset: String,
+}
+
+/// Which local copies of large files to drop.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvictRequest {
+    /// Files or folders; empty means old versions only.
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// Drop even when no connected peer confirms it holds a copy.
+    #[serde(default)]
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvictResult {
+    /// Files now only on peers.
+    pub evicted: Vec<String>,
+    /// Old versions (no longer in the working tree) dropped.
+    pub old_versions: usize,
+    /// Bytes the store gives back at its next collection.
+    pub bytes: u64,
+    /// What was kept, and why.
+    pub kept: Vec<FetchFailure>,
+}
+
+/// Disk use of one project.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectUsage {
+    pub name: String,
+    /// Files kept in Git, as checked out.
+    pub tracked_bytes: u64,
+    /// Large files of the current version held locally.
+    pub large_local_bytes: u64,
+    /// Large files of the current version left on peers.
+    pub large_remote_bytes: u64,
+    /// Older versions of large files still held locally.
+    pub old_version_bytes: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiskUsage {
+    pub projects: Vec<ProjectUsage>,
+    /// Everything the blob store keeps (shared content counted once).
+    pub store_bytes: u64,
+    pub home: String,
+}
+
 /// One blob transfer, for progress bars in the CLI and the UI.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TransferView {

@@ -138,7 +138,8 @@ pub fn file_for_pointer(pointer: &str) -> Result<SafePath, BlobError> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BlobPolicy {
-    /// Files under `input/` and `output/` larger than this become blobs.
+    /// Files under `input/` and `output/` (and a dataset's `data/`) larger
+    /// than this become blobs.
     #[serde(default = "default_data_threshold")]
     pub data_threshold: u64,
     /// Files anywhere larger than this become blobs.
@@ -173,7 +174,9 @@ impl BlobPolicy {
     pub fn is_large(&self, path: &SafePath, size: u64) -> bool {
         match path.first() {
             ".tandem" | ".git" => false,
-            "input" | "output" => size > self.data_threshold || size > self.any_threshold,
+            "input" | "output" | crate::dataset::DATA_DIR => {
+                size > self.data_threshold || size > self.any_threshold
+            }
             _ => size > self.any_threshold,
         }
     }

@@ -8,6 +8,7 @@ pub mod access;
 pub mod activity;
 pub mod api;
 pub mod blob;
+pub mod dataset;
 pub mod identity;
 pub mod path;
 pub mod project;

@@ -26,10 +26,12 @@ fn area(path: &str) -> (&'static str, Kind) {
         "code" => ("code/", Kind::Code),
         "input" => ("input/", Kind::Input),
         "output" => ("output/", Kind::Output),
+        "data" => ("data/", Kind::Dataset),
         ".tandem" => match path.split('/').nth(1) {
             Some("env") => ("the environment", Kind::Environment),
             Some("access") => ("access", Kind::Access),
             Some("datasets") => ("linked datasets", Kind::Dataset),
+            Some("versions") => ("dataset versions", Kind::Dataset),
             _ => ("project settings", Kind::Milestone),
         },
         _ => ("the project root", Kind::Code),

@@ -388,3 +388,222 @@ fn a_transfer_killed_midway_resumes_without_resending() {
         (received + present).saturating_sub(size) as f64 * 100.0 / size as f64
     );
 }
+
+#[test]
+fn evict_drops_copies_peers_hold_and_keeps_the_only_copy() {
+    let mut ada = started("Ada");
+    let bob = started("Bob");
+    bob.connect(&ada);
+    project(&ada, "field");
+    let dir = ada.project_dir("field");
+    for i in 0..3 {
+        write_random(&dir.join(format!("input/site{i}.bin")), 2 * MIB, 50 + i);
+    }
+    ada.run(&["sweep", "field"]).expect_ok("sweep");
+    ada.run(&["share", "field", &bob.did(), "--role", "writer"])
+        .expect_ok("share");
+    let id = project_id(&ada, "field");
+    bob.run(&["project", "clone", &id]).expect_ok("clone");
+    // A new version of site0 on Ada's side leaves Bob an old version.
+    write_random(&dir.join("input/site0.bin"), 2 * MIB, 77);
+    ada.run(&["sweep", "field"]).expect_ok("sweep");
+    bob.api_post("/api/projects/field/sync", &serde_json::json!({}));
+    let du = bob.run(&["du", "--json"]).expect_ok("du").json();
+    let row = &du["projects"][0];
+    assert_eq!(row["large_local_bytes"].as_u64(), Some(6 * MIB), "{du}");
+    assert_eq!(row["old_version_bytes"].as_u64(), Some(2 * MIB), "{du}");
+
+    // Ada holds everything, so Bob may drop the old version and a file.
+    let old = bob
+        .run(&["evict", "field", "--json"])
+        .expect_ok("evict old")
+        .json();
+    assert_eq!(old["old_versions"].as_u64(), Some(1), "{old}");
+    let file = bob
+        .run(&["evict", "field", "input/site1.bin", "--json"])
+        .expect_ok("evict file")
+        .json();
+    assert_eq!(
+        file["evicted"],
+        serde_json::json!(["input/site1.bin"]),
+        "{file}"
+    );
+    let site1 = bob.project_dir("field").join("input/site1.bin");
+    assert!(!site1.exists());
+    assert_eq!(
+        file_entry(&bob, "field", "input/site1.bin")["blob"]["state"],
+        "remote"
+    );
+    let du = bob.run(&["du", "--json"]).expect_ok("du").json();
+    assert_eq!(
+        du["projects"][0]["old_version_bytes"].as_u64(),
+        Some(0),
+        "{du}"
+    );
+    assert_eq!(
+        du["projects"][0]["large_remote_bytes"].as_u64(),
+        Some(2 * MIB),
+        "{du}"
+    );
+    // The dropped file is no pending change, and a sync leaves it on peers.
+    assert_eq!(
+        git(&bob.project_dir("field"), &["status", "--porcelain"]).trim(),
+        ""
+    );
+    bob.api_post("/api/projects/field/sync", &serde_json::json!({}));
+    assert!(!site1.exists());
+    fetch_json(&bob, "field", &["input/site1.bin"]);
+    assert!(same_bytes(&dir.join("input/site1.bin"), &site1));
+
+    // With Ada gone, Bob's copy may be the only one: kept unless forced.
+    ada.stop();
+    let kept = bob
+        .run(&["evict", "field", "input/site2.bin", "--json"])
+        .expect_ok("evict refused")
+        .json();
+    assert_eq!(kept["evicted"], serde_json::json!([]), "{kept}");
+    assert!(
+        kept["kept"][0]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("--force"),
+        "{kept}"
+    );
+    assert!(bob.project_dir("field").join("input/site2.bin").exists());
+    let forced = bob
+        .run(&["evict", "field", "input/site2.bin", "--force", "--json"])
+        .expect_ok("evict forced")
+        .json();
+    assert_eq!(
+        forced["evicted"],
+        serde_json::json!(["input/site2.bin"]),
+        "{forced}"
+    );
+}
+
+fn dataset_versions(node: &TestNode, dataset: &str) -> Vec<serde_json::Value> {
+    node.run(&["dataset", "versions", dataset, "--json"])
+        .expect_ok("versions")
+        .json()
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[test]
+fn datasets_version_sync_by_changed_file_and_link_into_projects() {
+    let ada = started("Ada");
+    let bob = started("Bob");
+    let cy = started("Cy");
+    bob.connect(&ada);
+    cy.connect(&ada);
+    let source = tempfile::tempdir().expect("tempdir");
+    let file_size = 20 * 1024;
+    for i in 0..100u64 {
+        let half = if i < 50 { "a" } else { "b" };
+        write_random(
+            &source.path().join(format!("{half}/f{i:02}.bin")),
+            file_size,
+            500 + i,
+        );
+    }
+    ada.run(&["dataset", "create", "gps"])
+        .expect_ok("create dataset");
+    ada.run(&["sync", "gps", "--auto", "off"])
+        .expect_ok("auto off");
+    let a = source.path().join("a");
+    let b = source.path().join("b");
+    ada.run(&[
+        "dataset",
+        "add",
+        "gps",
+        a.to_str().expect("utf-8"),
+        b.to_str().expect("utf-8"),
+    ])
+    .expect_ok("add");
+    let versions = dataset_versions(&ada, "gps");
+    assert_eq!(versions.len(), 1);
+    assert_eq!(versions[0]["files"].as_u64(), Some(100));
+    let data = ada.project_dir("gps").join("data");
+    assert_eq!(
+        git(&ada.project_dir("gps"), &["status", "--porcelain"]).trim(),
+        ""
+    );
+
+    // Bob reads the dataset; a change of one file moves that file alone.
+    ada.run(&["share", "gps", &bob.did(), "--role", "reader"])
+        .expect_ok("share dataset");
+    bob.run(&["project", "clone", &project_id(&ada, "gps")])
+        .expect_ok("clone dataset");
+    write_random(&data.join("a/f00.bin"), file_size, 9_999);
+    ada.run(&["dataset", "add", "gps", "--message", "fixed f00"])
+        .expect_ok("new version");
+    assert_eq!(dataset_versions(&ada, "gps").len(), 2);
+    let summary = bob.api_post("/api/projects/gps/sync", &serde_json::json!({}));
+    assert_eq!(
+        summary["data"]["fetched"],
+        serde_json::json!(["data/a/f00.bin"]),
+        "{summary}"
+    );
+    assert_eq!(summary["data"]["bytes_received"].as_u64(), Some(file_size));
+    assert_eq!(dataset_versions(&bob, "gps").len(), 2);
+    let old = bob
+        .run(&["dataset", "show", "gps", "--version", "1", "--json"])
+        .expect_ok("show v1")
+        .json();
+    let new = bob
+        .run(&["dataset", "show", "gps", "--json"])
+        .expect_ok("show latest")
+        .json();
+    let hash_of = |detail: &serde_json::Value, path: &str| {
+        detail["files"]
+            .as_array()
+            .and_then(|f| f.iter().find(|f| f["path"] == path))
+            .map(|f| f["hash"].clone())
+    };
+    assert_ne!(hash_of(&old, "a/f00.bin"), hash_of(&new, "a/f00.bin"));
+    assert_eq!(hash_of(&old, "b/f70.bin"), hash_of(&new, "b/f70.bin"));
+
+    // Pinned into a project, version 2 appears read-only under input/gps/.
+    project(&ada, "analysis");
+    ada.run(&["dataset", "link", "analysis", "gps@2"])
+        .expect_ok("link");
+    let pinned = ada.project_dir("analysis").join("input/gps/a/f00.bin");
+    assert!(same_bytes(&data.join("a/f00.bin"), &pinned));
+    let mode = fs::metadata(&pinned).expect("pinned file").permissions();
+    assert!(mode.readonly(), "linked files are read-only");
+    assert_eq!(
+        git(&ada.project_dir("analysis"), &["status", "--porcelain"]).trim(),
+        ""
+    );
+
+    // Cy reads the project, not the dataset: he can still fetch the pinned
+    // files, only the half he asks for, and cannot see the dataset itself.
+    ada.run(&["share", "analysis", &cy.did(), "--role", "reader"])
+        .expect_ok("share project");
+    cy.run(&[
+        "project",
+        "clone",
+        &project_id(&ada, "analysis"),
+        "--no-data",
+    ])
+    .expect_ok("clone project");
+    let half = fetch_json(&cy, "analysis", &["input/gps/b"]);
+    assert_eq!(half["fetched"].as_array().map(Vec::len), Some(50), "{half}");
+    assert_eq!(half["bytes_received"].as_u64(), Some(50 * file_size));
+    let cy_dir = cy.project_dir("analysis");
+    assert!(cy_dir.join("input/gps/b/f70.bin").exists());
+    assert!(!cy_dir.join("input/gps/a/f00.bin").exists());
+    fetch_json(&cy, "analysis", &[]);
+    assert!(same_bytes(&pinned, &cy_dir.join("input/gps/a/f00.bin")));
+    let datasets = cy
+        .run(&["dataset", "list", "--json"])
+        .expect_ok("list")
+        .json();
+    assert_eq!(datasets.as_array().map(Vec::len), Some(0), "{datasets}");
+    cy.run(&["project", "clone", &project_id(&ada, "gps")])
+        .expect_err(
+            "clone dataset without a role",
+            "no connected peer offers it",
+        );
+}

@@ -204,3 +204,22 @@ async fn allowed(
         _ => Err(AbortReason::Permission),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One key everywhere: the iroh endpoint id, the libp2p PeerId and the
+    /// did:key all come from the identity secret.
+    #[test]
+    fn endpoint_id_is_the_identity_key() {
+        let key = SecretKey::from_bytes([7; 32]);
+        let iroh_key = iroh::SecretKey::from_bytes(&key.to_bytes());
+        assert_eq!(iroh_key.public().as_bytes(), key.public().as_bytes());
+        let libp2p = crate::net::keypair(&key).expect("libp2p key");
+        assert_eq!(
+            libp2p.public().to_peer_id().to_string(),
+            key.public().to_peer_id()
+        );
+    }
+}

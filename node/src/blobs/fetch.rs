@@ -151,6 +151,27 @@ impl<'a> Fetcher<'a> {
         Err(FetchError::AllFailed(failures))
     }
 
+    /// The first provider that holds the whole blob, asked without moving
+    /// its bytes; `tandem evict` needs one before it drops a local copy.
+    pub async fn holder(&self, hash: &BlobHash, providers: &[Provider]) -> Option<PeerKey> {
+        for provider in providers {
+            let Ok(connection) = self.connection(provider).await else {
+                continue;
+            };
+            let request = iroh_blobs::protocol::ObserveRequest::new(to_iroh(hash));
+            let mut states =
+                std::pin::pin!(self.store.inner().remote().observe(connection, request));
+            let first =
+                tokio::time::timeout(std::time::Duration::from_secs(5), states.next()).await;
+            if let Ok(Some(Ok(bitfield))) = first
+                && bitfield.is_complete()
+            {
+                return Some(provider.peer);
+            }
+        }
+        None
+    }
+
     pub async fn close(self) {
         for (_, connection) in self.connections.into_inner() {
             connection.close(0u32.into(), b"done");

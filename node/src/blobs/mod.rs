@@ -3,6 +3,7 @@
 
 pub mod endpoint;
 pub mod fetch;
+pub mod history;
 pub mod store;
 pub mod track;
 pub mod transfers;

@@ -8,8 +8,10 @@ use std::path::{Path, PathBuf};
 
 use futures::StreamExt;
 use iroh_blobs::api::blobs::{AddPathOptions, AddProgressItem, BlobStatus, ImportMode};
+use iroh_blobs::store::GcConfig;
 use iroh_blobs::store::fs::FsStore;
-use iroh_blobs::{BlobFormat, Hash};
+use iroh_blobs::store::fs::options::Options;
+use iroh_blobs::{BlobFormat, Hash, HashAndFormat};
 use tandem_protocol::blob::BlobHash;
 use tokio::runtime::Handle;
 
@@ -29,6 +31,21 @@ pub enum BlobStoreError {
     },
     #[error("the blob store failed: {0}")]
     Store(String),
+}
+
+fn keep_tag(hash: &BlobHash) -> String {
+    format!("blob/{hash}")
+}
+
+/// How often untagged blobs are collected: `TANDEM_BLOB_GC_SECS`, else
+/// every ten minutes.
+fn gc_interval() -> std::time::Duration {
+    let seconds = std::env::var("TANDEM_BLOB_GC_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|s: &u64| *s > 0)
+        .unwrap_or(600);
+    std::time::Duration::from_secs(seconds)
 }
 
 pub fn to_iroh(hash: &BlobHash) -> Hash {
@@ -59,8 +76,15 @@ impl BlobStore {
     /// filesystem as the projects, for atomic renames into working trees.
     pub fn open(dir: &Path, tmp: &Path) -> Result<Self, BlobStoreError> {
         let runtime = Handle::try_current().map_err(|_| BlobStoreError::NoRuntime)?;
+        // Blobs are kept by a tag each (`blob/<hash>`); collection runs drop
+        // the untagged ones, which is how `tandem evict` frees space.
+        let mut options = Options::new(dir);
+        options.gc = Some(GcConfig {
+            interval: gc_interval(),
+            add_protected: None,
+        });
         let store = runtime
-            .block_on(FsStore::load(dir))
+            .block_on(FsStore::load_with_opts(dir.join("blobs.db"), options))
             .map_err(|e| BlobStoreError::Open {
                 path: dir.to_owned(),
                 message: e.to_string(),
@@ -96,13 +120,12 @@ impl BlobStore {
                 match item {
                     AddProgressItem::Size(n) => size = n,
                     AddProgressItem::Done(tag) => {
-                        let hash = tag.hash();
-                        self.store
-                            .tags()
-                            .set(format!("blob/{hash}"), tag.hash_and_format())
+                        let hash = from_iroh(&tag.hash());
+                        self.keep_async(&hash)
                             .await
                             .map_err(|e| fail(e.to_string()))?;
-                        return Ok((from_iroh(&hash), size));
+                        drop(tag);
+                        return Ok((hash, size));
                     }
                     AddProgressItem::Error(e) => return Err(fail(e.to_string())),
                     _ => {}
@@ -177,6 +200,42 @@ impl BlobStore {
             crate::fsutil::sync_dir(parent);
         }
         Ok(())
+    }
+
+    /// Keeps a blob (and any partial download of it) through collection.
+    pub async fn keep_async(&self, hash: &BlobHash) -> Result<(), BlobStoreError> {
+        self.store
+            .tags()
+            .set(keep_tag(hash), HashAndFormat::raw(to_iroh(hash)))
+            .await
+            .map_err(|e| BlobStoreError::Store(e.to_string()))
+    }
+
+    /// Lets the next collection run drop a blob.
+    pub fn release(&self, hash: &BlobHash) -> Result<(), BlobStoreError> {
+        self.runtime
+            .block_on(self.store.tags().delete(keep_tag(hash)))
+            .map(|_| ())
+            .map_err(|e| BlobStoreError::Store(e.to_string()))
+    }
+
+    /// Every blob the store keeps.
+    pub fn kept(&self) -> Result<Vec<BlobHash>, BlobStoreError> {
+        self.runtime.block_on(async {
+            let mut tags = std::pin::pin!(
+                self.store
+                    .tags()
+                    .list_prefix("blob/")
+                    .await
+                    .map_err(|e| BlobStoreError::Store(e.to_string()))?
+            );
+            let mut out = Vec::new();
+            while let Some(tag) = tags.next().await {
+                let tag = tag.map_err(|e| BlobStoreError::Store(e.to_string()))?;
+                out.push(from_iroh(&tag.hash));
+            }
+            Ok(out)
+        })
     }
 
     /// Flushes and stops the store; later calls fail.

@@ -65,6 +65,13 @@ pub struct LocalState {
     /// Cloned with `--no-data`: large files are fetched only on demand.
     #[serde(default)]
     pub on_demand: bool,
+    /// Files whose local copy the user dropped with `tandem evict`: syncs
+    /// leave them on peers until `tandem fetch` asks for them again.
+    #[serde(default)]
+    pub evicted: std::collections::BTreeSet<String>,
+    /// Files of linked datasets written under `input/<dataset>/`.
+    #[serde(default)]
+    pub linked: BTreeMap<String, Materialised>,
 }
 
 /// The size and modification time of a file, or `None` if it is missing.
@@ -231,6 +238,12 @@ impl Tracker {
             text.push_str(&exclude_pattern(file));
             text.push('\n');
         }
+        // Linked datasets' folders hold copies pinned by version, not files
+        // of the project's own.
+        for folder in self.link_folders() {
+            text.push_str(&exclude_pattern(&folder));
+            text.push_str("/\n");
+        }
         text.push_str(EXCLUDE_END);
         text.push('\n');
         if text == current {
@@ -240,6 +253,26 @@ impl Tracker {
             fs::create_dir_all(parent).map_err(io_at(parent))?;
         }
         atomic_write(&path, text.as_bytes(), None).map_err(io_at(&path))
+    }
+}
+
+impl Tracker {
+    /// `input/<name>` for each `.tandem/datasets/<name>.toml`.
+    pub fn link_folders(&self) -> Vec<SafePath> {
+        let dir = self.root.join(tandem_protocol::dataset::LINKS_DIR);
+        let Ok(items) = fs::read_dir(dir) else {
+            return vec![];
+        };
+        let mut out: Vec<SafePath> = items
+            .flatten()
+            .filter_map(|item| {
+                let name = item.file_name().to_str()?.strip_suffix(".toml")?.to_owned();
+                name.parse::<tandem_protocol::ProjectName>().ok()?;
+                SafePath::parse(&format!("input/{name}")).ok()
+            })
+            .collect();
+        out.sort();
+        out
     }
 }
 

@@ -1,0 +1,432 @@
+//! Datasets: create, add files as new versions, list, and pin a version
+//! into a project, where its files appear read-only under `input/<name>/`.
+
+use std::collections::BTreeMap;
+use std::fs;
+
+use iroh_blobs::format::collection::Collection;
+use tandem_protocol::activity::{Details, Kind};
+use tandem_protocol::api::{DatasetDetail, DatasetSummary, VersionSummary};
+use tandem_protocol::blob::{BlobHash, Pointer};
+use tandem_protocol::dataset::{
+    DATA_DIR, LINKS_DIR, Link, VERSIONS_DIR, Version, VersionFile, parse_reference,
+};
+use tandem_protocol::path::SafePath;
+
+use crate::blobs::Tracker;
+use crate::blobs::store::{from_iroh, to_iroh};
+use crate::project::{Project, ProjectKind};
+use crate::service::{Service, ServiceError, io_context, now_ms};
+
+/// Largest listing read from a version or link file.
+const MAX_LISTING: u64 = 64 * 1024 * 1024;
+
+/// Reads every `*.toml` in a folder of the working tree.
+fn read_listings(dir: &std::path::Path) -> Result<Vec<(String, String)>, ServiceError> {
+    let mut out = Vec::new();
+    let items = match fs::read_dir(dir) {
+        Ok(items) => items,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(io_context(format!("reading {}", dir.display()))(e)),
+    };
+    for item in items.flatten() {
+        let path = item.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let Some(stem) = name.strip_suffix(".toml") else {
+            continue;
+        };
+        let meta = item
+            .metadata()
+            .map_err(io_context(format!("reading {}", path.display())))?;
+        if !meta.is_file() || meta.len() > MAX_LISTING {
+            continue;
+        }
+        let text =
+            fs::read_to_string(&path).map_err(io_context(format!("reading {}", path.display())))?;
+        out.push((stem.to_owned(), text));
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// A dataset's versions, oldest first.
+pub(crate) fn versions(project: &Project) -> Result<Vec<Version>, ServiceError> {
+    let mut out = Vec::new();
+    for (stem, text) in read_listings(&project.dir.join(VERSIONS_DIR))? {
+        let version = Version::from_toml(&text)
+            .map_err(|e| ServiceError::BadRequest(format!("version {stem}: {e}")))?;
+        out.push(version);
+    }
+    out.sort_by_key(|v| v.number);
+    Ok(out)
+}
+
+/// The datasets a project pins.
+pub(crate) fn links(project: &Project) -> Result<Vec<Link>, ServiceError> {
+    let mut out = Vec::new();
+    for (stem, text) in read_listings(&project.dir.join(LINKS_DIR))? {
+        let link = Link::from_toml(&text)
+            .map_err(|e| ServiceError::BadRequest(format!("linked dataset {stem}: {e}")))?;
+        out.push(link);
+    }
+    Ok(out)
+}
+
+impl Service {
+    fn dataset(
+        &self,
+        name: &str,
+    ) -> Result<std::sync::Arc<std::sync::Mutex<Project>>, ServiceError> {
+        let handle = self.project(name)?;
+        if self.lock_project(&handle).manifest.kind != ProjectKind::Dataset {
+            return Err(ServiceError::BadRequest(format!(
+                "{name} is a project, not a dataset (see `tandem dataset list`)"
+            )));
+        }
+        Ok(handle)
+    }
+
+    pub fn create_dataset(
+        &self,
+        name: &str,
+        description: &str,
+    ) -> Result<DatasetSummary, ServiceError> {
+        self.create(name, description, ProjectKind::Dataset)?;
+        let handle = self.dataset(name)?;
+        let project = self.lock_project(&handle);
+        self.dataset_summary(&project)
+    }
+
+    fn dataset_summary(&self, project: &Project) -> Result<DatasetSummary, ServiceError> {
+        let versions = versions(project)?;
+        Ok(DatasetSummary {
+            name: project.name.to_string(),
+            id: project.id().to_string(),
+            description: project.manifest.description.clone(),
+            owner: project.manifest.genesis.payload.owner.to_did(),
+            role: project.access.role_of(&self.key().public(), now_ms()),
+            version_count: versions.len() as u32,
+            latest: versions.last().map(VersionSummary::from),
+        })
+    }
+
+    pub fn list_datasets(&self) -> Result<Vec<DatasetSummary>, ServiceError> {
+        let mut out = Vec::new();
+        for name in self.project_names()? {
+            let Ok(handle) = self.project(name.as_str()) else {
+                continue;
+            };
+            let project = self.lock_project(&handle);
+            if project.manifest.kind == ProjectKind::Dataset {
+                out.push(self.dataset_summary(&project)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// A dataset's versions and the files of one of them (the latest by
+    /// default).
+    pub fn show_dataset(
+        &self,
+        name: &str,
+        version: Option<u32>,
+    ) -> Result<DatasetDetail, ServiceError> {
+        let handle = self.dataset(name)?;
+        let project = self.lock_project(&handle);
+        let all = versions(&project)?;
+        let shown = match version {
+            Some(n) => Some(all.iter().find(|v| v.number == n).ok_or_else(|| {
+                ServiceError::NoSuchFile(format!(
+                    "{name} has no version {n} (see `tandem dataset versions {name}`)"
+                ))
+            })?),
+            None => all.last(),
+        };
+        Ok(DatasetDetail {
+            summary: self.dataset_summary(&project)?,
+            versions: all.iter().map(VersionSummary::from).collect(),
+            shown: shown.map(|v| v.number),
+            files: shown.map(|v| v.files.clone()).unwrap_or_default(),
+        })
+    }
+
+    /// Copies files into the dataset and records the result as its next
+    /// version (nothing new if the content is unchanged).
+    pub fn add_to_dataset(
+        &self,
+        name: &str,
+        paths: &[String],
+        message: &str,
+    ) -> Result<VersionSummary, ServiceError> {
+        let handle = self.dataset(name)?;
+        let mut project = self.lock_project(&handle);
+        if !paths.is_empty() {
+            let plan = crate::service::plan_copies(&project, DATA_DIR, paths)?;
+            for (source, dest) in &plan {
+                crate::fsutil::copy_tree(source, dest)
+                    .map_err(io_context(format!("copying {}", source.display())))?;
+            }
+        }
+        self.sweep_locked(&mut project)?;
+        let version = self.record_version(&mut project, message)?;
+        Ok(VersionSummary::from(&version))
+    }
+
+    /// Turns the dataset's current files into a version: an iroh-blobs
+    /// collection, kept by a tag, and its listing committed to Git.
+    fn record_version(
+        &self,
+        project: &mut Project,
+        message: &str,
+    ) -> Result<Version, ServiceError> {
+        let pointers = Tracker::new(&project.dir).pointers()?;
+        let files: Vec<VersionFile> = pointers
+            .iter()
+            .filter_map(|(file, pointer)| {
+                let inside = file.as_str().strip_prefix(&format!("{DATA_DIR}/"))?;
+                Some(VersionFile {
+                    path: inside.to_owned(),
+                    hash: pointer.hash,
+                    size: pointer.size,
+                })
+            })
+            .collect();
+        let existing = versions(project)?;
+        if let Some(latest) = existing.last()
+            && latest.files == files
+        {
+            return Ok(latest.clone());
+        }
+        let number = existing.last().map_or(1, |v| v.number + 1);
+        let collection: Collection = files
+            .iter()
+            .map(|f| (f.path.clone(), to_iroh(&f.hash)))
+            .collect();
+        let store = self.blob_store()?;
+        let tag_name = format!("version/{}/{number}", project.id());
+        let root = tokio::runtime::Handle::current()
+            .block_on(async {
+                let temp = collection
+                    .store(store.inner())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                store
+                    .inner()
+                    .tags()
+                    .set(tag_name, temp.hash_and_format())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok::<_, String>(temp.hash())
+            })
+            .map_err(|e| ServiceError::BadRequest(format!("storing the version: {e}")))?;
+        let version = Version {
+            number,
+            collection: from_iroh(&root),
+            created_ms: now_ms(),
+            message: message.trim().to_owned(),
+            files,
+        };
+        let relative = Version::path(number);
+        let path = project.dir.join(&relative);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(io_context("creating the versions folder"))?;
+        }
+        crate::fsutil::atomic_write(&path, version.to_toml().as_bytes(), None)
+            .map_err(io_context(format!("writing {relative}")))?;
+        let text = format!(
+            "Version {number} of {}: {} files, {}",
+            project.name,
+            version.files.len(),
+            crate::progress::bytes(version.bytes())
+        );
+        let summary = if version.message.is_empty() {
+            text.clone()
+        } else {
+            format!("{text}: {}", version.message)
+        };
+        let commit = crate::repo::commit_paths(
+            &project.repo,
+            &self.signature()?,
+            &format!("[tandem:dataset] {summary}\n\n{}", self.trailer()),
+            &[relative.as_str()],
+        )?;
+        self.append(
+            project,
+            Kind::Dataset,
+            summary,
+            Some(commit.to_string()),
+            Details::default(),
+            vec![],
+        )?;
+        Ok(version)
+    }
+
+    /// Pins a dataset version into a project; its files appear read-only
+    /// under `input/<dataset>/` (fetched from peers if not here).
+    pub fn link_dataset(&self, project_name: &str, reference: &str) -> Result<Link, ServiceError> {
+        let (dataset_name, number) =
+            parse_reference(reference).map_err(|e| ServiceError::BadRequest(e.to_string()))?;
+        let (dataset_id, version) = {
+            let handle = self.dataset(&dataset_name)?;
+            let dataset = self.lock_project(&handle);
+            let all = versions(&dataset)?;
+            let version = match number {
+                Some(n) => all.into_iter().find(|v| v.number == n),
+                None => all.into_iter().next_back(),
+            }
+            .ok_or_else(|| {
+                ServiceError::NoSuchFile(format!(
+                    "{dataset_name} has no {} (see `tandem dataset versions {dataset_name}`)",
+                    number.map_or("version yet".to_owned(), |n| format!("version {n}"))
+                ))
+            })?;
+            (dataset.id(), version)
+        };
+        let handle = self.project(project_name)?;
+        let mut project = self.lock_project(&handle);
+        if project.manifest.kind == ProjectKind::Dataset {
+            return Err(ServiceError::BadRequest(
+                "datasets link into projects, not into other datasets".into(),
+            ));
+        }
+        let link = Link {
+            dataset: dataset_id,
+            name: dataset_name.clone(),
+            version: version.number,
+            collection: version.collection,
+            files: version.files.clone(),
+        };
+        let relative = Link::path(&dataset_name);
+        let path = project.dir.join(&relative);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(io_context("creating the datasets folder"))?;
+        }
+        crate::fsutil::atomic_write(&path, link.to_toml().as_bytes(), None)
+            .map_err(io_context(format!("writing {relative}")))?;
+        let summary = format!(
+            "Linked dataset {dataset_name} version {} ({} files, {}) at {}/",
+            version.number,
+            version.files.len(),
+            crate::progress::bytes(version.bytes()),
+            link.folder()
+        );
+        let commit = crate::repo::commit_paths(
+            &project.repo,
+            &self.signature()?,
+            &format!("[tandem:dataset] {summary}\n\n{}", self.trailer()),
+            &[relative.as_str()],
+        )?;
+        self.append(
+            &mut project,
+            Kind::Dataset,
+            summary,
+            Some(commit.to_string()),
+            Details::default(),
+            vec![],
+        )?;
+        self.materialise_links(&mut project, &|_| true)?;
+        Ok(link)
+    }
+
+    /// Writes linked datasets' files that the store holds into the
+    /// project, read-only, and removes those of versions no longer
+    /// linked. Returns what is missing, as pointers at their project paths.
+    pub(crate) fn materialise_links(
+        &self,
+        project: &mut Project,
+        wanted: &dyn Fn(&SafePath) -> bool,
+    ) -> Result<Vec<(SafePath, Pointer)>, ServiceError> {
+        let tracker = Tracker::new(&project.dir);
+        let mut state = tracker.load_state()?;
+        let before = state.clone();
+        let mut expected: BTreeMap<String, Pointer> = BTreeMap::new();
+        for link in links(project)? {
+            for file in &link.files {
+                expected.insert(
+                    format!("{}/{}", link.folder(), file.path),
+                    Pointer {
+                        hash: file.hash,
+                        size: file.size,
+                    },
+                );
+            }
+        }
+        let mut missing = Vec::new();
+        for (relative, pointer) in &expected {
+            let Ok(safe) = SafePath::parse(relative) else {
+                continue;
+            };
+            let path = project.dir.join(safe.as_str());
+            let on_disk = crate::blobs::track::stat(&path)?;
+            if let Some(known) = state.linked.get(relative)
+                && known.matches(on_disk)
+                && known.hash == pointer.hash
+            {
+                continue;
+            }
+            if !wanted(&safe) {
+                continue;
+            }
+            let store = self.blob_store()?;
+            if !store.presence(&pointer.hash)?.complete {
+                missing.push((safe, *pointer));
+                continue;
+            }
+            if on_disk.is_some() {
+                let _ = fs::remove_file(&path);
+            }
+            store.export(&pointer.hash, &path)?;
+            crate::fsutil::make_read_only(&path)
+                .map_err(io_context(format!("protecting {relative}")))?;
+            if let Some((size, mtime_ns)) = crate::blobs::track::stat(&path)? {
+                state.linked.insert(
+                    relative.clone(),
+                    crate::blobs::track::Materialised {
+                        hash: pointer.hash,
+                        size,
+                        mtime_ns,
+                    },
+                );
+            }
+        }
+        let gone: Vec<String> = state
+            .linked
+            .keys()
+            .filter(|k| !expected.contains_key(*k))
+            .cloned()
+            .collect();
+        for relative in gone {
+            if let Some(known) = state.linked.remove(&relative)
+                && let Ok(safe) = SafePath::parse(&relative)
+            {
+                let path = project.dir.join(safe.as_str());
+                if known.matches(crate::blobs::track::stat(&path)?) {
+                    let _ = fs::remove_file(&path);
+                }
+            }
+        }
+        let pointers = tracker.pointers()?;
+        tracker.write_exclude(pointers.keys())?;
+        self.remember_blobs(project, &pointers);
+        if state != before {
+            tracker.save_state(&state)?;
+        }
+        Ok(missing)
+    }
+
+    /// Hashes a project's links make servable to its readers: each pinned
+    /// version's collection and files.
+    pub(crate) fn linked_hashes(&self, project: &Project) -> Vec<BlobHash> {
+        let mut out = Vec::new();
+        for link in links(project).unwrap_or_default() {
+            out.push(link.collection);
+            out.extend(link.files.iter().map(|f| f.hash));
+        }
+        for version in versions(project).unwrap_or_default() {
+            out.push(version.collection);
+        }
+        out
+    }
+}
