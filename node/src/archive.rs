@@ -198,6 +198,28 @@ impl Service {
         }
         drop(feed);
 
+        // Large files: each must hash to its name before it is stored.
+        let blobs = unpacked.join("blobs");
+        if blobs.is_dir() {
+            for item in fs::read_dir(&blobs).map_err(io_context("reading the archive's blobs"))? {
+                let item = item.map_err(io_context("reading the archive's blobs"))?;
+                let name = item.file_name().to_string_lossy().into_owned();
+                let expected: tandem_protocol::blob::BlobHash = name.parse().map_err(|_| {
+                    ArchiveError::Invalid(format!("blobs/{name} is not named by a BLAKE3 hash"))
+                })?;
+                let mut hasher = blake3::Hasher::new();
+                let mut reader = File::open(item.path()).map_err(io_context("reading a blob"))?;
+                io::copy(&mut reader, &mut hasher).map_err(io_context("reading a blob"))?;
+                if hasher.finalize().as_bytes() != expected.as_bytes() {
+                    return Err(ArchiveError::Invalid(format!(
+                        "blobs/{name} does not match its hash (the archive is damaged)"
+                    ))
+                    .into());
+                }
+                self.blob_store()?.ingest(&item.path())?;
+            }
+        }
+
         // Everything checked: move into place.
         let feed_dest = self.home().feeds_dir().join(manifest.id.to_string());
         let _ = fs::remove_dir_all(&feed_dest);
@@ -214,6 +236,7 @@ impl Service {
         )?;
         let handle = self.register(project);
         let mut project = self.lock_project(&handle);
+        self.write_stored_blobs(&mut project)?;
         let message = format!(
             "Imported project {name} from {}",
             archive
@@ -286,6 +309,23 @@ fn write_archive(project: &Project, service: &Service, file: &File) -> io::Resul
         zip.start_file(format!("feed/{stem}.heads"), deflate)?;
         zip.write_all(heads.to_json().as_bytes())?;
     }
+    // Large files travel with the archive (each content once), so a
+    // project carried on a USB stick arrives whole.
+    let tracker = crate::blobs::Tracker::new(&project.dir);
+    let state = tracker.load_state().map_err(io::Error::other)?;
+    let mut written = std::collections::HashSet::new();
+    for (file, pointer) in tracker.pointers().map_err(io::Error::other)? {
+        let path = project.dir.join(file.as_str());
+        let unchanged = state.files.get(file.as_str()).is_some_and(|known| {
+            known.hash == pointer.hash
+                && known.matches(crate::blobs::track::stat(&path).ok().flatten())
+        });
+        if !unchanged || !written.insert(pointer.hash) {
+            continue;
+        }
+        zip.start_file(format!("blobs/{}", pointer.hash), stored)?;
+        io::copy(&mut File::open(&path)?, &mut zip)?;
+    }
     zip.finish()?;
     Ok(())
 }
@@ -341,8 +381,13 @@ fn extract(archive: &Path, dest: &Path) -> Result<(), ServiceError> {
         let mut out = File::create(&target).map_err(io_context("unpacking"))?;
         // Read at most the declared size (plus one byte to detect a lie).
         let declared = entry.size();
-        let copied = io::copy(&mut (&mut entry).take(declared + 1), &mut out)
-            .map_err(io_context("unpacking"))?;
+        // A read error here is the archive's fault (a bad checksum, a
+        // truncated file), not the node's.
+        let copied = io::copy(&mut (&mut entry).take(declared + 1), &mut out).map_err(|e| {
+            ArchiveError::Invalid(format!(
+                "{path} cannot be read ({e}): the archive is damaged"
+            ))
+        })?;
         if copied > declared {
             return Err(ArchiveError::Unsafe(format!(
                 "{path} is larger than the archive declares"

@@ -263,7 +263,7 @@ enum ProjectCommand {
         #[arg(long)]
         yes: bool,
     },
-    /// Write a project (history and activity) to a zip file
+    /// Write a project (history, activity and large files) to a zip file
     Export {
         name: String,
         #[arg(short, long, value_name = "FILE.zip")]

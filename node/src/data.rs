@@ -218,6 +218,14 @@ impl Service {
         Ok(needed)
     }
 
+    /// Writes every large file whose bytes the store holds into the
+    /// working tree (after an import or a clone).
+    pub(crate) fn write_stored_blobs(&self, project: &mut Project) -> Result<(), ServiceError> {
+        self.materialise_blobs(project, &|_| true)?;
+        self.materialise_links(project, &|_| true)?;
+        Ok(())
+    }
+
     /// Each large file's hash and whether its bytes are here.
     pub(crate) fn blob_files(
         &self,
@@ -366,12 +374,12 @@ impl Service {
             .filter(|n| selected(&n.file) && (n.was_local || !automatic_on_demand))
             .collect();
         // Files with the same content need their bytes only once.
-        let mut unique: Vec<Needed> = Vec::new();
-        for need in &needed {
-            if !unique.iter().any(|u| u.pointer.hash == need.pointer.hash) {
-                unique.push(need.clone());
-            }
-        }
+        let mut seen: HashSet<BlobHash> = HashSet::new();
+        let unique: Vec<Needed> = needed
+            .iter()
+            .filter(|n| seen.insert(n.pointer.hash))
+            .cloned()
+            .collect();
         if needed.is_empty() {
             return Ok(result);
         }
@@ -383,9 +391,10 @@ impl Service {
         let providers = self.providers(id, members.as_ref()).await;
         let store = self.blob_store_async().await?;
         let fetcher = Fetcher::new(&endpoint, &store);
-        let outcomes: Vec<(Needed, Result<u64, String>)> =
-            futures::stream::iter(unique.into_iter().enumerate())
-                .map(|(i, need)| {
+        let jobs = batch_small(unique);
+        let outcomes: Vec<(Vec<BlobHash>, Result<u64, String>)> =
+            futures::stream::iter(jobs.into_iter().enumerate())
+                .map(|(i, job)| {
                     let mut order = providers.clone();
                     if !order.is_empty() {
                         let shift = i % order.len();
@@ -394,33 +403,64 @@ impl Service {
                     let fetcher = &fetcher;
                     let store = &store;
                     async move {
-                        let here = store
-                            .presence_async(&need.pointer.hash)
-                            .await
-                            .map(|p| p.bytes)
-                            .unwrap_or(0);
+                        let hashes: Vec<BlobHash> = job.iter().map(|n| n.pointer.hash).collect();
                         // Tagged before the first byte, so a partial
                         // download survives collection and resumes.
-                        if let Err(e) = store.keep_async(&need.pointer.hash).await {
-                            return (need, Err(e.to_string()));
+                        for hash in &hashes {
+                            if let Err(e) = store.keep_async(hash).await {
+                                return (hashes, Err(e.to_string()));
+                            }
                         }
-                        let transfer = self.transfers.begin(
-                            name,
-                            need.file.as_str(),
-                            need.pointer.hash,
-                            need.pointer.size,
-                            here,
-                        );
-                        let outcome = fetcher
-                            .fetch(&need.pointer.hash, &order, |received| {
-                                self.transfers.progress(transfer, received)
-                            })
-                            .await
-                            .map(|f| f.bytes_received)
-                            .map_err(|e| e.to_string());
-                        self.transfers
-                            .finish(transfer, outcome.as_ref().map(|_| ()).map_err(Clone::clone));
-                        (need, outcome)
+                        let outcome = match job.as_slice() {
+                            [need] => {
+                                let here = store
+                                    .presence_async(&need.pointer.hash)
+                                    .await
+                                    .map(|p| p.bytes)
+                                    .unwrap_or(0);
+                                let transfer = self.transfers.begin(
+                                    name,
+                                    need.file.as_str(),
+                                    need.pointer.hash,
+                                    need.pointer.size,
+                                    here,
+                                );
+                                let outcome = fetcher
+                                    .fetch(&need.pointer.hash, &order, |received| {
+                                        self.transfers.progress(transfer, received)
+                                    })
+                                    .await;
+                                self.transfers.finish(
+                                    transfer,
+                                    outcome.as_ref().map(|_| ()).map_err(|e| e.to_string()),
+                                );
+                                outcome
+                            }
+                            batch => {
+                                let total = batch.iter().map(|n| n.pointer.size).sum();
+                                let transfer = self.transfers.begin(
+                                    name,
+                                    &format!("{} small files", batch.len()),
+                                    batch[0].pointer.hash,
+                                    total,
+                                    0,
+                                );
+                                let outcome = fetcher
+                                    .fetch_many(&hashes, &order, |received| {
+                                        self.transfers.progress(transfer, received)
+                                    })
+                                    .await;
+                                self.transfers.finish(
+                                    transfer,
+                                    outcome.as_ref().map(|_| ()).map_err(|e| e.to_string()),
+                                );
+                                outcome
+                            }
+                        };
+                        (
+                            hashes,
+                            outcome.map(|f| f.bytes_received).map_err(|e| e.to_string()),
+                        )
                     }
                 })
                 .buffer_unordered(PARALLEL_FETCHES)
@@ -455,16 +495,19 @@ impl Service {
         .await
         .map_err(|e| ServiceError::BadRequest(e.to_string()))??;
         let mut failures: BTreeMap<BlobHash, String> = BTreeMap::new();
-        for (need, outcome) in outcomes {
+        for (hashes, outcome) in outcomes {
             match outcome {
                 Ok(bytes) => result.bytes_received += bytes,
                 Err(reason) => {
-                    failures.insert(need.pointer.hash, reason);
+                    for hash in hashes {
+                        failures.insert(hash, reason.clone());
+                    }
                 }
             }
         }
+        let still_needed: HashSet<SafePath> = still_needed.into_iter().map(|n| n.file).collect();
         for need in needed {
-            if !still_needed.iter().any(|n| n.file == need.file) {
+            if !still_needed.contains(&need.file) {
                 result.fetched.push(need.file.to_string());
                 continue;
             }
@@ -618,6 +661,24 @@ impl Gate for ServiceGate {
             .upgrade()
             .is_some_and(|service| service.may_fetch(peer, hash))
     }
+}
+
+/// Blobs up to this size are fetched in batches rather than one by one.
+const SMALL_BLOB: u64 = 256 * 1024;
+/// Most blobs in one batched request.
+const BATCH: usize = 512;
+
+/// Groups small blobs into batches; large ones go alone, so each has its
+/// own progress and resumes on its own.
+fn batch_small(needed: Vec<Needed>) -> Vec<Vec<Needed>> {
+    let (small, large): (Vec<Needed>, Vec<Needed>) = needed
+        .into_iter()
+        .partition(|n| n.pointer.size <= SMALL_BLOB);
+    let mut jobs: Vec<Vec<Needed>> = large.into_iter().map(|n| vec![n]).collect();
+    for chunk in small.chunks(BATCH) {
+        jobs.push(chunk.to_vec());
+    }
+    jobs
 }
 
 /// Which linked datasets' files a fetch writes: all of them after a sync,

@@ -55,9 +55,12 @@ fn read_listings(dir: &std::path::Path) -> Result<Vec<(String, String)>, Service
 pub(crate) fn versions(project: &Project) -> Result<Vec<Version>, ServiceError> {
     let mut out = Vec::new();
     for (stem, text) in read_listings(&project.dir.join(VERSIONS_DIR))? {
-        let version = Version::from_toml(&text)
-            .map_err(|e| ServiceError::BadRequest(format!("version {stem}: {e}")))?;
-        out.push(version);
+        match Version::from_toml(&text) {
+            Ok(version) => out.push(version),
+            Err(problem) => {
+                tracing::warn!(version = %stem, %problem, "ignoring a malformed version listing")
+            }
+        }
     }
     out.sort_by_key(|v| v.number);
     Ok(out)
@@ -67,9 +70,15 @@ pub(crate) fn versions(project: &Project) -> Result<Vec<Version>, ServiceError> 
 pub(crate) fn links(project: &Project) -> Result<Vec<Link>, ServiceError> {
     let mut out = Vec::new();
     for (stem, text) in read_listings(&project.dir.join(LINKS_DIR))? {
-        let link = Link::from_toml(&text)
-            .map_err(|e| ServiceError::BadRequest(format!("linked dataset {stem}: {e}")))?;
-        out.push(link);
+        match Link::from_toml(&text) {
+            Ok(link) if link.name == stem => out.push(link),
+            Ok(_) => {
+                tracing::warn!(link = %stem, "ignoring a dataset link not named after its file")
+            }
+            Err(problem) => {
+                tracing::warn!(link = %stem, %problem, "ignoring a malformed dataset link")
+            }
+        }
     }
     Ok(out)
 }

@@ -607,3 +607,49 @@ fn datasets_version_sync_by_changed_file_and_link_into_projects() {
             "no connected peer offers it",
         );
 }
+
+#[test]
+fn exported_archives_carry_large_files_and_refuse_damaged_ones() {
+    let ada = TestNode::with_identity("Ada");
+    let bob = TestNode::with_identity("Bob");
+    ada.run(&["project", "create", "trip"]).expect_ok("create");
+    let dir = ada.project_dir("trip");
+    write_random(&dir.join("input/photos.bin"), 3 * MIB, 11);
+    ada.run(&["sweep", "trip"]).expect_ok("sweep");
+    let out = tempfile::tempdir().expect("tempdir");
+    let archive = out.path().join("trip.zip");
+    ada.run(&[
+        "project",
+        "export",
+        "trip",
+        "-o",
+        archive.to_str().expect("utf-8"),
+    ])
+    .expect_ok("export");
+
+    bob.run(&["project", "import", archive.to_str().expect("utf-8")])
+        .expect_ok("import");
+    let copy = bob.project_dir("trip").join("input/photos.bin");
+    assert!(same_bytes(&dir.join("input/photos.bin"), &copy));
+    assert_eq!(
+        file_entry(&bob, "trip", "input/photos.bin")["blob"]["state"],
+        "local"
+    );
+
+    // A damaged copy of the archive is refused and leaves nothing behind.
+    let mut bytes = fs::read(&archive).expect("read archive");
+    let (hash, _) = pointer(&ada, "trip", "input/photos.bin");
+    let name = format!("blobs/{hash}");
+    let at = bytes
+        .windows(name.len())
+        .position(|w| w == name.as_bytes())
+        .expect("the archive names the blob");
+    let middle = at + name.len() + 1024 * 1024;
+    bytes[middle] ^= 0xFF;
+    let damaged = out.path().join("damaged.zip");
+    fs::write(&damaged, bytes).expect("write");
+    let cy = TestNode::with_identity("Cy");
+    cy.run(&["project", "import", damaged.to_str().expect("utf-8")])
+        .expect_err("import damaged", "the archive is damaged");
+    assert!(!cy.project_dir("trip").exists());
+}

@@ -151,6 +151,95 @@ impl<'a> Fetcher<'a> {
         Err(FetchError::AllFailed(failures))
     }
 
+    /// Fetches many small blobs in one request per provider: per-file
+    /// round trips are what makes thousands of small files slow. Blobs a
+    /// provider could not give are asked of the next one.
+    pub async fn fetch_many(
+        &self,
+        hashes: &[BlobHash],
+        providers: &[Provider],
+        progress: impl Fn(u64),
+    ) -> Result<Fetched, FetchError> {
+        if providers.is_empty() {
+            return Err(FetchError::NoProviders);
+        }
+        let mut missing: Vec<BlobHash> = hashes.to_vec();
+        let mut received = 0u64;
+        let mut failures = Vec::new();
+        for provider in providers {
+            if missing.is_empty() {
+                break;
+            }
+            if self.is_bad(&provider.peer) {
+                continue;
+            }
+            let connection = match self.connection(provider).await {
+                Ok(connection) => connection,
+                Err(reason) => {
+                    failures.push((provider.peer.short(), reason));
+                    continue;
+                }
+            };
+            let mut request = iroh_blobs::protocol::GetManyRequest::builder();
+            for hash in &missing {
+                request = request.hash(to_iroh(hash), iroh_blobs::protocol::ChunkRanges::all());
+            }
+            let before = received;
+            let get = self
+                .store
+                .inner()
+                .remote()
+                .execute_get_many(connection, request.build());
+            let mut items = std::pin::pin!(get.stream());
+            while let Some(item) = items.next().await {
+                match item {
+                    GetProgressItem::Progress(bytes) => {
+                        received = before + bytes;
+                        progress(received);
+                    }
+                    GetProgressItem::Done(stats) => {
+                        received = before + stats.payload_bytes_read;
+                        break;
+                    }
+                    GetProgressItem::Error(e) => {
+                        if matches!(e, GetError::Decode { .. })
+                            && let Ok(mut bad) = self.bad.lock()
+                        {
+                            bad.push(provider.peer);
+                        }
+                        failures.push((provider.peer.short(), describe(&e)));
+                        break;
+                    }
+                }
+            }
+            let mut still = Vec::new();
+            for hash in missing {
+                let complete = self
+                    .store
+                    .presence_async(&hash)
+                    .await
+                    .map(|p| p.complete)
+                    .unwrap_or(false);
+                if !complete {
+                    still.push(hash);
+                }
+            }
+            missing = still;
+        }
+        if missing.is_empty() {
+            return Ok(Fetched {
+                bytes_received: received,
+            });
+        }
+        if failures.is_empty() {
+            failures.push((
+                "peers".into(),
+                format!("{} blobs were not served", missing.len()),
+            ));
+        }
+        Err(FetchError::AllFailed(failures))
+    }
+
     /// The first provider that holds the whole blob, asked without moving
     /// its bytes; `tandem evict` needs one before it drops a local copy.
     pub async fn holder(&self, hash: &BlobHash, providers: &[Provider]) -> Option<PeerKey> {

@@ -118,12 +118,15 @@ impl Tracker {
         self.root.join(".git/tandem/blobs.json")
     }
 
+    /// The project's thresholds; a malformed policy file falls back to the
+    /// defaults (with a warning) rather than stopping sweeps.
     pub fn policy(&self) -> Result<BlobPolicy, TrackError> {
         let path = self.root.join(POLICY_FILE);
         match fs::read_to_string(&path) {
-            Ok(text) => {
-                BlobPolicy::from_toml(&text).map_err(|source| TrackError::Bad { path, source })
-            }
+            Ok(text) => Ok(BlobPolicy::from_toml(&text).unwrap_or_else(|problem| {
+                tracing::warn!(path = %path.display(), %problem, "using the default blob thresholds");
+                BlobPolicy::default()
+            })),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(BlobPolicy::default()),
             Err(e) => Err(io_at(&path)(e)),
         }
@@ -172,19 +175,30 @@ impl Tracker {
                 continue;
             };
             let relative = relative.to_string_lossy().replace('\\', "/");
-            let bad = |source| TrackError::Bad {
-                path: path.to_owned(),
-                source,
+            // A malformed pointer (from a buggy or hostile peer) must not
+            // stop every later sweep: it is reported and left out.
+            let skip = |problem: blob::BlobError| {
+                tracing::warn!(path = %path.display(), %problem, "ignoring a malformed blob pointer");
             };
-            let file = blob::file_for_pointer(&relative).map_err(bad)?;
+            let file = match blob::file_for_pointer(&relative) {
+                Ok(file) => file,
+                Err(problem) => {
+                    skip(problem);
+                    continue;
+                }
+            };
             let meta = item.metadata().map_err(|e| io_at(path)(e.into()))?;
             if meta.len() > MAX_POINTER_LEN {
-                return Err(bad(blob::BlobError::BadPointer(
-                    "pointer is too large".into(),
-                )));
+                skip(blob::BlobError::BadPointer("pointer is too large".into()));
+                continue;
             }
             let text = fs::read_to_string(path).map_err(io_at(path))?;
-            out.insert(file, Pointer::from_toml(&text).map_err(bad)?);
+            match Pointer::from_toml(&text) {
+                Ok(pointer) => {
+                    out.insert(file, pointer);
+                }
+                Err(problem) => skip(problem),
+            }
         }
         Ok(out)
     }
@@ -323,7 +337,7 @@ mod tests {
     }
 
     #[test]
-    fn pointers_are_read_back_and_bad_ones_reported() {
+    fn pointers_are_read_back_and_bad_ones_skipped() {
         let dir = tempfile::tempdir().expect("tempdir");
         let tracker = Tracker::new(dir.path());
         let pointer = Pointer {
@@ -340,6 +354,8 @@ mod tests {
             "hash = 1",
         )
         .expect("write");
-        assert!(matches!(tracker.pointers(), Err(TrackError::Bad { .. })));
+        let pointers = tracker.pointers().expect("bad pointers are skipped");
+        assert_eq!(pointers.len(), 1);
+        assert!(!pointers.contains_key(&path("input/y.bin")));
     }
 }
