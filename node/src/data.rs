@@ -55,10 +55,11 @@ impl Service {
         let mut pointers = tracker.pointers()?;
         let mut state = tracker.load_state()?;
         let before = state.clone();
+        // Files to hash into the store: path, size and mtime seen before.
+        let mut to_ingest: Vec<(SafePath, u64, i128)> = Vec::new();
 
-        for (file, pointer) in pointers.clone() {
-            let path = project.dir.join(file.as_str());
-            let on_disk = stat(&path)?;
+        for file in pointers.keys().cloned().collect::<Vec<_>>() {
+            let on_disk = stat(&project.dir.join(file.as_str()))?;
             match (state.files.get(file.as_str()), on_disk) {
                 (Some(known), _) if known.matches(on_disk) => {}
                 (Some(_), None) => {
@@ -69,22 +70,7 @@ impl Service {
                 }
                 // Never fetched here: it stays a remote file.
                 (None, None) => {}
-                (_, Some((size, mtime_ns))) => {
-                    let (hash, _) = self.blob_store()?.ingest(&path)?;
-                    if hash != pointer.hash || size != pointer.size {
-                        let updated = Pointer { hash, size };
-                        tracker.write_pointer(&file, &updated)?;
-                        pointers.insert(file.clone(), updated);
-                    }
-                    state.files.insert(
-                        file.as_str().to_owned(),
-                        Materialised {
-                            hash,
-                            size,
-                            mtime_ns,
-                        },
-                    );
-                }
+                (_, Some((size, mtime_ns))) => to_ingest.push((file, size, mtime_ns)),
             }
         }
 
@@ -100,30 +86,42 @@ impl Service {
             if pointers.contains_key(&file) {
                 continue;
             }
-            let path = project.dir.join(file.as_str());
-            let Some((size, mtime_ns)) = stat(&path)? else {
+            let Some((size, mtime_ns)) = stat(&project.dir.join(file.as_str()))? else {
                 continue;
             };
             if !policy.is_large(&file, size) {
                 continue;
             }
-            let (hash, _) = self.blob_store()?.ingest(&path)?;
-            let pointer = Pointer { hash, size };
-            tracker.write_pointer(&file, &pointer)?;
-            pointers.insert(file.clone(), pointer);
-            state.files.insert(
-                file.as_str().to_owned(),
-                Materialised {
-                    hash,
-                    size,
-                    mtime_ns,
-                },
-            );
             if index.get_path(Path::new(file.as_str()), 0).is_some() {
                 index
                     .remove_path(Path::new(file.as_str()))
                     .map_err(crate::repo::RepoError::from)?;
                 index_changed = true;
+            }
+            to_ingest.push((file, size, mtime_ns));
+        }
+
+        if !to_ingest.is_empty() {
+            let paths = to_ingest
+                .iter()
+                .map(|(file, _, _)| project.dir.join(file.as_str()))
+                .collect();
+            let results = self.blob_store()?.ingest_many(paths);
+            for ((file, size, mtime_ns), result) in to_ingest.into_iter().zip(results) {
+                let (hash, _) = result?;
+                let pointer = Pointer { hash, size };
+                if pointers.get(&file) != Some(&pointer) {
+                    tracker.write_pointer(&file, &pointer)?;
+                    pointers.insert(file.clone(), pointer);
+                }
+                state.files.insert(
+                    file.as_str().to_owned(),
+                    Materialised {
+                        hash,
+                        size,
+                        mtime_ns,
+                    },
+                );
             }
         }
         if index_changed {
@@ -152,6 +150,8 @@ impl Service {
         let mut state = tracker.load_state()?;
         let before = state.clone();
         let mut needed = Vec::new();
+        let mut stale_files = Vec::new();
+        let mut exports = Vec::new();
         for (file, pointer) in &pointers {
             if state.evicted.contains(file.as_str()) {
                 if !bring_back(file) {
@@ -170,25 +170,44 @@ impl Service {
             if !stale {
                 continue;
             }
+            stale_files.push((file.clone(), *pointer, path, known.is_some()));
+        }
+        if !stale_files.is_empty() {
             let store = self.blob_store()?;
-            if !store.presence(&pointer.hash)?.complete {
-                needed.push(Needed {
-                    file: file.clone(),
-                    pointer: *pointer,
-                    was_local: known.is_some(),
-                });
-                continue;
+            let hashes = stale_files.iter().map(|(_, p, _, _)| p.hash).collect();
+            for ((file, pointer, path, was_local), presence) in
+                stale_files.into_iter().zip(store.presence_many(hashes))
+            {
+                if presence?.complete {
+                    exports.push((file, pointer.hash, path));
+                } else {
+                    needed.push(Needed {
+                        file,
+                        pointer,
+                        was_local,
+                    });
+                }
             }
-            store.export(&pointer.hash, &path)?;
-            if let Some((size, mtime_ns)) = stat(&path)? {
-                state.files.insert(
-                    file.as_str().to_owned(),
-                    Materialised {
-                        hash: pointer.hash,
-                        size,
-                        mtime_ns,
-                    },
-                );
+        }
+        if !exports.is_empty() {
+            let results = self.blob_store()?.export_many(
+                exports
+                    .iter()
+                    .map(|(_, hash, path)| (*hash, path.clone()))
+                    .collect(),
+            );
+            for ((file, hash, path), result) in exports.into_iter().zip(results) {
+                result?;
+                if let Some((size, mtime_ns)) = stat(&path)? {
+                    state.files.insert(
+                        file.as_str().to_owned(),
+                        Materialised {
+                            hash,
+                            size,
+                            mtime_ns,
+                        },
+                    );
+                }
             }
         }
         let gone: Vec<String> = state
@@ -391,6 +410,8 @@ impl Service {
         let providers = self.providers(id, members.as_ref()).await;
         let store = self.blob_store_async().await?;
         let fetcher = Fetcher::new(&endpoint, &store);
+        let started = std::time::Instant::now();
+        tracing::debug!(providers = providers.len(), "fetch: providers found");
         let jobs = batch_small(unique);
         let outcomes: Vec<(Vec<BlobHash>, Result<u64, String>)> =
             futures::stream::iter(jobs.into_iter().enumerate())
@@ -406,10 +427,13 @@ impl Service {
                         let hashes: Vec<BlobHash> = job.iter().map(|n| n.pointer.hash).collect();
                         // Tagged before the first byte, so a partial
                         // download survives collection and resumes.
-                        for hash in &hashes {
-                            if let Err(e) = store.keep_async(hash).await {
-                                return (hashes, Err(e.to_string()));
-                            }
+                        let kept: Vec<Result<(), _>> = futures::stream::iter(hashes.clone())
+                            .map(|hash| async move { store.keep_async(&hash).await })
+                            .buffer_unordered(64)
+                            .collect()
+                            .await;
+                        if let Some(Err(e)) = kept.into_iter().find(Result::is_err) {
+                            return (hashes, Err(e.to_string()));
                         }
                         let outcome = match job.as_slice() {
                             [need] => {
@@ -467,6 +491,7 @@ impl Service {
                 .collect()
                 .await;
         fetcher.close().await;
+        tracing::debug!(elapsed = ?started.elapsed(), "fetch: transfers done");
 
         let bring_back = {
             let wanted = wanted.clone();
@@ -494,6 +519,7 @@ impl Service {
         })
         .await
         .map_err(|e| ServiceError::BadRequest(e.to_string()))??;
+        tracing::debug!(elapsed = ?started.elapsed(), "fetch: written into the working tree");
         let mut failures: BTreeMap<BlobHash, String> = BTreeMap::new();
         for (hashes, outcome) in outcomes {
             match outcome {

@@ -22,6 +22,18 @@ pub fn atomic_write(path: &Path, bytes: &[u8], mode: Option<u32>) -> io::Result<
     Ok(())
 }
 
+/// Like [`atomic_write`] (readers see the old content or the new), but not
+/// flushed to disk: for files cheap to rebuild after a crash.
+pub fn replace_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| io::Error::other(format!("{} has no parent folder", path.display())))?;
+    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
 /// Best-effort fsync of a folder so a rename inside it is durable.
 pub fn sync_dir(dir: &Path) {
     if let Ok(handle) = File::open(dir) {

@@ -33,6 +33,9 @@ pub enum BlobStoreError {
     Store(String),
 }
 
+/// Files hashed or written at once.
+const CONCURRENCY: usize = 8;
+
 fn keep_tag(hash: &BlobHash) -> String {
     format!("blob/{hash}")
 }
@@ -101,43 +104,68 @@ impl BlobStore {
     }
 
     /// Copies a file into the store and returns its hash and size. A named
-    /// tag per hash keeps it once garbage collection is turned on.
+    /// tag per hash keeps it once garbage collection runs.
     pub fn ingest(&self, path: &Path) -> Result<(BlobHash, u64), BlobStoreError> {
+        self.runtime.block_on(self.ingest_async(path.to_owned()))
+    }
+
+    /// Ingests many files at once: the store hashes them on its own
+    /// threads, so thousands of small files do not wait on one another.
+    /// Results come back in the order of `paths`.
+    pub fn ingest_many(&self, paths: Vec<PathBuf>) -> Vec<Result<(BlobHash, u64), BlobStoreError>> {
+        self.runtime.block_on(
+            futures::stream::iter(paths)
+                .map(|path| self.ingest_async(path))
+                .buffered(CONCURRENCY)
+                .collect(),
+        )
+    }
+
+    async fn ingest_async(&self, path: PathBuf) -> Result<(BlobHash, u64), BlobStoreError> {
         let fail = |message: String| BlobStoreError::Ingest {
-            path: path.to_owned(),
+            path: path.clone(),
             message,
         };
-        let absolute = std::path::absolute(path).map_err(|e| fail(e.to_string()))?;
-        self.runtime.block_on(async {
-            let progress = self.store.add_path_with_opts(AddPathOptions {
-                path: absolute,
-                format: BlobFormat::Raw,
-                mode: ImportMode::Copy,
-            });
-            let mut items = std::pin::pin!(progress.stream().await);
-            let mut size = 0;
-            while let Some(item) = items.next().await {
-                match item {
-                    AddProgressItem::Size(n) => size = n,
-                    AddProgressItem::Done(tag) => {
-                        let hash = from_iroh(&tag.hash());
-                        self.keep_async(&hash)
-                            .await
-                            .map_err(|e| fail(e.to_string()))?;
-                        drop(tag);
-                        return Ok((hash, size));
-                    }
-                    AddProgressItem::Error(e) => return Err(fail(e.to_string())),
-                    _ => {}
+        let absolute = std::path::absolute(&path).map_err(|e| fail(e.to_string()))?;
+        let progress = self.store.add_path_with_opts(AddPathOptions {
+            path: absolute,
+            format: BlobFormat::Raw,
+            mode: ImportMode::Copy,
+        });
+        let mut items = std::pin::pin!(progress.stream().await);
+        let mut size = 0;
+        while let Some(item) = items.next().await {
+            match item {
+                AddProgressItem::Size(n) => size = n,
+                AddProgressItem::Done(tag) => {
+                    let hash = from_iroh(&tag.hash());
+                    self.keep_async(&hash)
+                        .await
+                        .map_err(|e| fail(e.to_string()))?;
+                    drop(tag);
+                    return Ok((hash, size));
                 }
+                AddProgressItem::Error(e) => return Err(fail(e.to_string())),
+                _ => {}
             }
-            Err(fail("the store stopped before finishing".into()))
-        })
+        }
+        Err(fail("the store stopped before finishing".into()))
     }
 
     /// How much of a blob is here.
     pub fn presence(&self, hash: &BlobHash) -> Result<Presence, BlobStoreError> {
         self.runtime.block_on(self.presence_async(hash))
+    }
+
+    /// How much of each blob is here, asked concurrently.
+    pub fn presence_many(&self, hashes: Vec<BlobHash>) -> Vec<Result<Presence, BlobStoreError>> {
+        self.runtime.block_on(async {
+            futures::stream::iter(hashes.iter())
+                .map(|hash| self.presence_async(hash))
+                .buffered(64)
+                .collect()
+                .await
+        })
     }
 
     pub async fn presence_async(&self, hash: &BlobHash) -> Result<Presence, BlobStoreError> {
@@ -170,13 +198,35 @@ impl BlobStore {
         })
     }
 
-    /// Writes a complete blob to `target`, atomically: the bytes go to a
-    /// temporary file first and are renamed into place, so a crash never
-    /// leaves half a file where the user's file belongs.
+    /// Writes complete blobs to their targets, atomically each: the bytes
+    /// go to a temporary file first and are renamed into place, so a crash
+    /// never leaves half a file where the user's file belongs. Folders are
+    /// flushed once at the end rather than once per file.
+    pub fn export_many(&self, items: Vec<(BlobHash, PathBuf)>) -> Vec<Result<(), BlobStoreError>> {
+        let results: Vec<Result<(), BlobStoreError>> = self.runtime.block_on(
+            futures::stream::iter(items.iter().cloned())
+                .map(|(hash, target)| self.export_async(hash, target))
+                .buffered(CONCURRENCY)
+                .collect(),
+        );
+        let folders: std::collections::BTreeSet<&Path> =
+            items.iter().filter_map(|(_, t)| t.parent()).collect();
+        for folder in folders {
+            crate::fsutil::sync_dir(folder);
+        }
+        results
+    }
+
     pub fn export(&self, hash: &BlobHash, target: &Path) -> Result<(), BlobStoreError> {
+        self.export_many(vec![(*hash, target.to_owned())])
+            .pop()
+            .unwrap_or(Ok(()))
+    }
+
+    async fn export_async(&self, hash: BlobHash, target: PathBuf) -> Result<(), BlobStoreError> {
         let fail = |message: String| BlobStoreError::Export {
-            hash: *hash,
-            path: target.to_owned(),
+            hash,
+            path: target.clone(),
             message,
         };
         let name = format!(
@@ -185,19 +235,16 @@ impl BlobStore {
             hex::encode(crate::store::random_bytes::<6>())
         );
         let staging = std::path::absolute(self.tmp.join(name)).map_err(|e| fail(e.to_string()))?;
-        self.runtime
-            .block_on(async { self.store.export(to_iroh(hash), &staging).await })
+        self.store
+            .export(to_iroh(&hash), &staging)
+            .await
             .map_err(|e| fail(e.to_string()))?;
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent).map_err(|e| fail(e.to_string()))?;
         }
-        let renamed = std::fs::rename(&staging, target);
-        if let Err(e) = renamed {
+        if let Err(e) = std::fs::rename(&staging, &target) {
             let _ = std::fs::remove_file(&staging);
             return Err(fail(e.to_string()));
-        }
-        if let Some(parent) = target.parent() {
-            crate::fsutil::sync_dir(parent);
         }
         Ok(())
     }

@@ -203,12 +203,15 @@ impl Tracker {
         Ok(out)
     }
 
+    /// Writes a pointer through a rename, without a flush of its own: a
+    /// sweep may write thousands, and after a crash a lost pointer is
+    /// rewritten by the next sweep (the local record is saved last).
     pub fn write_pointer(&self, file: &SafePath, pointer: &Pointer) -> Result<(), TrackError> {
         let path = self.root.join(blob::pointer_path(file));
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent).map_err(io_at(parent))?;
         }
-        atomic_write(&path, pointer.to_toml().as_bytes(), None).map_err(io_at(&path))
+        crate::fsutil::replace_file(&path, pointer.to_toml().as_bytes()).map_err(io_at(&path))
     }
 
     pub fn remove_pointer(&self, file: &SafePath) -> Result<(), TrackError> {
