@@ -26,3 +26,4 @@ pub mod sharing;
 pub mod store;
 pub mod watch;
 pub mod web;
+pub mod wirelog;

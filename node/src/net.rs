@@ -264,6 +264,7 @@ pub fn start(service: Arc<Service>, options: NetOptions) -> Result<NetHandle, Ne
             crate::ratelimit::BURST,
             crate::ratelimit::PER_SECOND,
         ),
+        wire_log: crate::wirelog::WireLog::from_env(),
     };
     tokio::spawn(driver.run(rx, mdns_rx));
     Ok(handle)
@@ -280,6 +281,7 @@ struct Driver {
     mdns: Option<Mdns>,
     connected: HashMap<PeerId, usize>,
     limiter: crate::ratelimit::RateLimiter<PeerId>,
+    wire_log: crate::wirelog::WireLog,
 }
 
 impl Driver {
@@ -506,6 +508,7 @@ impl Driver {
                 request_response::Message::Request {
                     request, channel, ..
                 } => {
+                    self.wire_log.request(&peer.to_string(), &request);
                     if !self.limiter.allow(&peer, std::time::Instant::now()) {
                         let busy = Response::Failed {
                             message: "too many requests: slow down".into(),
@@ -534,6 +537,7 @@ impl Driver {
                     request_id,
                     response,
                 } => {
+                    self.wire_log.response(&peer.to_string(), &response);
                     if let Some(reply) = self.pending.remove(&request_id) {
                         let _ = reply.send(Ok(response));
                     }

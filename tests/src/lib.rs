@@ -90,6 +90,8 @@ pub struct TestNode {
     process: Option<Child>,
     pub url: Option<String>,
     pub token: Option<String>,
+    /// Where the node records every message peers send it, if anywhere.
+    wire_log: Option<PathBuf>,
 }
 
 impl Default for TestNode {
@@ -107,6 +109,7 @@ impl TestNode {
             process: None,
             url: None,
             token: None,
+            wire_log: None,
         }
     }
 
@@ -122,6 +125,14 @@ impl TestNode {
         ])
         .expect_ok("tandem init");
         node
+    }
+
+    /// From now on the node records every message peers send it
+    /// (`TANDEM_WIRE_LOG`); returns the log's path. Call before `start`.
+    pub fn record_wire(&mut self) -> PathBuf {
+        let log = self.home().join("wire-log.jsonl");
+        self.wire_log = Some(log.clone());
+        log
     }
 
     pub fn home(&self) -> &Path {
@@ -145,6 +156,9 @@ impl TestNode {
             .env("TANDEM_HOME", self.home())
             .env_remove("TANDEM_LOG")
             .stdin(Stdio::null());
+        if let Some(log) = &self.wire_log {
+            command.env("TANDEM_WIRE_LOG", log);
+        }
         command
     }
 

@@ -43,6 +43,12 @@ fn share_clone_edit_sync_conflict_and_access_on_the_wire() {
     let ada = started("Ada");
     let bob = started("Bob");
     let cy = started("Cy");
+    // Eve never gets a role; her node records everything it receives.
+    let mut eve = TestNode::with_identity("Eve");
+    let eve_wire = eve.record_wire();
+    eve.start();
+    eve.connect(&ada);
+    eve.connect(&bob);
     bob.connect(&ada);
     cy.connect(&ada);
     cy.connect(&bob);
@@ -209,6 +215,37 @@ fn share_clone_edit_sync_conflict_and_access_on_the_wire() {
             .all(|o| o["peer"] != ada.did().as_str()),
         "Ada no longer offers the project to Bob: {offers}"
     );
+
+    // What crossed the wire to Eve, who had no role all along: nothing of
+    // the project (no name, no history, no activity, no access), however
+    // hard she asks.
+    let eve_offers = eve
+        .run(&["project", "offers", "--json"])
+        .expect_ok("offers")
+        .json();
+    assert_eq!(eve_offers.as_array().map(Vec::len), Some(0), "{eve_offers}");
+    eve.run(&["project", "clone", &id])
+        .expect_err("clone without a role", "no connected peer offers it");
+    let received = fs::read_to_string(&eve_wire).expect("Eve's wire log");
+    assert!(!received.is_empty(), "Eve's node received messages");
+    assert!(!received.contains("survey"), "the project's name reached Eve");
+    for line in received.lines() {
+        let message: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+        let kind = message["response"]["type"]
+            .as_str()
+            .or(message["request"]["type"].as_str())
+            .unwrap_or_default()
+            .to_owned();
+        if message.get("response").is_some() {
+            assert!(
+                ["projects", "denied", "ack", "blob_endpoint"].contains(&kind.as_str()),
+                "Eve received project data: {line}"
+            );
+            if kind == "projects" {
+                assert_eq!(message["response"]["offers"], serde_json::json!([]), "{line}");
+            }
+        }
+    }
 }
 
 #[test]

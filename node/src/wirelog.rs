@@ -1,0 +1,64 @@
+//! An audit trail of what peers sent this node: with `TANDEM_WIRE_LOG`
+//! set to a file path, every request and response received over the sync
+//! protocol is appended to it as one JSON line. It lets a user (or a test)
+//! check exactly what crossed the wire, e.g. that a peer without a role
+//! never received a byte of a project.
+
+use std::fs::File;
+use std::io::Write;
+
+use serde::Serialize;
+use tandem_protocol::wire::{Request, Response};
+
+pub const ENV: &str = "TANDEM_WIRE_LOG";
+
+#[derive(Serialize)]
+struct Line<'a> {
+    from: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request: Option<&'a Request>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response: Option<&'a Response>,
+}
+
+/// The open log, or nothing when the variable is unset.
+pub struct WireLog(Option<File>);
+
+impl WireLog {
+    pub fn from_env() -> Self {
+        let file = std::env::var_os(ENV).and_then(|path| {
+            let opened = crate::fsutil::open_append(std::path::Path::new(&path));
+            if let Err(e) = &opened {
+                tracing::warn!(error = %e, "cannot open {ENV}; not recording");
+            }
+            opened.ok()
+        });
+        Self(file)
+    }
+
+    pub fn request(&mut self, from: &str, request: &Request) {
+        self.write(Line {
+            from: from.to_owned(),
+            request: Some(request),
+            response: None,
+        });
+    }
+
+    pub fn response(&mut self, from: &str, response: &Response) {
+        self.write(Line {
+            from: from.to_owned(),
+            request: None,
+            response: Some(response),
+        });
+    }
+
+    fn write(&mut self, line: Line<'_>) {
+        let Some(file) = &mut self.0 else {
+            return;
+        };
+        if let Ok(mut text) = serde_json::to_vec(&line) {
+            text.push(b'\n');
+            let _ = file.write_all(&text);
+        }
+    }
+}
