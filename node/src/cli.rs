@@ -162,7 +162,10 @@ struct UpArgs {
     #[arg(long, default_value = "127.0.0.1:7878")]
     listen: String,
     /// Where to accept peers (a libp2p multiaddr; repeatable)
-    #[arg(long = "p2p-listen", default_value = "/ip4/0.0.0.0/tcp/0")]
+    #[arg(
+        long = "p2p-listen",
+        default_values = ["/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"]
+    )]
     p2p_listen: Vec<String>,
     /// Do not announce or look for peers on the LAN
     #[arg(long)]

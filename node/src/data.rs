@@ -450,9 +450,12 @@ impl Service {
                                     here,
                                 );
                                 let outcome = fetcher
-                                    .fetch(&need.pointer.hash, &order, |received| {
-                                        self.transfers.progress(transfer, received)
-                                    })
+                                    .fetch(
+                                        &need.pointer.hash,
+                                        need.pointer.size,
+                                        &order,
+                                        |received| self.transfers.progress(transfer, received),
+                                    )
                                     .await;
                                 self.transfers.finish(
                                     transfer,
@@ -490,6 +493,7 @@ impl Service {
                 .buffer_unordered(PARALLEL_FETCHES)
                 .collect()
                 .await;
+        result.peers = fetcher.served().iter().map(|p| p.to_did()).collect();
         fetcher.close().await;
         tracing::debug!(elapsed = ?started.elapsed(), "fetch: transfers done");
 
@@ -643,11 +647,15 @@ impl Service {
 
     /// Whether `peer` may fetch `hash`: some project that references it is
     /// readable by the peer.
-    fn may_fetch(&self, peer: &PeerKey, hash: &BlobHash) -> bool {
+    fn may_fetch(&self, peer: &PeerKey, hashes: &[BlobHash]) -> bool {
+        let mut unanswered: HashSet<&BlobHash> = hashes.iter().collect();
         let Ok(names) = self.project_names() else {
             return false;
         };
         for name in names {
+            if unanswered.is_empty() {
+                break;
+            }
             let Ok(handle) = self.project(name.as_str()) else {
                 continue;
             };
@@ -658,23 +666,23 @@ impl Service {
             let id = project.id();
             let cached = {
                 let index = self.blob_index.lock().unwrap_or_else(|e| e.into_inner());
-                index.get(&id).map(|hashes| hashes.contains(hash))
+                index.get(&id).cloned()
             };
-            let referenced = match cached {
-                Some(referenced) => referenced,
+            let current = match cached {
+                Some(current) => current,
                 None => match Tracker::new(&project.dir).pointers() {
                     Ok(pointers) => {
                         self.remember_blobs(&project, &pointers);
-                        pointers.values().any(|p| &p.hash == hash)
+                        let index = self.blob_index.lock().unwrap_or_else(|e| e.into_inner());
+                        index.get(&id).cloned().unwrap_or_default()
                     }
-                    Err(_) => false,
+                    Err(_) => HashSet::new(),
                 },
             };
-            if referenced || self.history_blobs(&project).contains_key(hash) {
-                return true;
-            }
+            let history = self.history_blobs(&project);
+            unanswered.retain(|hash| !current.contains(*hash) && !history.contains_key(*hash));
         }
-        false
+        unanswered.is_empty()
     }
 }
 
@@ -682,10 +690,10 @@ impl Service {
 struct ServiceGate(std::sync::Weak<Service>);
 
 impl Gate for ServiceGate {
-    fn may_fetch(&self, peer: &PeerKey, hash: &BlobHash) -> bool {
+    fn may_fetch(&self, peer: &PeerKey, hashes: &[BlobHash]) -> bool {
         self.0
             .upgrade()
-            .is_some_and(|service| service.may_fetch(peer, hash))
+            .is_some_and(|service| service.may_fetch(peer, hashes))
     }
 }
 

@@ -191,6 +191,7 @@ pub fn start(service: Arc<Service>, options: NetOptions) -> Result<NetHandle, Ne
             yamux::Config::default,
         )
         .map_err(|e| NetError::Setup(e.to_string()))?
+        .with_quic()
         .with_relay_client(noise::Config::new, yamux::Config::default)
         .map_err(|e| NetError::Setup(e.to_string()))?
         .with_behaviour(|key, relay| {

@@ -156,6 +156,9 @@ pub struct FetchResult {
     pub bytes_received: u64,
     /// Files that could not be fetched, with the reason.
     pub failed: Vec<FetchFailure>,
+    /// Peers (did:key) that sent verified bytes.
+    #[serde(default)]
+    pub peers: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -653,3 +653,38 @@ fn exported_archives_carry_large_files_and_refuse_damaged_ones() {
         .expect_err("import damaged", "the archive is damaged");
     assert!(!cy.project_dir("trip").exists());
 }
+
+#[test]
+fn one_large_file_is_drawn_from_several_peers_at_once() {
+    let ada = started("Ada");
+    let bob = started("Bob");
+    let cy = started("Cy");
+    cy.connect(&ada);
+    bob.connect(&ada);
+    bob.connect(&cy);
+    project(&ada, "scan");
+    let dir = ada.project_dir("scan");
+    write_random(&dir.join("input/volume.bin"), 96 * MIB, 21);
+    ada.run(&["sweep", "scan"]).expect_ok("sweep");
+    for peer in [&bob, &cy] {
+        ada.run(&["share", "scan", &peer.did(), "--role", "reader"])
+            .expect_ok("share");
+    }
+    let id = project_id(&ada, "scan");
+    cy.run(&["project", "clone", &id])
+        .expect_ok("cy clones with data");
+    bob.run(&["project", "clone", &id, "--no-data"])
+        .expect_ok("bob clones history");
+    let fetched = fetch_json(&bob, "scan", &[]);
+    assert_eq!(
+        fetched["bytes_received"].as_u64(),
+        Some(96 * MIB),
+        "{fetched}"
+    );
+    let peers = fetched["peers"].as_array().cloned().unwrap_or_default();
+    assert_eq!(peers.len(), 2, "both peers served a share: {fetched}");
+    assert!(same_bytes(
+        &dir.join("input/volume.bin"),
+        &bob.project_dir("scan").join("input/volume.bin")
+    ));
+}

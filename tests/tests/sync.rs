@@ -228,7 +228,10 @@ fn share_clone_edit_sync_conflict_and_access_on_the_wire() {
         .expect_err("clone without a role", "no connected peer offers it");
     let received = fs::read_to_string(&eve_wire).expect("Eve's wire log");
     assert!(!received.is_empty(), "Eve's node received messages");
-    assert!(!received.contains("survey"), "the project's name reached Eve");
+    assert!(
+        !received.contains("survey"),
+        "the project's name reached Eve"
+    );
     for line in received.lines() {
         let message: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
         let kind = message["response"]["type"]
@@ -242,7 +245,11 @@ fn share_clone_edit_sync_conflict_and_access_on_the_wire() {
                 "Eve received project data: {line}"
             );
             if kind == "projects" {
-                assert_eq!(message["response"]["offers"], serde_json::json!([]), "{line}");
+                assert_eq!(
+                    message["response"]["offers"],
+                    serde_json::json!([]),
+                    "{line}"
+                );
             }
         }
     }
@@ -329,4 +336,31 @@ fn a_node_killed_mid_sync_restarts_consistent_and_finishes() {
     assert_eq!(head(&bob, "long"), head(&ada, "long"));
     git(&bob.project_dir("long"), &["fsck", "--strict"]);
     assert!(entry_ids(&bob, "long").is_superset(&entry_ids(&ada, "long")));
+}
+
+#[test]
+fn peers_connect_and_clone_over_quic() {
+    let quic_only = ["--p2p-listen", "/ip4/127.0.0.1/udp/0/quic-v1", "--no-mdns"];
+    let mut ada = TestNode::with_identity("Ada");
+    ada.start_with(&quic_only);
+    let mut bob = TestNode::with_identity("Bob");
+    bob.start_with(&quic_only);
+    let address = ada.p2p_address();
+    assert!(address.contains("/quic-v1/"), "{address}");
+    bob.run(&["peer", "add", &address])
+        .expect_ok("peer add over QUIC");
+
+    ada.run(&["project", "create", "field"]).expect_ok("create");
+    fs::write(ada.project_dir("field").join("code/a.py"), "print(1)\n").expect("write");
+    ada.run(&["sweep", "field"]).expect_ok("sweep");
+    ada.run(&["share", "field", &bob.did(), "--role", "writer"])
+        .expect_ok("share");
+    bob.run(&["project", "clone", &project_id(&ada, "field")])
+        .expect_ok("clone over QUIC");
+    assert_eq!(head(&ada, "field"), head(&bob, "field"));
+    let peers = bob.run(&["peers", "--json"]).expect_ok("peers").json();
+    assert!(
+        peers.to_string().contains("quic-v1"),
+        "the peer is known by its QUIC address: {peers}"
+    );
 }

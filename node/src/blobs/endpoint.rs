@@ -32,10 +32,11 @@ pub enum EndpointError {
     Connect { peer: String, message: String },
 }
 
-/// Decides whether a peer may fetch a blob. It must answer the same for a
-/// hash it does not have as for one the peer may not read.
+/// Decides whether a peer may fetch every one of some blobs. It must
+/// answer the same for a hash it does not have as for one the peer may not
+/// read.
 pub trait Gate: Send + Sync + 'static {
-    fn may_fetch(&self, peer: &PeerKey, hash: &BlobHash) -> bool;
+    fn may_fetch(&self, peer: &PeerKey, hashes: &[BlobHash]) -> bool;
 }
 
 /// The running endpoint and its router; dropping it stops serving.
@@ -197,8 +198,7 @@ async fn allowed(
     let Some(peer) = peer else {
         return Err(AbortReason::Permission);
     };
-    let verdict =
-        tokio::task::spawn_blocking(move || hashes.iter().all(|h| gate.may_fetch(&peer, h))).await;
+    let verdict = tokio::task::spawn_blocking(move || gate.may_fetch(&peer, &hashes)).await;
     match verdict {
         Ok(true) => Ok(()),
         _ => Err(AbortReason::Permission),

@@ -5,16 +5,22 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use futures::StreamExt;
 use iroh_blobs::HashAndFormat;
 use iroh_blobs::api::remote::GetProgressItem;
 use iroh_blobs::get::GetError;
+use iroh_blobs::protocol::{ChunkRanges, ChunkRangesExt, GetRequest};
 use tandem_protocol::blob::BlobHash;
 use tandem_protocol::identity::PeerKey;
 use tokio::sync::Mutex;
 
 use super::endpoint::BlobEndpoint;
 use super::store::{BlobStore, to_iroh};
+
+/// Blobs at least this large are split across providers.
+const SPLIT_MIN: u64 = 64 * 1024 * 1024;
 
 /// A peer that may have a blob, and where its blob endpoint listens.
 #[derive(Debug, Clone)]
@@ -46,6 +52,8 @@ pub struct Fetcher<'a> {
     connections: Mutex<HashMap<PeerKey, iroh::endpoint::Connection>>,
     /// Peers that sent corrupt data in this batch: never asked again.
     bad: std::sync::Mutex<Vec<PeerKey>>,
+    /// Peers that sent verified bytes in this batch.
+    served: std::sync::Mutex<std::collections::BTreeSet<PeerKey>>,
 }
 
 impl<'a> Fetcher<'a> {
@@ -55,6 +63,7 @@ impl<'a> Fetcher<'a> {
             store,
             connections: Mutex::new(HashMap::new()),
             bad: std::sync::Mutex::new(Vec::new()),
+            served: std::sync::Mutex::new(std::collections::BTreeSet::new()),
         }
     }
 
@@ -74,6 +83,20 @@ impl<'a> Fetcher<'a> {
         Ok(connection)
     }
 
+    fn served_by(&self, peer: &PeerKey) {
+        if let Ok(mut served) = self.served.lock() {
+            served.insert(*peer);
+        }
+    }
+
+    /// Peers that sent verified bytes so far.
+    pub fn served(&self) -> Vec<PeerKey> {
+        self.served
+            .lock()
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
     fn is_bad(&self, peer: &PeerKey) -> bool {
         self.bad
             .lock()
@@ -81,11 +104,14 @@ impl<'a> Fetcher<'a> {
             .unwrap_or(false)
     }
 
-    /// Fetches one blob, trying providers in the order given. `progress`
-    /// gets the payload bytes received so far in this call.
+    /// Fetches one blob of `size` bytes: a large one is split by chunk
+    /// ranges across several providers at once; whatever a part misses is
+    /// then asked of the providers in turn. `progress` gets the payload
+    /// bytes received so far in this call.
     pub async fn fetch(
         &self,
         hash: &BlobHash,
+        size: u64,
         providers: &[Provider],
         progress: impl Fn(u64),
     ) -> Result<Fetched, FetchError> {
@@ -93,6 +119,20 @@ impl<'a> Fetcher<'a> {
             return Err(FetchError::NoProviders);
         }
         let mut received = 0u64;
+        let usable: Vec<&Provider> = providers.iter().filter(|p| !self.is_bad(&p.peer)).collect();
+        if size >= SPLIT_MIN && usable.len() > 1 {
+            received = self.fetch_split(hash, size, &usable, &progress).await;
+            let complete = self
+                .store
+                .presence_async(hash)
+                .await
+                .is_ok_and(|p| p.complete);
+            if complete {
+                return Ok(Fetched {
+                    bytes_received: received,
+                });
+            }
+        }
         let mut failures = Vec::new();
         for provider in providers {
             if self.is_bad(&provider.peer) {
@@ -121,6 +161,9 @@ impl<'a> Fetcher<'a> {
                     }
                     GetProgressItem::Done(stats) => {
                         received = before + stats.payload_bytes_read;
+                        if stats.payload_bytes_read > 0 {
+                            self.served_by(&provider.peer);
+                        }
                         outcome = Ok(());
                         break;
                     }
@@ -149,6 +192,70 @@ impl<'a> Fetcher<'a> {
             return Err(FetchError::NoProviders);
         }
         Err(FetchError::AllFailed(failures))
+    }
+
+    /// Asks each provider for its own share of the chunks still missing,
+    /// all at once. Returns the payload bytes received; parts that fail are
+    /// left missing for the caller to fetch again.
+    async fn fetch_split(
+        &self,
+        hash: &BlobHash,
+        size: u64,
+        providers: &[&Provider],
+        progress: &impl Fn(u64),
+    ) -> u64 {
+        let present = match self.store.inner().observe(to_iroh(hash)).await {
+            Ok(bitfield) => bitfield.ranges,
+            Err(_) => ChunkRanges::empty(),
+        };
+        let chunks = size.div_ceil(1024);
+        let share = chunks.div_ceil(providers.len() as u64);
+        let counters: Vec<AtomicU64> = providers.iter().map(|_| AtomicU64::new(0)).collect();
+        let report = || progress(counters.iter().map(|c| c.load(Ordering::Relaxed)).sum());
+        let parts = providers.iter().enumerate().map(|(i, provider)| {
+            let window =
+                ChunkRanges::chunks(i as u64 * share..((i as u64 + 1) * share).min(chunks));
+            let wanted = window - &present;
+            let counter = &counters[i];
+            let report = &report;
+            async move {
+                if wanted.is_empty() {
+                    return;
+                }
+                let Ok(connection) = self.connection(provider).await else {
+                    return;
+                };
+                let request = GetRequest::blob_ranges(to_iroh(hash), wanted);
+                let get = self.store.inner().remote().execute_get(connection, request);
+                let mut items = std::pin::pin!(get.stream());
+                while let Some(item) = items.next().await {
+                    match item {
+                        GetProgressItem::Progress(bytes) => {
+                            counter.store(bytes, Ordering::Relaxed);
+                            report();
+                        }
+                        GetProgressItem::Done(stats) => {
+                            counter.store(stats.payload_bytes_read, Ordering::Relaxed);
+                            if stats.payload_bytes_read > 0 {
+                                self.served_by(&provider.peer);
+                            }
+                            break;
+                        }
+                        GetProgressItem::Error(e) => {
+                            if matches!(e, GetError::Decode { .. })
+                                && let Ok(mut bad) = self.bad.lock()
+                            {
+                                bad.push(provider.peer);
+                            }
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+        futures::future::join_all(parts).await;
+        report();
+        counters.iter().map(|c| c.load(Ordering::Relaxed)).sum()
     }
 
     /// Fetches many small blobs in one request per provider: per-file
@@ -199,6 +306,9 @@ impl<'a> Fetcher<'a> {
                     }
                     GetProgressItem::Done(stats) => {
                         received = before + stats.payload_bytes_read;
+                        if stats.payload_bytes_read > 0 {
+                            self.served_by(&provider.peer);
+                        }
                         break;
                     }
                     GetProgressItem::Error(e) => {
