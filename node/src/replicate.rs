@@ -534,7 +534,12 @@ impl Service {
         let started = std::time::Instant::now();
         let offers = self.offers().await?;
         tracing::debug!(elapsed = ?started.elapsed(), "clone: offers");
-        let Some(found) = offers.iter().find(|o| o.offer.project == id) else {
+        // Prefer the owner: a reader also offers the project, but only a
+        // writer's history can be trusted for a first clone.
+        let mut offered: Vec<&PeerOffer> =
+            offers.iter().filter(|o| o.offer.project == id).collect();
+        offered.sort_by_key(|o| o.peer != o.offer.owner.to_did());
+        let Some(found) = offered.first().copied() else {
             return Err(ServiceError::NoSuchProject(format!(
                 "{id}: no connected peer offers it to you (is it shared with you, and is the peer online? see `tandem peers`)"
             )));
