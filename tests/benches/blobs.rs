@@ -110,6 +110,8 @@ fn rsync_over_ssh(file: &Path) -> Option<Duration> {
         .expect("ssh-keygen");
     let authorized = dir.path().join("authorized");
     std::fs::copy(key.with_extension("pub"), &authorized).expect("authorized keys");
+    // sshd refuses to start without its privilege separation folder.
+    let _ = std::fs::create_dir_all("/run/sshd");
     let port = 20_000 + (std::process::id() % 20_000) as u16;
     let mut sshd = Command::new("/usr/sbin/sshd")
         .args(["-D", "-e", "-p", &port.to_string(), "-h"])
@@ -175,13 +177,21 @@ fn large_file_figures(size: u64) {
     // into the store. Baseline: cp of the same file on the same disk.
     let target = ada.project_dir("big").join("output/model.bin");
     std::fs::copy(&source, &target).expect("place file");
+    flush_disk();
     let cp_started = Instant::now();
     std::fs::copy(&source, scratch.path().join("cp.bin")).expect("cp");
+    flush_disk();
     let cp = cp_started.elapsed();
     let _ = std::fs::remove_file(scratch.path().join("cp.bin"));
-    let ingest = timed("sweep", &ada, &["sweep", "big"]);
+    flush_disk();
+    // Both timings include writing their copy to disk (`sync`), as the
+    // store's copy must be durable.
+    let ingest_started = Instant::now();
+    ada.run(&["sweep", "big"]).expect_ok("sweep");
+    flush_disk();
+    let ingest = ingest_started.elapsed();
     println!(
-        "ingest {} MiB: {:.0} ms = {:.0} MB/s (goal >= 500); cp of the same file {:.0} ms = {:.0} MB/s",
+        "ingest {} MiB: {:.0} ms = {:.0} MB/s (goal >= 500); cp of the same file {:.0} ms = {:.0} MB/s (both until on disk)",
         size / MIB,
         ingest.as_secs_f64() * 1e3,
         mb_per_s(size, ingest),
