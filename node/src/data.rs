@@ -9,13 +9,14 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use tandem_protocol::ProjectId;
+use tandem_protocol::activity::{FileAction, FileChange};
 use tandem_protocol::api::{BlobInfo, DataState, FetchFailure, FetchResult};
 use tandem_protocol::blob::{BlobHash, Pointer};
 use tandem_protocol::identity::PeerKey;
 use tandem_protocol::path::SafePath;
 use tandem_protocol::wire::{Request, Response};
 
-use crate::blobs::fetch::{Fetcher, Provider};
+use crate::blobs::fetch::{Fetched, Fetcher, Provider};
 use crate::blobs::track::{Materialised, Tracker, stat};
 use crate::blobs::{BlobEndpoint, Gate};
 use crate::project::Project;
@@ -49,7 +50,13 @@ impl Service {
     /// Moves new or changed large files into the blob store and points Git
     /// at them instead. Runs at the start of every sweep, under the project
     /// lock, so Git never sees a large file's bytes.
-    pub(crate) fn prepare_blobs(&self, project: &mut Project) -> Result<(), ServiceError> {
+    ///
+    /// Returns the pending changes it looked at when it changed nothing Git
+    /// can see, so the sweep need not ask Git for them a second time.
+    pub(crate) fn prepare_blobs(
+        &self,
+        project: &mut Project,
+    ) -> Result<Option<Vec<FileChange>>, ServiceError> {
         let tracker = Tracker::new(&project.dir);
         let policy = tracker.policy()?;
         let mut pointers = tracker.pointers()?;
@@ -57,6 +64,7 @@ impl Service {
         let before = state.clone();
         // Files to hash into the store: path, size and mtime seen before.
         let mut to_ingest: Vec<(SafePath, u64, i128)> = Vec::new();
+        let mut touched = false;
 
         for file in pointers.keys().cloned().collect::<Vec<_>>() {
             let on_disk = stat(&project.dir.join(file.as_str()))?;
@@ -64,6 +72,7 @@ impl Service {
                 (Some(known), _) if known.matches(on_disk) => {}
                 (Some(_), None) => {
                     // Deleted by the user: the pointer goes with it.
+                    touched = true;
                     tracker.remove_pointer(&file)?;
                     state.files.remove(file.as_str());
                     pointers.remove(&file);
@@ -76,8 +85,9 @@ impl Service {
 
         let mut index = project.repo.index().map_err(crate::repo::RepoError::from)?;
         let mut index_changed = false;
-        for change in crate::repo::pending_changes(&project.repo)? {
-            if change.action == tandem_protocol::activity::FileAction::Deleted {
+        let pending = crate::repo::pending_changes(&project.repo)?;
+        for change in &pending {
+            if change.action == FileAction::Deleted {
                 continue;
             }
             let Ok(file) = SafePath::parse(&change.path) else {
@@ -102,6 +112,7 @@ impl Service {
         }
 
         if !to_ingest.is_empty() {
+            touched = true;
             let paths = to_ingest
                 .iter()
                 .map(|(file, _, _)| project.dir.join(file.as_str()))
@@ -127,12 +138,12 @@ impl Service {
         if index_changed {
             index.write().map_err(crate::repo::RepoError::from)?;
         }
-        tracker.write_exclude(pointers.keys())?;
+        touched |= tracker.write_exclude(pointers.keys())?;
         if state != before {
             tracker.save_state(&state)?;
         }
         self.remember_blobs(project, &pointers);
-        Ok(())
+        Ok((!touched).then_some(pending))
     }
 
     /// Brings the working tree in line with the pointers, using what the
@@ -240,9 +251,34 @@ impl Service {
     /// Writes every large file whose bytes the store holds into the
     /// working tree (after an import or a clone).
     pub(crate) fn write_stored_blobs(&self, project: &mut Project) -> Result<(), ServiceError> {
-        self.materialise_blobs(project, &|_| true)?;
-        self.materialise_links(project, &|_| true)?;
+        self.materialise(project, FetchScope::Requested, &[])?;
         Ok(())
+    }
+
+    /// Writes what the store holds of the project's large files and linked
+    /// datasets into the working tree; returns what is still missing, and
+    /// whether the project fetches only on demand. A requested fetch also
+    /// brings back the evicted files it names.
+    fn materialise(
+        &self,
+        project: &mut Project,
+        scope: FetchScope,
+        wanted: &[SafePath],
+    ) -> Result<(Vec<Needed>, bool), ServiceError> {
+        let bring_back = |file: &SafePath| scope == FetchScope::Requested && covers(wanted, file);
+        let mut needed = self.materialise_blobs(project, &bring_back)?;
+        let on_demand = Tracker::new(&project.dir).load_state()?.on_demand;
+        let links_wanted = link_filter(scope, on_demand, &bring_back);
+        needed.extend(
+            self.materialise_links(project, &links_wanted)?
+                .into_iter()
+                .map(|(file, pointer)| Needed {
+                    file,
+                    pointer,
+                    was_local: true,
+                }),
+        );
+        Ok((needed, on_demand))
     }
 
     /// Each large file's hash and whether its bytes are here.
@@ -251,11 +287,17 @@ impl Service {
         project: &Project,
     ) -> Result<BTreeMap<String, (Pointer, BlobInfo)>, ServiceError> {
         let tracker = Tracker::new(&project.dir);
-        let store = self.blob_store()?;
-        let local = tracker.load_state()?;
+        let pointers = tracker.pointers()?;
         let mut out = BTreeMap::new();
-        for (file, pointer) in tracker.pointers()? {
-            let mut presence = store.presence(&pointer.hash)?;
+        if pointers.is_empty() {
+            return Ok(out);
+        }
+        let local = tracker.load_state()?;
+        let presences = self
+            .blob_store()?
+            .presence_many(pointers.values().map(|p| p.hash).collect());
+        for ((file, pointer), presence) in pointers.into_iter().zip(presences) {
+            let mut presence = presence?;
             if local.evicted.contains(file.as_str()) {
                 // Dropped by the user; the store lets go at its next run.
                 presence = crate::blobs::store::Presence {
@@ -334,29 +376,14 @@ impl Service {
             .map(|p| SafePath::parse(p))
             .collect::<Result<_, _>>()
             .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
-        let bring_back = {
-            let wanted = wanted.clone();
-            move |file: &SafePath| scope == FetchScope::Requested && covers(&wanted, file)
-        };
         let service = self.clone();
         let owned = name.to_owned();
+        let asked = wanted.clone();
         let (id, members, needed, on_demand, known) =
             tokio::task::spawn_blocking(move || -> Result<_, ServiceError> {
                 let handle = service.project(&owned)?;
                 let mut project = service.lock_project(&handle);
-                let mut needed = service.materialise_blobs(&mut project, &bring_back)?;
-                let on_demand = Tracker::new(&project.dir).load_state()?.on_demand;
-                let links_wanted = link_filter(scope, on_demand, &bring_back);
-                needed.extend(
-                    service
-                        .materialise_links(&mut project, &links_wanted)?
-                        .into_iter()
-                        .map(|(file, pointer)| Needed {
-                            file,
-                            pointer,
-                            was_local: true,
-                        }),
-                );
+                let (needed, on_demand) = service.materialise(&mut project, scope, &asked)?;
                 let mut known: Vec<SafePath> =
                     Tracker::new(&project.dir).pointers()?.into_keys().collect();
                 for link in crate::datasets::links(&project)? {
@@ -463,12 +490,13 @@ impl Service {
                                 );
                                 outcome
                             }
-                            batch => {
+                            [first, ..] => {
+                                let batch = job.as_slice();
                                 let total = batch.iter().map(|n| n.pointer.size).sum();
                                 let transfer = self.transfers.begin(
                                     name,
                                     &format!("{} small files", batch.len()),
-                                    batch[0].pointer.hash,
+                                    first.pointer.hash,
                                     total,
                                     0,
                                 );
@@ -483,6 +511,7 @@ impl Service {
                                 );
                                 outcome
                             }
+                            [] => Ok(Fetched { bytes_received: 0 }),
                         };
                         (
                             hashes,
@@ -497,29 +526,13 @@ impl Service {
         fetcher.close().await;
         tracing::debug!(elapsed = ?started.elapsed(), "fetch: transfers done");
 
-        let bring_back = {
-            let wanted = wanted.clone();
-            move |file: &SafePath| scope == FetchScope::Requested && covers(&wanted, file)
-        };
         let service = self.clone();
         let owned = name.to_owned();
+        let asked = wanted.clone();
         let still_needed = tokio::task::spawn_blocking(move || -> Result<_, ServiceError> {
             let handle = service.project(&owned)?;
             let mut project = service.lock_project(&handle);
-            let mut missing = service.materialise_blobs(&mut project, &bring_back)?;
-            let on_demand = Tracker::new(&project.dir).load_state()?.on_demand;
-            let links_wanted = link_filter(scope, on_demand, &bring_back);
-            missing.extend(
-                service
-                    .materialise_links(&mut project, &links_wanted)?
-                    .into_iter()
-                    .map(|(file, pointer)| Needed {
-                        file,
-                        pointer,
-                        was_local: true,
-                    }),
-            );
-            Ok::<_, ServiceError>(missing)
+            Ok(service.materialise(&mut project, scope, &asked)?.0)
         })
         .await
         .map_err(|e| ServiceError::BadRequest(e.to_string()))??;

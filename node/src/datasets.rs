@@ -237,13 +237,6 @@ impl Service {
             message: message.trim().to_owned(),
             files,
         };
-        let relative = Version::path(number);
-        let path = project.dir.join(&relative);
-        if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent).map_err(io_context("creating the versions folder"))?;
-        }
-        crate::fsutil::atomic_write(&path, version.to_toml().as_bytes(), None)
-            .map_err(io_context(format!("writing {relative}")))?;
         let text = format!(
             "Version {number} of {}: {} files, {}",
             project.name,
@@ -251,24 +244,11 @@ impl Service {
             crate::progress::bytes(version.bytes())
         );
         let summary = if version.message.is_empty() {
-            text.clone()
+            text
         } else {
             format!("{text}: {}", version.message)
         };
-        let commit = crate::repo::commit_paths(
-            &project.repo,
-            &self.signature()?,
-            &format!("[tandem:dataset] {summary}\n\n{}", self.trailer()),
-            &[relative.as_str()],
-        )?;
-        self.append(
-            project,
-            Kind::Dataset,
-            summary,
-            Some(commit.to_string()),
-            Details::default(),
-            vec![],
-        )?;
+        self.commit_dataset_file(project, &Version::path(number), &version.to_toml(), summary)?;
         Ok(version)
     }
 
@@ -307,13 +287,6 @@ impl Service {
             collection: version.collection,
             files: version.files.clone(),
         };
-        let relative = Link::path(&dataset_name);
-        let path = project.dir.join(&relative);
-        if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent).map_err(io_context("creating the datasets folder"))?;
-        }
-        crate::fsutil::atomic_write(&path, link.to_toml().as_bytes(), None)
-            .map_err(io_context(format!("writing {relative}")))?;
         let summary = format!(
             "Linked dataset {dataset_name} version {} ({} files, {}) at {}/",
             version.number,
@@ -321,22 +294,42 @@ impl Service {
             crate::progress::bytes(version.bytes()),
             link.folder()
         );
+        self.commit_dataset_file(
+            &mut project,
+            &Link::path(&dataset_name),
+            &link.to_toml(),
+            summary,
+        )?;
+        self.materialise_links(&mut project, &|_| true)?;
+        Ok(link)
+    }
+
+    /// Writes one of Tandem's dataset files (a version listing or a link),
+    /// commits it alone and records the change.
+    fn commit_dataset_file(
+        &self,
+        project: &mut Project,
+        relative: &str,
+        contents: &str,
+        summary: String,
+    ) -> Result<(), ServiceError> {
+        crate::fsutil::atomic_write(&project.dir.join(relative), contents.as_bytes(), None)
+            .map_err(io_context(format!("writing {relative}")))?;
         let commit = crate::repo::commit_paths(
             &project.repo,
             &self.signature()?,
             &format!("[tandem:dataset] {summary}\n\n{}", self.trailer()),
-            &[relative.as_str()],
+            &[relative],
         )?;
         self.append(
-            &mut project,
+            project,
             Kind::Dataset,
             summary,
             Some(commit.to_string()),
             Details::default(),
             vec![],
         )?;
-        self.materialise_links(&mut project, &|_| true)?;
-        Ok(link)
+        Ok(())
     }
 
     /// Writes linked datasets' files that the store holds into the

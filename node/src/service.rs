@@ -438,37 +438,32 @@ impl Service {
                 files: vec![],
             })
             .collect();
-        for (path, size) in repo::tracked_files(&project.repo)? {
-            if path.ends_with(".gitkeep") {
-                continue;
-            }
-            let section = path
+        let tracked = repo::tracked_files(&project.repo)?
+            .into_iter()
+            .filter(|(path, _)| !path.ends_with(".gitkeep"))
+            .map(|(path, size)| FileInfo {
+                path,
+                size,
+                blob: None,
+            });
+        let large = self
+            .blob_files(&project)?
+            .into_iter()
+            .map(|(path, (pointer, info))| FileInfo {
+                path,
+                size: pointer.size,
+                blob: Some(info),
+            });
+        for file in tracked.chain(large) {
+            let section = file
+                .path
                 .split('/')
                 .next()
                 .and_then(|s| s.parse::<Section>().ok());
             if let Some(section) = section
                 && let Some(group) = sections.iter_mut().find(|g| g.section == section)
             {
-                group.files.push(FileInfo {
-                    path,
-                    size,
-                    blob: None,
-                });
-            }
-        }
-        for (path, (pointer, info)) in self.blob_files(&project)? {
-            let section = path
-                .split('/')
-                .next()
-                .and_then(|s| s.parse::<Section>().ok());
-            if let Some(section) = section
-                && let Some(group) = sections.iter_mut().find(|g| g.section == section)
-            {
-                group.files.push(FileInfo {
-                    path,
-                    size: pointer.size,
-                    blob: Some(info),
-                });
+                group.files.push(file);
             }
         }
         for group in &mut sections {
@@ -506,8 +501,11 @@ impl Service {
     }
 
     pub(crate) fn sweep_locked(&self, project: &mut Project) -> Result<SweepResult, ServiceError> {
-        self.prepare_blobs(project)?;
-        let changes = as_user_files(repo::pending_changes(&project.repo)?);
+        let changes = match self.prepare_blobs(project)? {
+            Some(unchanged) => unchanged,
+            None => repo::pending_changes(&project.repo)?,
+        };
+        let changes = as_user_files(changes);
         if changes.is_empty() {
             return Ok(SweepResult {
                 commit: None,

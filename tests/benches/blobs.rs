@@ -141,21 +141,6 @@ fn rsync_over_ssh(file: &Path) -> Option<Duration> {
     status.success().then_some(elapsed)
 }
 
-fn started(name: &str) -> TestNode {
-    let mut node = TestNode::with_identity(name);
-    node.start();
-    node
-}
-
-fn project_id(node: &TestNode, project: &str) -> String {
-    node.run(&["project", "show", project, "--json"])
-        .expect_ok("show")
-        .json()["id"]
-        .as_str()
-        .expect("id")
-        .to_owned()
-}
-
 fn timed(what: &str, node: &TestNode, args: &[&str]) -> Duration {
     let started = Instant::now();
     node.run(args).expect_ok(what);
@@ -163,8 +148,8 @@ fn timed(what: &str, node: &TestNode, args: &[&str]) -> Duration {
 }
 
 fn large_file_figures(size: u64) {
-    let ada = started("Ada");
-    let bob = started("Bob");
+    let ada = TestNode::started("Ada");
+    let bob = TestNode::started("Bob");
     bob.connect(&ada);
     ada.run(&["project", "create", "big"]).expect_ok("create");
     ada.run(&["sync", "big", "--auto", "off"])
@@ -201,7 +186,7 @@ fn large_file_figures(size: u64) {
 
     ada.run(&["share", "big", &bob.did(), "--role", "reader"])
         .expect_ok("share");
-    let id = project_id(&ada, "big");
+    let id = ada.project_id("big");
     bob.run(&["project", "clone", &id, "--no-data"])
         .expect_ok("clone");
     // Dirty pages from writing the test file would otherwise be flushed
@@ -233,8 +218,8 @@ fn large_file_figures(size: u64) {
 }
 
 fn small_files_figure() {
-    let ada = started("Ada");
-    let bob = started("Bob");
+    let ada = TestNode::started("Ada");
+    let bob = TestNode::started("Bob");
     bob.connect(&ada);
     ada.run(&["project", "create", "many"]).expect_ok("create");
     ada.run(&["sync", "many", "--auto", "off"])
@@ -254,7 +239,7 @@ fn small_files_figure() {
     let ingest = timed("sweep", &ada, &["sweep", "many"]);
     ada.run(&["share", "many", &bob.did(), "--role", "reader"])
         .expect_ok("share");
-    let id = project_id(&ada, "many");
+    let id = ada.project_id("many");
     bob.run(&["project", "clone", &id, "--no-data"])
         .expect_ok("clone");
     let fetch = timed("fetch", &bob, &["fetch", "many"]);

@@ -135,6 +135,23 @@ impl TestNode {
         log
     }
 
+    /// A node with an identity, already running (see [`TestNode::start`]).
+    pub fn started(name: &str) -> Self {
+        let mut node = Self::with_identity(name);
+        node.start();
+        node
+    }
+
+    /// The id (`tp…`) of one of this node's projects.
+    pub fn project_id(&self, project: &str) -> String {
+        self.run(&["project", "show", project, "--json"])
+            .expect_ok("project show")
+            .json()["id"]
+            .as_str()
+            .expect("the project has an id")
+            .to_owned()
+    }
+
     pub fn home(&self) -> &Path {
         self.home.path()
     }

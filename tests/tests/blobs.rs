@@ -9,21 +9,6 @@ use tandem_e2e::{TestNode, blob_probe, git, same_bytes, wait_for, write_random};
 
 const MIB: u64 = 1024 * 1024;
 
-fn started(name: &str) -> TestNode {
-    let mut node = TestNode::with_identity(name);
-    node.start();
-    node
-}
-
-fn project_id(node: &TestNode, project: &str) -> String {
-    node.run(&["project", "show", project, "--json"])
-        .expect_ok("show")
-        .json()["id"]
-        .as_str()
-        .expect("id")
-        .to_owned()
-}
-
 /// A project owned by `owner`, with automatic sync off so the test drives
 /// every transfer itself.
 fn project(owner: &TestNode, name: &str) {
@@ -100,9 +85,9 @@ fn fetch_json(node: &TestNode, project: &str, paths: &[&str]) -> serde_json::Val
 
 #[test]
 fn large_file_travels_as_a_verified_blob_and_only_to_members() {
-    let ada = started("Ada");
-    let bob = started("Bob");
-    let cy = started("Cy");
+    let ada = TestNode::started("Ada");
+    let bob = TestNode::started("Bob");
+    let cy = TestNode::started("Cy");
     bob.connect(&ada);
     cy.connect(&ada);
     project(&ada, "survey");
@@ -135,7 +120,7 @@ fn large_file_travels_as_a_verified_blob_and_only_to_members() {
     // Bob, a reader, clones: the bytes arrive verified and byte-identical.
     ada.run(&["share", "survey", &bob.did(), "--role", "reader"])
         .expect_ok("share");
-    let id = project_id(&ada, "survey");
+    let id = ada.project_id("survey");
     bob.run(&["project", "clone", &id]).expect_ok("clone");
     let copy = bob.project_dir("survey").join("input/big.bin");
     assert!(
@@ -185,8 +170,8 @@ fn blake3_hex(bytes: &[u8]) -> String {
 
 #[test]
 fn only_changed_files_move_and_equal_content_moves_once() {
-    let ada = started("Ada");
-    let bob = started("Bob");
+    let ada = TestNode::started("Ada");
+    let bob = TestNode::started("Bob");
     bob.connect(&ada);
     project(&ada, "set");
     let dir = ada.project_dir("set");
@@ -204,7 +189,7 @@ fn only_changed_files_move_and_equal_content_moves_once() {
         .expect_ok("share");
 
     // Cloned without data: every large file is listed as remote.
-    let id = project_id(&ada, "set");
+    let id = ada.project_id("set");
     bob.run(&["project", "clone", &id, "--no-data"])
         .expect_ok("clone --no-data");
     assert_eq!(
@@ -293,9 +278,9 @@ fn corrupt_store_copy(node: &TestNode, hash: &str) {
 
 #[test]
 fn corrupt_bytes_are_detected_and_another_peer_serves_them() {
-    let ada = started("Ada");
-    let bob = started("Bob");
-    let cy = started("Cy");
+    let ada = TestNode::started("Ada");
+    let bob = TestNode::started("Bob");
+    let cy = TestNode::started("Cy");
     bob.connect(&ada);
     cy.connect(&ada);
     project(&ada, "lab");
@@ -306,7 +291,7 @@ fn corrupt_bytes_are_detected_and_another_peer_serves_them() {
         .expect_ok("share bob");
     ada.run(&["share", "lab", &cy.did(), "--role", "reader"])
         .expect_ok("share cy");
-    let id = project_id(&ada, "lab");
+    let id = ada.project_id("lab");
     cy.run(&["project", "clone", &id])
         .expect_ok("cy clones with data");
     let (hash, _) = pointer(&ada, "lab", "input/data.bin");
@@ -336,8 +321,8 @@ fn corrupt_bytes_are_detected_and_another_peer_serves_them() {
 
 #[test]
 fn a_transfer_killed_midway_resumes_without_resending() {
-    let ada = started("Ada");
-    let mut bob = started("Bob");
+    let ada = TestNode::started("Ada");
+    let mut bob = TestNode::started("Bob");
     bob.connect(&ada);
     project(&ada, "big");
     let dir = ada.project_dir("big");
@@ -346,7 +331,7 @@ fn a_transfer_killed_midway_resumes_without_resending() {
     ada.run(&["sweep", "big"]).expect_ok("sweep");
     ada.run(&["share", "big", &bob.did(), "--role", "reader"])
         .expect_ok("share");
-    let id = project_id(&ada, "big");
+    let id = ada.project_id("big");
     bob.run(&["project", "clone", &id, "--no-data"])
         .expect_ok("clone");
 
@@ -391,8 +376,8 @@ fn a_transfer_killed_midway_resumes_without_resending() {
 
 #[test]
 fn evict_drops_copies_peers_hold_and_keeps_the_only_copy() {
-    let mut ada = started("Ada");
-    let bob = started("Bob");
+    let mut ada = TestNode::started("Ada");
+    let bob = TestNode::started("Bob");
     bob.connect(&ada);
     project(&ada, "field");
     let dir = ada.project_dir("field");
@@ -402,7 +387,7 @@ fn evict_drops_copies_peers_hold_and_keeps_the_only_copy() {
     ada.run(&["sweep", "field"]).expect_ok("sweep");
     ada.run(&["share", "field", &bob.did(), "--role", "writer"])
         .expect_ok("share");
-    let id = project_id(&ada, "field");
+    let id = ada.project_id("field");
     bob.run(&["project", "clone", &id]).expect_ok("clone");
     // A new version of site0 on Ada's side leaves Bob an old version.
     write_random(&dir.join("input/site0.bin"), 2 * MIB, 77);
@@ -492,9 +477,9 @@ fn dataset_versions(node: &TestNode, dataset: &str) -> Vec<serde_json::Value> {
 
 #[test]
 fn datasets_version_sync_by_changed_file_and_link_into_projects() {
-    let ada = started("Ada");
-    let bob = started("Bob");
-    let cy = started("Cy");
+    let ada = TestNode::started("Ada");
+    let bob = TestNode::started("Bob");
+    let cy = TestNode::started("Cy");
     bob.connect(&ada);
     cy.connect(&ada);
     let source = tempfile::tempdir().expect("tempdir");
@@ -533,7 +518,7 @@ fn datasets_version_sync_by_changed_file_and_link_into_projects() {
     // Bob reads the dataset; a change of one file moves that file alone.
     ada.run(&["share", "gps", &bob.did(), "--role", "reader"])
         .expect_ok("share dataset");
-    bob.run(&["project", "clone", &project_id(&ada, "gps")])
+    bob.run(&["project", "clone", &ada.project_id("gps")])
         .expect_ok("clone dataset");
     write_random(&data.join("a/f00.bin"), file_size, 9_999);
     ada.run(&["dataset", "add", "gps", "--message", "fixed f00"])
@@ -581,13 +566,8 @@ fn datasets_version_sync_by_changed_file_and_link_into_projects() {
     // files, only the half he asks for, and cannot see the dataset itself.
     ada.run(&["share", "analysis", &cy.did(), "--role", "reader"])
         .expect_ok("share project");
-    cy.run(&[
-        "project",
-        "clone",
-        &project_id(&ada, "analysis"),
-        "--no-data",
-    ])
-    .expect_ok("clone project");
+    cy.run(&["project", "clone", &ada.project_id("analysis"), "--no-data"])
+        .expect_ok("clone project");
     let half = fetch_json(&cy, "analysis", &["input/gps/b"]);
     assert_eq!(half["fetched"].as_array().map(Vec::len), Some(50), "{half}");
     assert_eq!(half["bytes_received"].as_u64(), Some(50 * file_size));
@@ -601,7 +581,7 @@ fn datasets_version_sync_by_changed_file_and_link_into_projects() {
         .expect_ok("list")
         .json();
     assert_eq!(datasets.as_array().map(Vec::len), Some(0), "{datasets}");
-    cy.run(&["project", "clone", &project_id(&ada, "gps")])
+    cy.run(&["project", "clone", &ada.project_id("gps")])
         .expect_err(
             "clone dataset without a role",
             "no connected peer offers it",
@@ -656,9 +636,9 @@ fn exported_archives_carry_large_files_and_refuse_damaged_ones() {
 
 #[test]
 fn one_large_file_is_drawn_from_several_peers_at_once() {
-    let ada = started("Ada");
-    let bob = started("Bob");
-    let cy = started("Cy");
+    let ada = TestNode::started("Ada");
+    let bob = TestNode::started("Bob");
+    let cy = TestNode::started("Cy");
     cy.connect(&ada);
     bob.connect(&ada);
     bob.connect(&cy);
@@ -670,7 +650,7 @@ fn one_large_file_is_drawn_from_several_peers_at_once() {
         ada.run(&["share", "scan", &peer.did(), "--role", "reader"])
             .expect_ok("share");
     }
-    let id = project_id(&ada, "scan");
+    let id = ada.project_id("scan");
     cy.run(&["project", "clone", &id])
         .expect_ok("cy clones with data");
     bob.run(&["project", "clone", &id, "--no-data"])

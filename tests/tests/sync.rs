@@ -5,21 +5,6 @@ use std::fs;
 
 use tandem_e2e::{TestNode, git};
 
-fn started(name: &str) -> TestNode {
-    let mut node = TestNode::with_identity(name);
-    node.start();
-    node
-}
-
-fn project_id(node: &TestNode, project: &str) -> String {
-    node.run(&["project", "show", project, "--json"])
-        .expect_ok("show")
-        .json()["id"]
-        .as_str()
-        .expect("id")
-        .to_owned()
-}
-
 fn entry_ids(node: &TestNode, project: &str) -> BTreeSet<String> {
     let list = node
         .run(&["activity", project, "--json", "--limit", "10000"])
@@ -40,9 +25,9 @@ fn head(node: &TestNode, project: &str) -> String {
 
 #[test]
 fn share_clone_edit_sync_conflict_and_access_on_the_wire() {
-    let ada = started("Ada");
-    let bob = started("Bob");
-    let cy = started("Cy");
+    let ada = TestNode::started("Ada");
+    let bob = TestNode::started("Bob");
+    let cy = TestNode::started("Cy");
     // Eve never gets a role; her node records everything it receives.
     let mut eve = TestNode::with_identity("Eve");
     let eve_wire = eve.record_wire();
@@ -64,7 +49,7 @@ fn share_clone_edit_sync_conflict_and_access_on_the_wire() {
     )
     .expect("write");
     ada.run(&["sweep", "survey"]).expect_ok("sweep");
-    let id = project_id(&ada, "survey");
+    let id = ada.project_id("survey");
 
     // Before sharing: Bob and Cy are offered nothing and cannot clone.
     let offers = bob
@@ -257,13 +242,13 @@ fn share_clone_edit_sync_conflict_and_access_on_the_wire() {
 
 #[test]
 fn changes_reach_members_automatically() {
-    let ada = started("Ada");
-    let bob = started("Bob");
+    let ada = TestNode::started("Ada");
+    let bob = TestNode::started("Bob");
     bob.connect(&ada);
     ada.run(&["project", "create", "field"]).expect_ok("create");
     ada.run(&["share", "field", &bob.did(), "--role", "writer"])
         .expect_ok("share");
-    bob.run(&["project", "clone", &project_id(&ada, "field")])
+    bob.run(&["project", "clone", &ada.project_id("field")])
         .expect_ok("clone");
 
     // Ada saves a file with any program: her node sweeps it, announces it,
@@ -303,15 +288,15 @@ fn changes_reach_members_automatically() {
 
 #[test]
 fn a_node_killed_mid_sync_restarts_consistent_and_finishes() {
-    let ada = started("Ada");
-    let mut bob = started("Bob");
+    let ada = TestNode::started("Ada");
+    let mut bob = TestNode::started("Bob");
     bob.connect(&ada);
     ada.run(&["project", "create", "long"]).expect_ok("create");
     ada.run(&["sync", "long", "--auto", "off"])
         .expect_ok("auto off");
     ada.run(&["share", "long", &bob.did(), "--role", "writer"])
         .expect_ok("share");
-    bob.run(&["project", "clone", &project_id(&ada, "long")])
+    bob.run(&["project", "clone", &ada.project_id("long")])
         .expect_ok("clone");
     bob.run(&["sync", "long", "--auto", "off"])
         .expect_ok("auto off");
@@ -355,7 +340,7 @@ fn peers_connect_and_clone_over_quic() {
     ada.run(&["sweep", "field"]).expect_ok("sweep");
     ada.run(&["share", "field", &bob.did(), "--role", "writer"])
         .expect_ok("share");
-    bob.run(&["project", "clone", &project_id(&ada, "field")])
+    bob.run(&["project", "clone", &ada.project_id("field")])
         .expect_ok("clone over QUIC");
     assert_eq!(head(&ada, "field"), head(&bob, "field"));
     let peers = bob.run(&["peers", "--json"]).expect_ok("peers").json();

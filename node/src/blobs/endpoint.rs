@@ -158,36 +158,37 @@ async fn judge(mut requests: tokio::sync::mpsc::Receiver<ProviderMessage>, gate:
                 peers.remove(&m.connection_id);
             }
             ProviderMessage::GetRequestReceived(m) => {
-                let peer = peers.get(&m.connection_id).cloned();
                 let hashes = vec![from_iroh(&m.request.hash)];
-                let gate = gate.clone();
-                tokio::spawn(async move {
-                    let allowed = allowed(gate, peer, hashes).await;
-                    m.tx.send(allowed).await.ok();
-                });
+                judge_request(&gate, peers.get(&m.connection_id), hashes, m.tx);
             }
             ProviderMessage::GetManyRequestReceived(m) => {
-                let peer = peers.get(&m.connection_id).cloned();
                 let hashes = m.request.hashes.iter().map(from_iroh).collect();
-                let gate = gate.clone();
-                tokio::spawn(async move {
-                    let allowed = allowed(gate, peer, hashes).await;
-                    m.tx.send(allowed).await.ok();
-                });
+                judge_request(&gate, peers.get(&m.connection_id), hashes, m.tx);
             }
             ProviderMessage::ObserveRequestReceived(m) => {
-                let peer = peers.get(&m.connection_id).cloned();
                 let hashes = vec![from_iroh(&m.request.hash)];
-                let gate = gate.clone();
-                tokio::spawn(async move {
-                    let allowed = allowed(gate, peer, hashes).await;
-                    m.tx.send(allowed).await.ok();
-                });
+                judge_request(&gate, peers.get(&m.connection_id), hashes, m.tx);
             }
             // Anything else that expects an answer is refused by dropping it.
             _ => {}
         }
     }
+}
+
+/// Answers one request off the event loop, so a slow judgement does not
+/// hold up other connections.
+fn judge_request(
+    gate: &Arc<dyn Gate>,
+    peer: Option<&PeerKey>,
+    hashes: Vec<BlobHash>,
+    reply: irpc::channel::oneshot::Sender<Result<(), AbortReason>>,
+) {
+    let gate = gate.clone();
+    let peer = peer.copied();
+    tokio::spawn(async move {
+        let verdict = allowed(gate, peer, hashes).await;
+        reply.send(verdict).await.ok();
+    });
 }
 
 async fn allowed(

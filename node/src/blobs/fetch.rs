@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::StreamExt;
 use iroh_blobs::HashAndFormat;
-use iroh_blobs::api::remote::GetProgressItem;
+use iroh_blobs::api::remote::{GetProgress, GetProgressItem};
 use iroh_blobs::get::GetError;
 use iroh_blobs::protocol::{ChunkRanges, ChunkRangesExt, GetRequest};
 use tandem_protocol::blob::BlobHash;
@@ -83,6 +83,43 @@ impl<'a> Fetcher<'a> {
         Ok(connection)
     }
 
+    /// Drives one request to one provider to its end: reports the payload
+    /// bytes received as they arrive, remembers who served and who sent
+    /// data that failed verification (never asked again in this batch).
+    async fn drive(
+        &self,
+        provider: &Provider,
+        get: GetProgress,
+        progress: impl Fn(u64),
+    ) -> (u64, Result<(), String>) {
+        let mut items = std::pin::pin!(get.stream());
+        let mut received = 0;
+        while let Some(item) = items.next().await {
+            match item {
+                GetProgressItem::Progress(bytes) => {
+                    received = bytes;
+                    progress(bytes);
+                }
+                GetProgressItem::Done(stats) => {
+                    if stats.payload_bytes_read > 0 {
+                        self.served_by(&provider.peer);
+                    }
+                    return (stats.payload_bytes_read, Ok(()));
+                }
+                GetProgressItem::Error(e) => {
+                    if matches!(e, GetError::Decode { .. }) {
+                        tracing::warn!(peer = %provider.peer.short(), "peer sent corrupt blob data");
+                        if let Ok(mut bad) = self.bad.lock() {
+                            bad.push(provider.peer);
+                        }
+                    }
+                    return (received, Err(describe(&e)));
+                }
+            }
+        }
+        (received, Err("the transfer ended early".into()))
+    }
+
     fn served_by(&self, peer: &PeerKey) {
         if let Ok(mut served) = self.served.lock() {
             served.insert(*peer);
@@ -151,34 +188,10 @@ impl<'a> Fetcher<'a> {
                 .inner()
                 .remote()
                 .fetch(connection, HashAndFormat::raw(to_iroh(hash)));
-            let mut items = std::pin::pin!(fetch.stream());
-            let mut outcome = Err("the transfer ended early".to_owned());
-            while let Some(item) = items.next().await {
-                match item {
-                    GetProgressItem::Progress(bytes) => {
-                        received = before + bytes;
-                        progress(received);
-                    }
-                    GetProgressItem::Done(stats) => {
-                        received = before + stats.payload_bytes_read;
-                        if stats.payload_bytes_read > 0 {
-                            self.served_by(&provider.peer);
-                        }
-                        outcome = Ok(());
-                        break;
-                    }
-                    GetProgressItem::Error(e) => {
-                        outcome = Err(describe(&e));
-                        if matches!(e, GetError::Decode { .. }) {
-                            tracing::warn!(peer = %provider.peer.short(), %hash, "peer sent corrupt blob data");
-                            if let Ok(mut bad) = self.bad.lock() {
-                                bad.push(provider.peer);
-                            }
-                        }
-                        break;
-                    }
-                }
-            }
+            let (bytes, outcome) = self
+                .drive(provider, fetch, |bytes| progress(before + bytes))
+                .await;
+            received = before + bytes;
             match outcome {
                 Ok(()) => {
                     return Ok(Fetched {
@@ -227,30 +240,13 @@ impl<'a> Fetcher<'a> {
                 };
                 let request = GetRequest::blob_ranges(to_iroh(hash), wanted);
                 let get = self.store.inner().remote().execute_get(connection, request);
-                let mut items = std::pin::pin!(get.stream());
-                while let Some(item) = items.next().await {
-                    match item {
-                        GetProgressItem::Progress(bytes) => {
-                            counter.store(bytes, Ordering::Relaxed);
-                            report();
-                        }
-                        GetProgressItem::Done(stats) => {
-                            counter.store(stats.payload_bytes_read, Ordering::Relaxed);
-                            if stats.payload_bytes_read > 0 {
-                                self.served_by(&provider.peer);
-                            }
-                            break;
-                        }
-                        GetProgressItem::Error(e) => {
-                            if matches!(e, GetError::Decode { .. })
-                                && let Ok(mut bad) = self.bad.lock()
-                            {
-                                bad.push(provider.peer);
-                            }
-                            break;
-                        }
-                    }
-                }
+                let (bytes, _) = self
+                    .drive(provider, get, |bytes| {
+                        counter.store(bytes, Ordering::Relaxed);
+                        report();
+                    })
+                    .await;
+                counter.store(bytes, Ordering::Relaxed);
             }
         });
         futures::future::join_all(parts).await;
@@ -297,30 +293,12 @@ impl<'a> Fetcher<'a> {
                 .inner()
                 .remote()
                 .execute_get_many(connection, request.build());
-            let mut items = std::pin::pin!(get.stream());
-            while let Some(item) = items.next().await {
-                match item {
-                    GetProgressItem::Progress(bytes) => {
-                        received = before + bytes;
-                        progress(received);
-                    }
-                    GetProgressItem::Done(stats) => {
-                        received = before + stats.payload_bytes_read;
-                        if stats.payload_bytes_read > 0 {
-                            self.served_by(&provider.peer);
-                        }
-                        break;
-                    }
-                    GetProgressItem::Error(e) => {
-                        if matches!(e, GetError::Decode { .. })
-                            && let Ok(mut bad) = self.bad.lock()
-                        {
-                            bad.push(provider.peer);
-                        }
-                        failures.push((provider.peer.short(), describe(&e)));
-                        break;
-                    }
-                }
+            let (bytes, outcome) = self
+                .drive(provider, get, |bytes| progress(before + bytes))
+                .await;
+            received = before + bytes;
+            if let Err(reason) = outcome {
+                failures.push((provider.peer.short(), reason));
             }
             let mut still = Vec::new();
             for hash in missing {

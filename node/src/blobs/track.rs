@@ -224,11 +224,12 @@ impl Tracker {
     }
 
     /// Rewrites Tandem's block of `.git/info/exclude` to list exactly
-    /// `files`, keeping whatever else the user wrote there.
+    /// `files`, keeping whatever else the user wrote there. Returns whether
+    /// the file changed.
     pub fn write_exclude<'a>(
         &self,
         files: impl IntoIterator<Item = &'a SafePath>,
-    ) -> Result<(), TrackError> {
+    ) -> Result<bool, TrackError> {
         let path = self.root.join(".git/info/exclude");
         let current = match fs::read_to_string(&path) {
             Ok(text) => text,
@@ -264,12 +265,13 @@ impl Tracker {
         text.push_str(EXCLUDE_END);
         text.push('\n');
         if text == current {
-            return Ok(());
+            return Ok(false);
         }
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent).map_err(io_at(parent))?;
         }
-        atomic_write(&path, text.as_bytes(), None).map_err(io_at(&path))
+        atomic_write(&path, text.as_bytes(), None).map_err(io_at(&path))?;
+        Ok(true)
     }
 }
 

@@ -19,12 +19,13 @@ struct Transfer {
 
 #[derive(Default)]
 pub struct Transfers {
-    next: Mutex<(u64, BTreeMap<u64, Transfer>)>,
+    /// The last id given, and every transfer kept.
+    state: Mutex<(u64, BTreeMap<u64, Transfer>)>,
 }
 
 impl Transfers {
     pub fn begin(&self, project: &str, path: &str, hash: BlobHash, total: u64, done: u64) -> u64 {
-        let mut guard = self.next.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
         guard.0 += 1;
         let id = guard.0;
         guard.1.insert(
@@ -60,7 +61,7 @@ impl Transfers {
 
     /// Records `received` new bytes since the transfer began.
     pub fn progress(&self, id: u64, received: u64) {
-        let mut guard = self.next.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(t) = guard.1.get_mut(&id) {
             t.view.done = (t.resumed_from + received).min(t.view.total);
             let seconds = t.started.elapsed().as_secs_f64();
@@ -71,7 +72,7 @@ impl Transfers {
     }
 
     pub fn finish(&self, id: u64, result: Result<(), String>) {
-        let mut guard = self.next.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(t) = guard.1.get_mut(&id) {
             t.view.state = match result {
                 Ok(()) => {
@@ -84,7 +85,7 @@ impl Transfers {
     }
 
     pub fn list(&self) -> Vec<TransferView> {
-        let guard = self.next.lock().unwrap_or_else(|e| e.into_inner());
+        let guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
         guard.1.values().map(|t| t.view.clone()).collect()
     }
 }
