@@ -77,6 +77,13 @@ impl IntoResponse for ServiceError {
             ServiceError::NoSuchProject(_) => StatusCode::NOT_FOUND,
             ServiceError::NoSuchFile(_) => StatusCode::NOT_FOUND,
             ServiceError::Conflict(_) => StatusCode::CONFLICT,
+            ServiceError::Env(crate::env::EnvError::DockerUnavailable { .. }) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ServiceError::Env(crate::env::EnvError::BuildFailed { .. }) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ServiceError::Env(e) if e.is_users() => StatusCode::BAD_REQUEST,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {
@@ -140,6 +147,27 @@ pub fn app(service: Arc<Service>, guard: Guard) -> Router {
         .route("/offers", get(offers))
         .route("/peers", get(peers).post(add_peer))
         .route("/peers/self", get(own_addresses))
+        .route("/bases", get(bases))
+        .route("/bases/bootstrap", post(bootstrap_bases))
+        .route("/projects/{name}/env", get(env_show))
+        .route("/projects/{name}/env/packages", post(env_add))
+        .route(
+            "/projects/{name}/env/packages/{manager}/{package}",
+            axum::routing::delete(env_remove),
+        )
+        .route("/projects/{name}/env/import", post(env_import))
+        .route("/projects/{name}/env/snippets", post(snippet_add))
+        .route(
+            "/projects/{name}/env/snippets/{snippet}",
+            axum::routing::delete(snippet_remove),
+        )
+        .route("/projects/{name}/env/outdated", get(env_outdated))
+        .route("/projects/{name}/build", post(build))
+        .route("/builds", get(builds))
+        .route("/projects/{name}/launch", post(launch))
+        .route("/projects/{name}/stop", post(stop))
+        .route("/containers", get(containers))
+        .route("/figures/{hash}", get(figure))
         .with_state(service.clone());
     let web = tandem_web::router(Arc::new(WebBackend(service)), guard.csrf());
     Router::new()
@@ -257,7 +285,11 @@ async fn create(
     Json(body): Json<CreateProject>,
 ) -> ApiResult<tandem_protocol::api::ProjectSummary> {
     blocking(&s, move |s| {
-        s.create_project(&body.name, body.description.as_deref().unwrap_or(""))
+        s.create_project(
+            &body.name,
+            body.description.as_deref().unwrap_or(""),
+            body.base.as_deref(),
+        )
     })
     .await
 }
@@ -544,4 +576,128 @@ async fn own_addresses(State(s): State<Arc<Service>>) -> ApiResult<serde_json::V
         "addresses": addresses,
         "blob_addresses": blob_addresses,
     })))
+}
+
+async fn bases(State(s): State<Arc<Service>>) -> Json<Vec<tandem_protocol::api::BaseView>> {
+    Json(s.bases().await)
+}
+
+#[derive(Serialize)]
+struct BootstrapResult {
+    output: String,
+}
+
+async fn bootstrap_bases(State(s): State<Arc<Service>>) -> ApiResult<BootstrapResult> {
+    Ok(Json(BootstrapResult {
+        output: s.bootstrap_bases().await?,
+    }))
+}
+
+async fn env_show(
+    State(s): State<Arc<Service>>,
+    Path(name): Path<String>,
+) -> ApiResult<tandem_protocol::api::EnvView> {
+    Ok(Json(s.env_show(&name).await?))
+}
+
+async fn env_add(
+    State(s): State<Arc<Service>>,
+    Path(name): Path<String>,
+    Json(body): Json<tandem_protocol::api::AddPackages>,
+) -> ApiResult<tandem_protocol::api::EnvChange> {
+    Ok(Json(s.env_add(&name, &body.manager, &body.packages).await?))
+}
+
+async fn env_remove(
+    State(s): State<Arc<Service>>,
+    Path((name, manager, package)): Path<(String, String, String)>,
+) -> ApiResult<tandem_protocol::api::EnvChange> {
+    blocking(&s, move |s| s.env_remove(&name, &manager, &[package])).await
+}
+
+async fn env_import(
+    State(s): State<Arc<Service>>,
+    Path(name): Path<String>,
+    Json(body): Json<tandem_protocol::api::ImportRequirements>,
+) -> ApiResult<tandem_protocol::api::EnvChange> {
+    Ok(Json(s.env_import(&name, &body.text).await?))
+}
+
+async fn snippet_add(
+    State(s): State<Arc<Service>>,
+    Path(name): Path<String>,
+    Json(body): Json<tandem_protocol::api::SnippetRequest>,
+) -> ApiResult<tandem_protocol::api::EnvChange> {
+    blocking(&s, move |s| s.snippet_add(&name, &body.name, &body.lines)).await
+}
+
+async fn snippet_remove(
+    State(s): State<Arc<Service>>,
+    Path((name, snippet)): Path<(String, String)>,
+) -> ApiResult<tandem_protocol::api::EnvChange> {
+    blocking(&s, move |s| s.snippet_remove(&name, &snippet)).await
+}
+
+async fn env_outdated(
+    State(s): State<Arc<Service>>,
+    Path(name): Path<String>,
+) -> ApiResult<Vec<tandem_protocol::api::OutdatedPackage>> {
+    Ok(Json(s.env_outdated(&name).await?))
+}
+
+async fn build(
+    State(s): State<Arc<Service>>,
+    Path(name): Path<String>,
+) -> ApiResult<tandem_protocol::api::BuildResult> {
+    Ok(Json(s.build(&name).await?))
+}
+
+async fn builds(State(s): State<Arc<Service>>) -> Json<Vec<tandem_protocol::api::BuildProgress>> {
+    Json(s.builds())
+}
+
+async fn launch(
+    State(s): State<Arc<Service>>,
+    Path(name): Path<String>,
+    Json(body): Json<tandem_protocol::api::LaunchRequest>,
+) -> ApiResult<tandem_protocol::api::ContainerView> {
+    Ok(Json(s.launch(&name, body.tool.as_deref()).await?))
+}
+
+async fn stop(
+    State(s): State<Arc<Service>>,
+    Path(name): Path<String>,
+) -> ApiResult<Vec<tandem_protocol::api::ContainerView>> {
+    Ok(Json(s.stop_container(&name).await?))
+}
+
+async fn containers(
+    State(s): State<Arc<Service>>,
+) -> ApiResult<Vec<tandem_protocol::api::ContainerView>> {
+    Ok(Json(s.containers().await?))
+}
+
+/// Figures are served inert: an SVG from a notebook may carry script, so
+/// it gets a policy that runs none and may not be sniffed into HTML.
+async fn figure(
+    State(s): State<Arc<Service>>,
+    Path(hash): Path<String>,
+) -> Result<Response, ServiceError> {
+    let (bytes, mime) = s.figure(&hash).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, mime),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'; sandbox",
+            ),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (
+                header::CACHE_CONTROL,
+                "private, max-age=31536000, immutable",
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
 }

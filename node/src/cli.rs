@@ -70,6 +70,32 @@ enum Command {
     /// Versioned datasets: create, add files, list, show, link into a project
     #[command(subcommand)]
     Dataset(DatasetCommand),
+    /// List the base environments a project can start from
+    Bases(crate::envcli::BasesArgs),
+    /// A project's environment: pinned packages, snippets, outdated versions
+    #[command(subcommand)]
+    Env(crate::envcli::EnvCommand),
+    /// Build a project's environment image (nothing runs when it is unchanged)
+    Build {
+        project: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start JupyterLab on a project (building first if needed) and print its URL
+    Launch {
+        project: String,
+        /// jupyterlab (the default)
+        tool: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop a project's JupyterLab
+    Stop { project: String },
+    /// List running JupyterLab containers
+    Ps {
+        #[arg(long)]
+        json: bool,
+    },
     /// Show disk space per project: Git files, large files here and on peers, old versions
     Du {
         #[arg(long)]
@@ -247,6 +273,9 @@ enum ProjectCommand {
         name: String,
         #[arg(long)]
         description: Option<String>,
+        /// Base environment (see `tandem bases`) [default: python3-minimal]
+        #[arg(long)]
+        base: Option<String>,
     },
     /// List projects
     List {
@@ -306,7 +335,7 @@ struct ActivityArgs {
 }
 
 /// Percent-encodes one URL path segment.
-fn segment(text: &str) -> String {
+pub(crate) fn segment(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
@@ -320,7 +349,7 @@ fn segment(text: &str) -> String {
 
 /// A project name as a URL path segment; names that cannot exist are
 /// refused here with the naming rules, before anything is sent.
-fn project_path(name: &str) -> anyhow::Result<String> {
+pub(crate) fn project_path(name: &str) -> anyhow::Result<String> {
     let name: tandem_protocol::ProjectName = name.parse()?;
     Ok(segment(name.as_str()))
 }
@@ -343,7 +372,7 @@ fn absolute(path: &Path) -> anyhow::Result<String> {
     Ok(path.to_string_lossy().into_owned())
 }
 
-fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
@@ -636,9 +665,20 @@ async fn run_with(client: &Client, command: Command) -> anyhow::Result<()> {
                 Ok(())
             }
         }
-        Command::Project(ProjectCommand::Create { name, description }) => {
+        Command::Project(ProjectCommand::Create {
+            name,
+            description,
+            base,
+        }) => {
             let p: ProjectSummary = client
-                .post("/api/projects", &CreateProject { name, description })
+                .post(
+                    "/api/projects",
+                    &CreateProject {
+                        name,
+                        description,
+                        base,
+                    },
+                )
                 .await?;
             println!("Created project {} ({})", p.name, p.id);
             println!("  folder: {}", p.path);
@@ -771,6 +811,16 @@ async fn run_with(client: &Client, command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Dataset(command) => run_dataset(client, command).await,
+        Command::Bases(args) => crate::envcli::run_bases(client, args).await,
+        Command::Env(command) => crate::envcli::run_env(client, command).await,
+        Command::Build { project, json } => crate::envcli::run_build(client, project, json).await,
+        Command::Launch {
+            project,
+            tool,
+            json,
+        } => crate::envcli::run_launch(client, project, tool, json).await,
+        Command::Stop { project } => crate::envcli::run_stop(client, project).await,
+        Command::Ps { json } => crate::envcli::run_ps(client, json).await,
         Command::Du { json } => {
             let usage: tandem_protocol::api::DiskUsage = client.get("/api/du").await?;
             if json {

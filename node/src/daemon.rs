@@ -103,6 +103,12 @@ pub async fn up(home: Home, options: UpOptions) -> anyhow::Result<()> {
         .await
         .context("cannot start the blob endpoint")?;
     service.set_autosync(crate::autosync::start(service.clone()));
+    // JupyterLab containers left running by an earlier run (a crash, say)
+    // are followed again; Docker being absent is not an error here.
+    {
+        let service = service.clone();
+        tokio::spawn(async move { service.adopt_containers().await });
+    }
 
     let me = service.identity();
     println!("Tandem node running as {} ({})", me.name, me.did);
@@ -114,6 +120,7 @@ pub async fn up(home: Home, options: UpOptions) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await;
     drop(watch);
+    service.stop_all_containers().await;
     home.remove_runtime();
     service.close_blobs().await;
     tokio::task::spawn_blocking(move || service.compact()).await?;

@@ -102,7 +102,7 @@ impl Service {
         name: &str,
         description: &str,
     ) -> Result<DatasetSummary, ServiceError> {
-        self.create(name, description, ProjectKind::Dataset)?;
+        self.create(name, description, ProjectKind::Dataset, None)?;
         let handle = self.dataset(name)?;
         let project = self.lock_project(&handle);
         self.dataset_summary(&project)

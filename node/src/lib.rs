@@ -11,6 +11,8 @@ pub mod client;
 pub mod daemon;
 pub mod data;
 pub mod datasets;
+pub mod env;
+pub mod envcli;
 pub mod feed;
 pub mod fsutil;
 pub mod gitsync;

@@ -124,7 +124,18 @@ pub fn lay_out_dataset(dir: &Path, manifest: &Manifest) -> std::io::Result<()> {
 }
 
 /// Writes the files a new project starts with.
-pub fn lay_out(dir: &Path, manifest: &Manifest) -> std::io::Result<()> {
+pub fn lay_out(
+    dir: &Path,
+    manifest: &Manifest,
+    base: Option<&tandem_protocol::env::BaseRef>,
+) -> std::io::Result<()> {
+    if let Some(base) = base {
+        let path = dir.join(tandem_protocol::env::BASE_FILE);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        fs::write(path, base.to_toml())?;
+    }
     for section in Section::ALL {
         let folder = dir.join(section.as_str());
         fs::create_dir_all(folder.join("untracked"))?;
@@ -134,7 +145,7 @@ pub fn lay_out(dir: &Path, manifest: &Manifest) -> std::io::Result<()> {
         dir.join(".gitignore"),
         "# Files here stay on this machine: never committed, never synced.\n\
          code/untracked/\ninput/untracked/\noutput/untracked/\n\
-         .ipynb_checkpoints/\n__pycache__/\n",
+         .ipynb_checkpoints/\n.virtual_documents/\n__pycache__/\n",
     )?;
     let description = if manifest.description.is_empty() {
         String::new()

@@ -113,6 +113,42 @@ pub fn commit_paths(
     Ok(repo.commit(Some("HEAD"), author, author, message, &tree, &[&parent])?)
 }
 
+/// Commits `paths` as they are now in the work tree, deleted ones
+/// included; `None` when none of them changed.
+pub fn commit_changed_paths(
+    repo: &Repository,
+    author: &Signature<'_>,
+    message: &str,
+    paths: &[&str],
+) -> Result<Option<Oid>, RepoError> {
+    let workdir = repo
+        .workdir()
+        .ok_or_else(|| git2::Error::from_str("the repository has no work tree"))?
+        .to_owned();
+    let mut index = repo.index()?;
+    for path in paths {
+        if workdir.join(path).exists() {
+            index.add_path(Path::new(path))?;
+        } else {
+            let _ = index.remove_path(Path::new(path));
+        }
+    }
+    index.write()?;
+    let tree = repo.find_tree(index.write_tree()?)?;
+    let parent = repo.head()?.peel_to_commit()?;
+    if parent.tree_id() == tree.id() {
+        return Ok(None);
+    }
+    Ok(Some(repo.commit(
+        Some("HEAD"),
+        author,
+        author,
+        message,
+        &tree,
+        &[&parent],
+    )?))
+}
+
 /// Number of commits reachable from HEAD.
 pub fn commit_count(repo: &Repository) -> Result<usize, RepoError> {
     let mut walk = repo.revwalk()?;

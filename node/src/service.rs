@@ -51,6 +51,8 @@ pub enum ServiceError {
     Repo(#[from] RepoError),
     #[error(transparent)]
     Feed(#[from] FeedError),
+    #[error(transparent)]
+    Env(crate::env::EnvError),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -97,13 +99,15 @@ pub struct Service {
     pub(crate) transfers: crate::blobs::transfers::Transfers,
     /// Blobs each project's history points to, with the head it was read at.
     pub(crate) blob_history: Mutex<std::collections::HashMap<ProjectId, BlobHistory>>,
+    /// Environment builds and JupyterLab containers.
+    pub(crate) env: crate::env::EnvState,
 }
 
 /// The blobs a project's history points to (hash → size), and the head
 /// they were read at.
 pub(crate) type BlobHistory = (Option<git2::Oid>, Arc<BTreeMap<BlobHash, u64>>);
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock leaves the data as consistent as the
     // filesystem it mirrors; carry on rather than poisoning every request.
     mutex.lock().unwrap_or_else(|e| e.into_inner())
@@ -135,6 +139,7 @@ impl Service {
             blob_index: Mutex::new(std::collections::HashMap::new()),
             transfers: Default::default(),
             blob_history: Mutex::new(std::collections::HashMap::new()),
+            env: crate::env::EnvState::default(),
         })
     }
 
@@ -277,12 +282,20 @@ impl Service {
         Ok(names)
     }
 
+    /// Creates a project on a base environment (`None`: the default base).
     pub fn create_project(
         &self,
         name: &str,
         description: &str,
+        base: Option<&str>,
     ) -> Result<ProjectSummary, ServiceError> {
-        self.create(name, description, crate::project::ProjectKind::Project)
+        let base = self.check_base(base.unwrap_or(crate::env::bases::DEFAULT_BASE))?;
+        self.create(
+            name,
+            description,
+            crate::project::ProjectKind::Project,
+            Some(base),
+        )
     }
 
     /// Creates a project or a dataset: both are signed, shared and synced
@@ -292,6 +305,7 @@ impl Service {
         name: &str,
         description: &str,
         kind: crate::project::ProjectKind,
+        base: Option<tandem_protocol::env::BaseRef>,
     ) -> Result<ProjectSummary, ServiceError> {
         let name: ProjectName = name.parse()?;
         validate_description(description)?;
@@ -316,7 +330,7 @@ impl Service {
             .map_err(io_context("creating a staging folder"))?;
         let what = match kind {
             crate::project::ProjectKind::Project => {
-                lay_out(staging.path(), &manifest)
+                lay_out(staging.path(), &manifest, base.as_ref())
                     .map_err(io_context("writing the project files"))?;
                 "project"
             }
@@ -500,12 +514,21 @@ impl Service {
         self.sweep_locked(&mut project)
     }
 
-    pub(crate) fn sweep_locked(&self, project: &mut Project) -> Result<SweepResult, ServiceError> {
+    /// What a sweep would commit now, with large files moved to the blob
+    /// store and named by their own paths.
+    pub(crate) fn pending_user_changes(
+        &self,
+        project: &mut Project,
+    ) -> Result<Vec<FileChange>, ServiceError> {
         let changes = match self.prepare_blobs(project)? {
             Some(unchanged) => unchanged,
             None => repo::pending_changes(&project.repo)?,
         };
-        let changes = as_user_files(changes);
+        Ok(as_user_files(changes))
+    }
+
+    pub(crate) fn sweep_locked(&self, project: &mut Project) -> Result<SweepResult, ServiceError> {
+        let changes = self.pending_user_changes(project)?;
         if changes.is_empty() {
             return Ok(SweepResult {
                 commit: None,

@@ -42,7 +42,7 @@ impl Backend for WebBackend {
     }
 
     fn create_project(&self, name: &str, description: &str) -> Result<ProjectSummary, UiError> {
-        Ok(self.0.create_project(name, description)?)
+        Ok(self.0.create_project(name, description, None)?)
     }
 
     fn add_note(&self, name: &str, text: &str, tags: Vec<String>) -> Result<EntryView, UiError> {

@@ -63,6 +63,9 @@ pub struct CreateProject {
     pub name: String,
     #[serde(default)]
     pub description: Option<String>,
+    /// Base environment id (`tandem bases`); python3-minimal when absent.
+    #[serde(default)]
+    pub base: Option<String>,
 }
 
 /// An entry as shown to users: its id plus its (verified) content.
@@ -411,4 +414,143 @@ pub struct MemberView {
 pub struct MembersView {
     pub members: Vec<MemberView>,
     pub public: bool,
+}
+
+/// A package pin as shown to users.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackageView {
+    pub manager: String,
+    pub name: String,
+    pub version: String,
+}
+
+/// A base environment, for choosing one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BaseView {
+    pub id: String,
+    pub revision: u32,
+    pub name: String,
+    pub description: String,
+    pub languages: Vec<String>,
+    pub tools: Vec<String>,
+    pub package_managers: Vec<String>,
+    pub packages: Vec<PackageView>,
+    pub parent: Option<String>,
+    pub size_mb: u64,
+    pub gpu_required: bool,
+    pub gpu_note: Option<String>,
+    /// Whether this base's image is built on this machine (None: Docker
+    /// could not be asked).
+    pub image_here: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnippetView {
+    pub name: String,
+    pub lines: String,
+}
+
+/// A project's environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvView {
+    pub project: String,
+    pub base: BaseView,
+    pub packages: Vec<PackageView>,
+    pub snippets: Vec<SnippetView>,
+    /// The image this environment builds to, once its base image is here.
+    pub image: Option<String>,
+    /// Whether that image is built.
+    pub built: bool,
+    /// Why Docker could not be asked, if it could not.
+    pub docker: Option<String>,
+    /// The generated Dockerfile (never tracked).
+    pub dockerfile: String,
+}
+
+/// `tandem env add`: names alone get the newest version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddPackages {
+    /// pip or apt
+    pub manager: String,
+    /// `name` or `name==version`
+    pub packages: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportRequirements {
+    /// The text of a requirements.txt.
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnippetRequest {
+    pub name: String,
+    pub lines: String,
+}
+
+/// What an environment edit did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvChange {
+    pub added: Vec<PackageView>,
+    pub removed: Vec<PackageView>,
+    pub commit: Option<String>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutdatedPackage {
+    pub manager: String,
+    pub name: String,
+    pub pinned: String,
+    pub newest: String,
+}
+
+/// A build in progress, for progress bars.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildProgress {
+    pub project: String,
+    /// The image being built now (a base, or the environment).
+    pub image: String,
+    pub step: u32,
+    pub total: u32,
+    pub cached_steps: u32,
+    /// The latest line of build output.
+    pub line: String,
+    pub started_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BuildResult {
+    pub image: String,
+    /// False when the image was already built: nothing ran.
+    pub rebuilt: bool,
+    pub bases_built: Vec<String>,
+    pub steps: u32,
+    pub cached_steps: u32,
+    pub seconds: f64,
+    /// The last lines of build output.
+    pub log: Vec<String>,
+}
+
+/// A running project container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerView {
+    pub project: String,
+    pub container: String,
+    pub image: String,
+    /// JupyterLab's URL, with its token.
+    pub url: String,
+    pub port: u16,
+    pub started_ms: i64,
+    /// Kernels whose executions are being recorded.
+    pub kernels_followed: usize,
+    /// Whether this call started it (false: it was already running).
+    pub started_now: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LaunchRequest {
+    /// Only `jupyterlab` for now.
+    #[serde(default)]
+    pub tool: Option<String>,
 }

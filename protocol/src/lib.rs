@@ -9,6 +9,7 @@ pub mod activity;
 pub mod api;
 pub mod blob;
 pub mod dataset;
+pub mod env;
 pub mod identity;
 pub mod path;
 pub mod project;

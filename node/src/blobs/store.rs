@@ -155,6 +155,39 @@ impl BlobStore {
         Err(fail("the store stopped before finishing".into()))
     }
 
+    /// Stores bytes held in memory (a figure from a notebook, say) and keeps
+    /// them like any ingested file.
+    pub async fn ingest_bytes(&self, bytes: Vec<u8>) -> Result<BlobHash, BlobStoreError> {
+        let fail = |message: String| BlobStoreError::Ingest {
+            path: PathBuf::from("<memory>"),
+            message,
+        };
+        let tag = self
+            .store
+            .add_bytes(bytes)
+            .temp_tag()
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        let hash = from_iroh(&tag.hash());
+        self.keep_async(&hash)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        drop(tag);
+        Ok(hash)
+    }
+
+    /// A whole blob's bytes, for small blobs such as figures.
+    pub async fn read_bytes(&self, hash: &BlobHash) -> Result<Vec<u8>, BlobStoreError> {
+        self.store
+            .get_bytes(to_iroh(hash))
+            .await
+            .map(|b| b.to_vec())
+            .map_err(|e| BlobStoreError::Ingest {
+                path: PathBuf::from(hash.to_string()),
+                message: e.to_string(),
+            })
+    }
+
     /// How much of a blob is here.
     pub fn presence(&self, hash: &BlobHash) -> Result<Presence, BlobStoreError> {
         self.runtime.block_on(self.presence_async(hash))

@@ -1,0 +1,375 @@
+//! Following a JupyterLab server's kernels and turning what they execute
+//! into cells: code, text output, errors and figures.
+//!
+//! Every kernel's IOPub channel is broadcast to each WebSocket connected to
+//! the kernel (`/api/kernels/{id}/channels`), so the node connects as one
+//! more listener: it sees every execution, from any notebook or console,
+//! without changing the kernel or slowing it down.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine;
+use futures::StreamExt;
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::containers::Running;
+
+/// How often the server is asked for new kernels.
+const POLL: Duration = Duration::from_millis(200);
+/// Text output kept per cell; the rest is summarised by its length.
+pub const OUTPUT_CAP: usize = 8 * 1024;
+/// Figures larger than this are left out of the feed.
+pub const MAX_FIGURE: usize = 8 * 1024 * 1024;
+/// Cells whose code carries this marker are not recorded.
+pub const IGNORE_MARKER: &str = "# tandem: ignore";
+
+/// A figure a cell displayed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Figure {
+    pub mime: String,
+    pub bytes: Vec<u8>,
+}
+
+/// One executed cell, as seen on IOPub.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cell {
+    pub kernel: String,
+    pub code: String,
+    pub output: String,
+    pub error: Option<String>,
+    pub figures: Vec<Figure>,
+}
+
+impl Cell {
+    pub fn ignored(&self) -> bool {
+        self.code.contains(IGNORE_MARKER)
+    }
+}
+
+/// The kernels a monitor is attached to, shared so the API can say so.
+pub type Followed = Arc<Mutex<HashSet<String>>>;
+
+/// Follows a server until the returned task is aborted: new kernels are
+/// picked up as they start, and finished cells are sent to `cells`.
+pub fn follow(
+    running: Running,
+    cells: mpsc::UnboundedSender<Cell>,
+) -> (tokio::task::JoinHandle<()>, Followed) {
+    let followed: Followed = Arc::default();
+    let shared = followed.clone();
+    let task = tokio::spawn(async move {
+        let http = match super::docker::loopback_http() {
+            Ok(http) => http,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot follow JupyterLab");
+                return;
+            }
+        };
+        let list_url = format!("{}/api/kernels?token={}", running.base_url(), running.token);
+        loop {
+            if let Ok(answer) = http.get(&list_url).send().await
+                && let Ok(kernels) = answer.json::<Vec<KernelInfo>>().await
+            {
+                for kernel in kernels {
+                    let new = lock(&shared).insert(kernel.id.clone());
+                    if new {
+                        tokio::spawn(follow_kernel(
+                            running.clone(),
+                            kernel.id,
+                            cells.clone(),
+                            shared.clone(),
+                        ));
+                    }
+                }
+            }
+            if cells.is_closed() {
+                return;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    });
+    (task, followed)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[derive(Deserialize)]
+struct KernelInfo {
+    id: String,
+}
+
+async fn follow_kernel(
+    running: Running,
+    kernel: String,
+    cells: mpsc::UnboundedSender<Cell>,
+    followed: Followed,
+) {
+    let url = format!(
+        "ws://127.0.0.1:{}/api/kernels/{}/channels?token={}",
+        running.port, kernel, running.token
+    );
+    match tokio_tungstenite::connect_async(url.as_str()).await {
+        Ok((mut socket, _)) => {
+            tracing::info!(kernel = %kernel, project = %running.project_name, "following kernel");
+            let mut cells_in_flight = Collector::new(kernel.clone());
+            while let Some(message) = socket.next().await {
+                let text = match message {
+                    Ok(Message::Text(text)) => text,
+                    Ok(Message::Close(_)) | Err(_) => break,
+                    Ok(_) => continue,
+                };
+                let Ok(message) = serde_json::from_str::<Value>(&text) else {
+                    continue;
+                };
+                if let Some(cell) = cells_in_flight.observe(&message)
+                    && cells.send(cell).is_err()
+                {
+                    break;
+                }
+            }
+        }
+        Err(e) => tracing::debug!(kernel = %kernel, error = %e, "kernel channel refused"),
+    }
+    // Forget it, so a restarted kernel with the same id is followed again.
+    lock(&followed).remove(&kernel);
+}
+
+/// Assembles cells from IOPub messages, keyed by the execute request that
+/// caused them.
+pub struct Collector {
+    kernel: String,
+    pending: HashMap<String, Cell>,
+}
+
+impl Collector {
+    pub fn new(kernel: String) -> Self {
+        Collector {
+            kernel,
+            pending: HashMap::new(),
+        }
+    }
+
+    /// Takes one message; returns a cell when its execution has finished.
+    pub fn observe(&mut self, message: &Value) -> Option<Cell> {
+        if message.get("channel").and_then(Value::as_str) != Some("iopub") {
+            return None;
+        }
+        let kind = message.pointer("/header/msg_type")?.as_str()?;
+        let parent = message.pointer("/parent_header/msg_id")?.as_str()?;
+        let content = message.get("content")?;
+        match kind {
+            "execute_input" => {
+                let code = content.get("code")?.as_str()?.to_owned();
+                self.pending.insert(
+                    parent.to_owned(),
+                    Cell {
+                        kernel: self.kernel.clone(),
+                        code,
+                        ..Cell::default()
+                    },
+                );
+            }
+            "stream" => {
+                let cell = self.pending.get_mut(parent)?;
+                push_capped(&mut cell.output, content.get("text")?.as_str()?);
+            }
+            "execute_result" | "display_data" => {
+                let cell = self.pending.get_mut(parent)?;
+                let data = content.get("data")?;
+                let mut shown = false;
+                for mime in ["image/png", "image/svg+xml", "image/jpeg"] {
+                    let Some(value) = data.get(mime) else {
+                        continue;
+                    };
+                    if let Some(bytes) = figure_bytes(mime, value)
+                        && bytes.len() <= MAX_FIGURE
+                    {
+                        cell.figures.push(Figure {
+                            mime: mime.to_owned(),
+                            bytes,
+                        });
+                        shown = true;
+                        break;
+                    }
+                }
+                if !shown && let Some(text) = data.get("text/plain").and_then(Value::as_str) {
+                    push_capped(&mut cell.output, text);
+                    push_capped(&mut cell.output, "\n");
+                }
+            }
+            "error" => {
+                let cell = self.pending.get_mut(parent)?;
+                let name = content
+                    .get("ename")
+                    .and_then(Value::as_str)
+                    .unwrap_or("Error");
+                let value = content.get("evalue").and_then(Value::as_str).unwrap_or("");
+                cell.error = Some(format!("{name}: {value}"));
+                if let Some(lines) = content.get("traceback").and_then(Value::as_array) {
+                    for line in lines.iter().filter_map(Value::as_str) {
+                        push_capped(&mut cell.output, &strip_ansi(line));
+                        push_capped(&mut cell.output, "\n");
+                    }
+                }
+            }
+            "status" => {
+                if content.get("execution_state").and_then(Value::as_str) == Some("idle") {
+                    return self.pending.remove(parent);
+                }
+            }
+            _ => {}
+        }
+        None
+    }
+}
+
+fn figure_bytes(mime: &str, value: &Value) -> Option<Vec<u8>> {
+    let text = match value {
+        Value::String(text) => text.clone(),
+        // SVG sometimes arrives as a list of lines.
+        Value::Array(lines) => lines.iter().filter_map(Value::as_str).collect(),
+        _ => return None,
+    };
+    if mime == "image/svg+xml" {
+        return Some(text.into_bytes());
+    }
+    let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(compact)
+        .ok()
+}
+
+fn push_capped(output: &mut String, text: &str) {
+    if output.len() >= OUTPUT_CAP {
+        return;
+    }
+    let room = OUTPUT_CAP - output.len();
+    if text.len() <= room {
+        output.push_str(text);
+    } else {
+        let mut cut = room;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        output.push_str(&text[..cut]);
+        output.push_str("\n… (output cut)");
+    }
+}
+
+/// Removes terminal colour codes from tracebacks.
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // ESC [ params letter
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn iopub(kind: &str, parent: &str, content: Value) -> Value {
+        json!({
+            "channel": "iopub",
+            "header": {"msg_type": kind, "msg_id": "x"},
+            "parent_header": {"msg_id": parent},
+            "content": content,
+        })
+    }
+
+    #[test]
+    fn a_cell_is_assembled_from_its_messages_and_ends_at_idle() {
+        let mut collector = Collector::new("k".into());
+        let png = base64::engine::general_purpose::STANDARD.encode(b"\x89PNG fake");
+        let messages = [
+            iopub("status", "a", json!({"execution_state": "busy"})),
+            iopub("execute_input", "a", json!({"code": "print(1)\nplot()"})),
+            iopub("stream", "a", json!({"name": "stdout", "text": "1\n"})),
+            iopub(
+                "display_data",
+                "a",
+                json!({"data": {"image/png": png, "text/plain": "<Figure>"}}),
+            ),
+            iopub("execute_result", "a", json!({"data": {"text/plain": "42"}})),
+            iopub("stream", "other", json!({"text": "not ours"})),
+        ];
+        for message in &messages {
+            assert_eq!(collector.observe(message), None);
+        }
+        let cell = collector
+            .observe(&iopub("status", "a", json!({"execution_state": "idle"})))
+            .expect("done at idle");
+        assert_eq!(cell.code, "print(1)\nplot()");
+        assert_eq!(cell.output, "1\n42\n");
+        assert_eq!(cell.figures.len(), 1);
+        assert_eq!(cell.figures[0].bytes, b"\x89PNG fake");
+        assert_eq!(cell.error, None);
+    }
+
+    #[test]
+    fn errors_are_kept_without_colour_codes() {
+        let mut collector = Collector::new("k".into());
+        collector.observe(&iopub("execute_input", "b", json!({"code": "1/0"})));
+        collector.observe(&iopub(
+            "error",
+            "b",
+            json!({"ename": "ZeroDivisionError", "evalue": "division by zero",
+                   "traceback": ["\u{1b}[0;31mZeroDivisionError\u{1b}[0m: division by zero"]}),
+        ));
+        let cell = collector
+            .observe(&iopub("status", "b", json!({"execution_state": "idle"})))
+            .expect("done");
+        assert_eq!(
+            cell.error.as_deref(),
+            Some("ZeroDivisionError: division by zero")
+        );
+        assert_eq!(cell.output, "ZeroDivisionError: division by zero\n");
+    }
+
+    #[test]
+    fn output_is_capped_and_the_ignore_marker_is_seen() {
+        let mut output = String::new();
+        push_capped(&mut output, &"é".repeat(OUTPUT_CAP));
+        assert!(output.len() <= OUTPUT_CAP + 20 && output.ends_with("(output cut)"));
+        let cell = Cell {
+            code: "x = 1  # tandem: ignore".into(),
+            ..Cell::default()
+        };
+        assert!(cell.ignored());
+    }
+
+    #[test]
+    fn messages_from_other_channels_or_malformed_ones_are_skipped() {
+        let mut collector = Collector::new("k".into());
+        assert_eq!(collector.observe(&json!({"channel": "shell"})), None);
+        assert_eq!(collector.observe(&json!({"channel": "iopub"})), None);
+        assert_eq!(collector.observe(&json!(42)), None);
+        assert_eq!(
+            collector.observe(&iopub(
+                "status",
+                "nobody",
+                json!({"execution_state": "idle"})
+            )),
+            None
+        );
+    }
+}

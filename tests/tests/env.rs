@@ -1,0 +1,325 @@
+//! Environments against the real Docker engine: bases built offline, pinned
+//! packages, cached images, JupyterLab launched as the host user, and cell
+//! executions recorded in the activity feed.
+//!
+//! These tests need Docker. They never skip: without an engine they fail,
+//! saying so (CI installs and starts one).
+
+use std::os::unix::fs::MetadataExt;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use tandem_e2e::jupyter::Jupyter;
+use tandem_e2e::{TestNode, git, wait_for};
+
+fn docker_is_running() {
+    let answer = Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .output();
+    match answer {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => panic!(
+            "these tests need a running Docker engine: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) => panic!("these tests need Docker (the docker command failed: {e})"),
+    }
+}
+
+fn image_exists(tag: &str) -> bool {
+    Command::new("docker")
+        .args(["image", "inspect", tag])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Removes the node's containers whatever happens to the test.
+struct Cleanup(String);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let ids = Command::new("docker")
+            .args([
+                "ps",
+                "-aq",
+                "--filter",
+                &format!("label=tandem.node={}", self.0),
+            ])
+            .output();
+        if let Ok(ids) = ids {
+            for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+                let _ = Command::new("docker").args(["rm", "-f", id]).output();
+            }
+        }
+    }
+}
+
+fn entries(node: &TestNode, project: &str, kind: &str) -> Vec<serde_json::Value> {
+    node.run(&["activity", project, "--kind", kind, "--json"])
+        .expect_ok("activity")
+        .json()
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[test]
+fn build_launch_record_cells_and_rebuild_from_cache() {
+    docker_is_running();
+    let mut node = TestNode::with_identity("Ada");
+    node.run(&["bases", "bootstrap"])
+        .expect_ok("bootstrap the Debian image");
+    node.start();
+    let _cleanup = Cleanup(node.did());
+
+    // Bases are listed with what a person needs to choose one.
+    let bases = node.run(&["bases", "--json"]).expect_ok("bases").json();
+    let ids: Vec<&str> = bases
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|b| b["id"].as_str())
+        .collect();
+    for id in [
+        "python3-minimal",
+        "python3-data-science",
+        "r-tidyverse",
+        "python3-cuda",
+    ] {
+        assert!(ids.contains(&id), "{id} listed: {ids:?}");
+    }
+
+    node.run(&["project", "create", "lab", "--base", "python3-minimal"])
+        .expect_ok("create");
+    node.run(&["sync", "lab", "--auto", "off"])
+        .expect_ok("auto off");
+    let dir = node.project_dir("lab");
+    assert!(
+        git(&dir, &["show", "HEAD:.tandem/env/base.toml"]).contains("python3-minimal"),
+        "the base is tracked"
+    );
+
+    // First build: the base (unless an earlier run left it) and the env.
+    let first = node
+        .run(&["build", "lab", "--json"])
+        .expect_ok("first build")
+        .json();
+    let first_image = first["image"].as_str().expect("image").to_owned();
+    assert!(image_exists(&first_image));
+    assert!(image_exists("tandem-base/python3-minimal:r1"));
+
+    // Unchanged: nothing runs.
+    let started = Instant::now();
+    let again = node
+        .run(&["build", "lab", "--json"])
+        .expect_ok("rebuild")
+        .json();
+    assert_eq!(again["rebuilt"], false, "{again}");
+    assert_eq!(again["image"], first_image.as_str());
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    // Bad input, with the base now here to ask.
+    node.run(&["env", "add", "lab", "pip", "tandem-no-such-package-x7q"])
+        .expect_err("unknown package", "no pip package named");
+    node.run(&["env", "add", "lab", "pip", "matplotlib==0.0.0.1"])
+        .expect_err("missing version", "has no version");
+    node.run(&["env", "add", "lab", "pip", "matplotlib==1.0; rm -rf /"])
+        .expect_err("bad version", "not a valid pip version");
+    node.run(&["env", "add", "lab", "conda", "numpy"])
+        .expect_err("bad manager", "use pip or apt");
+
+    // Pin matplotlib at its newest version: one file, one commit, one entry.
+    node.run(&["env", "add", "lab", "pip", "matplotlib"])
+        .expect_ok("add matplotlib");
+    let pinned = std::fs::read_to_string(dir.join(".tandem/env/packages/pip_matplotlib.toml"))
+        .expect("package file");
+    assert!(pinned.contains("name = \"matplotlib\""), "{pinned}");
+    let version = pinned
+        .lines()
+        .find_map(|l| l.strip_prefix("version = \""))
+        .and_then(|v| v.strip_suffix('"'))
+        .expect("a pinned version")
+        .to_owned();
+    assert!(
+        version.starts_with(|c: char| c.is_ascii_digit()),
+        "{version}"
+    );
+    assert!(git(&dir, &["log", "-1", "--format=%s"]).contains("[tandem:environment]"));
+    let environment = entries(&node, "lab", "environment");
+    assert!(
+        environment.iter().any(|e| e["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("matplotlib")),
+        "{environment:?}"
+    );
+    let show = node
+        .run(&["env", "show", "lab", "--json"])
+        .expect_ok("show")
+        .json();
+    assert_eq!(show["packages"][0]["version"], version.as_str());
+    let wanted = show["image"].as_str().expect("image tag").to_owned();
+    assert_ne!(
+        wanted, first_image,
+        "a changed environment is another image"
+    );
+    // An earlier run on this engine may have built it: start clean.
+    let _ = Command::new("docker").args(["rmi", "-f", &wanted]).output();
+
+    // Only the package layer builds; the base comes from cache.
+    let second = node
+        .run(&["build", "lab", "--json"])
+        .expect_ok("build with matplotlib")
+        .json();
+    assert_eq!(second["rebuilt"], true);
+    assert_eq!(second["bases_built"], serde_json::json!([]), "{second}");
+    assert_eq!(second["image"], wanted.as_str());
+    let log = second["log"].to_string();
+    assert!(log.contains("pip install matplotlib=="), "{log}");
+    assert!(image_exists(&first_image), "the earlier image is kept");
+
+    // Launch: JupyterLab on loopback with a token, as the folder's owner.
+    let launched = node
+        .run(&["launch", "lab", "--json"])
+        .expect_ok("launch")
+        .json();
+    let url = launched["url"].as_str().expect("url").to_owned();
+    assert!(
+        url.starts_with("http://127.0.0.1:") && url.contains("token="),
+        "{url}"
+    );
+    let jupyter = Jupyter::from_url(&url);
+    let kernel = jupyter.start_kernel();
+    wait_for(Duration::from_secs(20), || {
+        let ps = node.run(&["ps", "--json"]).expect_ok("ps").json();
+        (ps[0]["kernels_followed"].as_u64() >= Some(1)).then_some(())
+    })
+    .expect("the node follows the new kernel");
+
+    // A cell that is not to be recorded, then one that is.
+    let ignored = jupyter.execute(&kernel, "# tandem: ignore\nprint('secret scratch')");
+    assert_eq!(ignored.status, "ok");
+    let code = "import matplotlib.pyplot as plt\nprint('hello from the cell')\nplt.plot([1, 2, 3], [1, 4, 9])\nplt.savefig('output/plot.png')\nplt.show()";
+    let reply = jupyter.execute(&kernel, code);
+    assert_eq!(reply.status, "ok", "{reply:?}");
+    assert!(reply.stdout.contains("hello from the cell"));
+
+    let entry = wait_for(Duration::from_secs(20), || {
+        entries(&node, "lab", "code")
+            .into_iter()
+            .find(|e| e["details"]["code"].as_str() == Some(code))
+    })
+    .expect("the cell is recorded");
+    let details = &entry["details"];
+    assert!(
+        details["output"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("hello from the cell")
+    );
+    let figures = details["figures"].as_array().expect("figures");
+    assert_eq!(figures.len(), 1, "{entry}");
+    let token = format!("Bearer {}", node.token.as_deref().expect("token"));
+    let (status, body) = node.http(
+        "GET",
+        &format!("/api/figures/{}", figures[0].as_str().expect("hash")),
+        &[("Authorization", &token)],
+        "",
+    );
+    assert_eq!(status, 200);
+    assert!(body.starts_with("\u{fffd}PNG"), "a PNG comes back");
+    // The file the cell wrote is committed with the entry, and is the user's.
+    let commit = entry["commit"].as_str().expect("a linked commit");
+    let changed = git(&dir, &["show", "--name-only", "--format=", commit]);
+    assert!(changed.contains("output/plot.png"), "{changed}");
+    let owner = std::fs::metadata(dir.join("output/plot.png"))
+        .expect("plot")
+        .uid();
+    assert_eq!(owner, std::fs::metadata(&dir).expect("dir").uid());
+    let all_code = entries(&node, "lab", "code");
+    assert!(
+        !all_code
+            .iter()
+            .any(|e| e.to_string().contains("secret scratch")),
+        "ignored cells stay out of the feed: {all_code:?}"
+    );
+
+    // Stop, then launch again from the cached image.
+    node.run(&["stop", "lab"]).expect_ok("stop");
+    let ps = node.run(&["ps", "--json"]).expect_ok("ps").json();
+    assert_eq!(ps, serde_json::json!([]));
+    let relaunched = node
+        .run(&["launch", "lab", "--json"])
+        .expect_ok("relaunch")
+        .json();
+    assert_eq!(relaunched["image"], second["image"]);
+    assert_eq!(relaunched["started_now"], true);
+
+    // A snippet that fails to build: the log says why, and the previous
+    // image still serves once the snippet is gone.
+    let snippet = node.home().join("broken.docker");
+    std::fs::write(&snippet, "RUN echo about to fail && exit 3\n").expect("snippet");
+    node.run(&[
+        "env",
+        "snippet",
+        "add",
+        "lab",
+        snippet.to_str().expect("path"),
+    ])
+    .expect_ok("snippet add");
+    let failed = node
+        .run(&["build", "lab"])
+        .expect_err("broken snippet", "about to fail");
+    assert!(failed.stderr.contains("non-zero code"), "{}", failed.stderr);
+    node.run(&["env", "snippet", "remove", "lab", "broken"])
+        .expect_ok("snippet remove");
+    let back = node
+        .run(&["build", "lab", "--json"])
+        .expect_ok("build")
+        .json();
+    assert_eq!(back["rebuilt"], false);
+    assert_eq!(back["image"], second["image"]);
+
+    // The node stops its containers when it stops.
+    assert!(node.stop(), "clean shutdown");
+    let left = Command::new("docker")
+        .args([
+            "ps",
+            "-q",
+            "--filter",
+            &format!("label=tandem.node={}", node.did()),
+        ])
+        .output()
+        .expect("docker ps");
+    assert!(String::from_utf8_lossy(&left.stdout).trim().is_empty());
+}
+
+#[test]
+fn bad_input_gets_clear_errors_without_docker_being_asked() {
+    let node = TestNode::with_identity("Bo");
+    node.run(&["project", "create", "p", "--base", "python2"])
+        .expect_err("unknown base", "python3-minimal");
+    assert!(!node.project_dir("p").exists(), "nothing is half-created");
+    node.run(&["project", "create", "p"])
+        .expect_ok("default base");
+    node.run(&["env", "add", "p", "pip", "numpy==latest"])
+        .expect_err("bad version", "not a valid pip version");
+    node.run(&["env", "add", "p", "pip", "numpy;rm"])
+        .expect_err("bad name", "not a valid pip package name");
+    let broken = node.home().join("evil.docker");
+    std::fs::write(&broken, "FROM ubuntu\n").expect("snippet");
+    node.run(&["env", "snippet", "add", "p", broken.to_str().expect("path")])
+        .expect_err("FROM refused", "FROM is not allowed");
+
+    // Docker not running: say so and say how to start it.
+    let out = node
+        .command()
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .args(["build", "p"])
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("Docker is not running"), "{stderr}");
+    assert!(stderr.contains("systemctl start docker"), "{stderr}");
+}
