@@ -54,6 +54,10 @@ impl Drop for Cleanup {
     }
 }
 
+fn jupyter_of(view: &serde_json::Value) -> Jupyter {
+    Jupyter::from_url(view["url"].as_str().expect("url"))
+}
+
 fn entries(node: &TestNode, project: &str, kind: &str) -> Vec<serde_json::Value> {
     node.run(&["activity", project, "--kind", kind, "--json"])
         .expect_ok("activity")
@@ -255,6 +259,33 @@ fn build_launch_record_cells_and_rebuild_from_cache() {
     assert_eq!(relaunched["image"], second["image"]);
     assert_eq!(relaunched["started_now"], true);
 
+    // A node that dies finds its running JupyterLab again, and records it.
+    node.kill();
+    node.start();
+    let found = wait_for(Duration::from_secs(20), || {
+        let ps = node.run(&["ps", "--json"]).expect_ok("ps").json();
+        (ps[0]["container"] == relaunched["container"]).then_some(ps)
+    });
+    assert!(
+        found.is_some(),
+        "the restarted node lists the old container"
+    );
+    let after = jupyter_of(&relaunched);
+    let kernel = after.start_kernel();
+    wait_for(Duration::from_secs(20), || {
+        let ps = node.run(&["ps", "--json"]).expect_ok("ps").json();
+        (ps[0]["kernels_followed"].as_u64() >= Some(1)).then_some(())
+    })
+    .expect("followed");
+    let marker = "print('after the restart')";
+    assert_eq!(after.execute(&kernel, marker).status, "ok");
+    wait_for(Duration::from_secs(20), || {
+        entries(&node, "lab", "code")
+            .into_iter()
+            .find(|e| e["details"]["code"].as_str() == Some(marker))
+    })
+    .expect("recorded after the restart");
+
     // A snippet that fails to build: the log says why, and the previous
     // image still serves once the snippet is gone.
     let snippet = node.home().join("broken.docker");
@@ -279,6 +310,63 @@ fn build_launch_record_cells_and_rebuild_from_cache() {
         .json();
     assert_eq!(back["rebuilt"], false);
     assert_eq!(back["image"], second["image"]);
+
+    // requirements.txt, apt pins, outdated versions, removal.
+    let requirements = node.home().join("requirements.txt");
+    std::fs::write(&requirements, "# pinned on purpose\nsix==1.16.0\n").expect("requirements");
+    node.run(&["env", "import", "lab", requirements.to_str().expect("path")])
+        .expect_ok("import");
+    node.run(&["env", "add", "lab", "apt", "jq"])
+        .expect_ok("apt add");
+    let show = node
+        .run(&["env", "show", "lab", "--json"])
+        .expect_ok("show")
+        .json();
+    let pins: Vec<(String, String)> = show["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .map(|p| {
+            (
+                format!(
+                    "{} {}",
+                    p["manager"].as_str().unwrap_or(""),
+                    p["name"].as_str().unwrap_or("")
+                ),
+                p["version"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        pins.contains(&("pip six".to_owned(), "1.16.0".to_owned())),
+        "{pins:?}"
+    );
+    assert!(
+        pins.iter()
+            .any(|(p, v)| p == "apt jq" && v.starts_with('1')),
+        "{pins:?}"
+    );
+    assert!(
+        show["dockerfile"].as_str().unwrap_or("").contains("jq=1"),
+        "{show}"
+    );
+    let outdated = node
+        .run(&["env", "outdated", "lab", "--json"])
+        .expect_ok("outdated")
+        .json();
+    assert!(
+        outdated
+            .as_array()
+            .expect("list")
+            .iter()
+            .any(|p| p["name"] == "six" && p["pinned"] == "1.16.0"),
+        "six 1.16.0 has newer versions: {outdated}"
+    );
+    node.run(&["env", "remove", "lab", "pip", "six"])
+        .expect_ok("remove");
+    assert!(!dir.join(".tandem/env/packages/pip_six.toml").exists());
+    node.run(&["env", "remove", "lab", "pip", "six"])
+        .expect_err("twice", "not in lab's environment");
 
     // The node stops its containers when it stops.
     assert!(node.stop(), "clean shutdown");

@@ -32,6 +32,8 @@ button { font:inherit; padding:.4rem .9rem; border-radius:5px; border:1px solid 
 .tag { font-size:.75rem; background:#eef1f5; border-radius:4px; padding:0 .3rem; margin-right:.2rem; }
 ul.files { list-style:none; padding:0; margin:0; } ul.files li { display:flex; justify-content:space-between; gap:.5rem; overflow-wrap:anywhere; padding:.15rem 0; }
 details summary { cursor:pointer; color:var(--muted); font-size:.8rem; }
+pre.code, pre.output { background:#f6f6f4; padding:.5rem; overflow-x:auto; font-size:.8rem; max-height:20rem; }
+img.figure { max-width:min(100%, 24rem); border:1px solid #ddd; margin:.25rem .25rem 0 0; }
 @media (max-width: 600px) { header .me { margin-left:0; } td.hide-small, th.hide-small { display:none; } }
 "#;
 
@@ -169,6 +171,30 @@ pub fn entry(e: &EntryView) -> Markup {
             div.message { (e.entry.message) }
             @if !e.entry.tags.is_empty() {
                 div { @for tag in &e.entry.tags { span.tag { (tag) } } }
+            }
+            @if let Some(code) = &e.entry.details.code {
+                details {
+                    summary { "code" }
+                    pre.code { (code) }
+                }
+            }
+            @if let Some(output) = &e.entry.details.output {
+                details {
+                    summary { "output" }
+                    pre.output { (output) }
+                }
+            }
+            @if !e.entry.details.figures.is_empty() {
+                div.figures {
+                    @for hash in &e.entry.details.figures {
+                        // Hashes are hex; anything else is not linked.
+                        @if hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+                            a href=(format!("/api/figures/{hash}")) target="_blank" rel="noopener" {
+                                img.figure src=(format!("/api/figures/{hash}")) alt="figure" loading="lazy";
+                            }
+                        }
+                    }
+                }
             }
             @if !e.entry.details.files.is_empty() {
                 details {

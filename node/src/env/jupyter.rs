@@ -219,10 +219,8 @@ impl Collector {
                     }
                 }
             }
-            "status" => {
-                if content.get("execution_state").and_then(Value::as_str) == Some("idle") {
-                    return self.pending.remove(parent);
-                }
+            "status" if content.get("execution_state").and_then(Value::as_str) == Some("idle") => {
+                return self.pending.remove(parent);
             }
             _ => {}
         }
