@@ -12,6 +12,7 @@ use std::time::Instant;
 use bollard::Docker;
 use bollard::query_parameters::{BuildImageOptionsBuilder, BuilderVersion, CreateImageOptions};
 use futures::StreamExt;
+use tandem_protocol::api::BuildResult;
 use tandem_protocol::env::{EnvSpec, base_image_tag};
 
 use super::EnvError;
@@ -35,20 +36,6 @@ pub enum BuildEvent {
     Cached,
     /// A line of output.
     Line(String),
-}
-
-/// How a finished build went.
-#[derive(Debug, Clone)]
-pub struct BuildOutcome {
-    pub image: String,
-    /// False when the image was already there: nothing ran.
-    pub rebuilt: bool,
-    /// Bases built on the way (empty when all were cached).
-    pub bases_built: Vec<String>,
-    pub steps: u32,
-    pub cached_steps: u32,
-    pub seconds: f64,
-    pub log: Vec<String>,
 }
 
 pub struct Builder<'a> {
@@ -89,7 +76,7 @@ impl<'a> Builder<'a> {
         &self,
         spec: &EnvSpec,
         report: &(dyn Fn(BuildEvent) + Send + Sync),
-    ) -> Result<BuildOutcome, EnvError> {
+    ) -> Result<BuildResult, EnvError> {
         let started = Instant::now();
         let mut bases_built = Vec::new();
         let base_id = self
@@ -102,7 +89,7 @@ impl<'a> Builder<'a> {
             .await?;
         let tag = spec.image_tag(&base_id);
         if image_id(self.docker, &tag).await?.is_some() {
-            return Ok(BuildOutcome {
+            return Ok(BuildResult {
                 image: tag,
                 rebuilt: false,
                 bases_built,
@@ -115,7 +102,7 @@ impl<'a> Builder<'a> {
         let context = context(&[("Dockerfile", spec.dockerfile().as_bytes())])?;
         let labels = HashMap::from([("tandem.env", "1")]);
         let run = self.run_build(&tag, context, &labels, report).await?;
-        Ok(BuildOutcome {
+        Ok(BuildResult {
             image: tag,
             rebuilt: true,
             bases_built,

@@ -9,15 +9,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
-use bollard::models::{ContainerCreateBody, DeviceRequest, HostConfig, PortBinding};
-use bollard::query_parameters::{
-    CreateContainerOptions, ListContainersOptions, LogsOptions, RemoveContainerOptions,
-    StopContainerOptions,
+use bollard::models::{
+    ContainerCreateBody, DeviceRequest, HostConfig, Mount, MountType, PortBinding,
 };
-use futures::StreamExt;
+use bollard::query_parameters::{ListContainersOptions, StopContainerOptions};
 
 use super::EnvError;
-use super::docker::engine;
+use super::docker::{create_named, engine, remove};
 
 const NODE_LABEL: &str = "tandem.node";
 const PROJECT_LABEL: &str = "tandem.project";
@@ -104,10 +102,13 @@ pub async fn launch(docker: &Docker, spec: &LaunchSpec<'_>) -> Result<(Running, 
     .map(str::to_owned)
     .to_vec();
     let host_config = HostConfig {
-        binds: Some(vec![format!(
-            "{}:/mnt/project",
-            absolute(spec.project_dir).display()
-        )]),
+        // A mount, not a `binds` string: any character may be in the path.
+        mounts: Some(vec![Mount {
+            source: Some(absolute(spec.project_dir).display().to_string()),
+            target: Some("/mnt/project".to_owned()),
+            typ: Some(MountType::BIND),
+            ..Default::default()
+        }]),
         port_bindings: Some(HashMap::from([(
             JUPYTER_PORT.to_owned(),
             Some(vec![PortBinding {
@@ -133,16 +134,7 @@ pub async fn launch(docker: &Docker, spec: &LaunchSpec<'_>) -> Result<(Running, 
         host_config: Some(host_config),
         ..Default::default()
     };
-    docker
-        .create_container(
-            Some(CreateContainerOptions {
-                name: Some(name.clone()),
-                ..Default::default()
-            }),
-            body,
-        )
-        .await
-        .map_err(engine)?;
+    create_named(docker, &name, body).await?;
     if let Err(e) = docker.start_container(&name, None).await {
         let _ = remove(docker, &name).await;
         return Err(engine(e));
@@ -279,40 +271,12 @@ pub async fn stop(docker: &Docker, container: &str) -> Result<(), EnvError> {
     remove(docker, container).await
 }
 
-async fn remove(docker: &Docker, container: &str) -> Result<(), EnvError> {
-    match docker
-        .remove_container(
-            container,
-            Some(RemoveContainerOptions {
-                force: true,
-                ..Default::default()
-            }),
-        )
-        .await
-    {
-        Ok(()) => Ok(()),
-        Err(bollard::errors::Error::DockerResponseServerError {
-            status_code: 404 | 409,
-            ..
-        }) => Ok(()),
-        Err(e) => Err(engine(e)),
-    }
-}
-
 /// The last lines a container printed, for an error message.
 async fn logs(docker: &Docker, container: &str) -> Vec<String> {
-    let mut stream = docker.logs(
-        container,
-        Some(LogsOptions {
-            stdout: true,
-            stderr: true,
-            tail: "30".to_owned(),
-            ..Default::default()
-        }),
-    );
-    let mut text = String::new();
-    while let Some(Ok(item)) = stream.next().await {
-        text.push_str(&item.to_string());
-    }
-    text.lines().map(str::to_owned).collect()
+    super::docker::output(docker, container, Some(30))
+        .await
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }

@@ -4,6 +4,9 @@
 use std::time::Duration;
 
 use bollard::Docker;
+use bollard::models::ContainerCreateBody;
+use bollard::query_parameters::{CreateContainerOptions, LogsOptions, RemoveContainerOptions};
+use futures::StreamExt;
 
 use super::EnvError;
 
@@ -61,4 +64,61 @@ pub fn loopback_http() -> Result<reqwest::Client, EnvError> {
         .timeout(Duration::from_secs(5))
         .build()
         .map_err(|e| EnvError::Docker(format!("cannot make an HTTP client: {e}")))
+}
+
+/// Creates a container under a name of our choosing.
+pub async fn create_named(
+    docker: &Docker,
+    name: &str,
+    body: ContainerCreateBody,
+) -> Result<(), EnvError> {
+    docker
+        .create_container(
+            Some(CreateContainerOptions {
+                name: Some(name.to_owned()),
+                ..Default::default()
+            }),
+            body,
+        )
+        .await
+        .map(|_| ())
+        .map_err(engine)
+}
+
+/// Removes a container, running or not; one already gone is fine.
+pub async fn remove(docker: &Docker, container: &str) -> Result<(), EnvError> {
+    let options = RemoveContainerOptions {
+        force: true,
+        ..Default::default()
+    };
+    match docker.remove_container(container, Some(options)).await {
+        Ok(()) => Ok(()),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404 | 409,
+            ..
+        }) => Ok(()),
+        Err(e) => Err(engine(e)),
+    }
+}
+
+/// What a container printed (the last `tail` lines, or all).
+pub async fn output(
+    docker: &Docker,
+    container: &str,
+    tail: Option<usize>,
+) -> Result<String, EnvError> {
+    let mut stream = docker.logs(
+        container,
+        Some(LogsOptions {
+            stdout: true,
+            stderr: true,
+            tail: tail.map_or_else(|| "all".to_owned(), |n| n.to_string()),
+            ..Default::default()
+        }),
+    );
+    let mut text = String::new();
+    while let Some(item) = stream.next().await {
+        text.push_str(&item.map_err(engine)?.to_string());
+    }
+    Ok(text)
 }

@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use bollard::Docker;
 use bollard::models::{ContainerCreateBody, HostConfig};
-use bollard::query_parameters::{
-    CreateContainerOptions, LogsOptions, RemoveContainerOptions, WaitContainerOptions,
-};
+use bollard::query_parameters::WaitContainerOptions;
 use futures::StreamExt;
 use tandem_protocol::env::{Manager, PackageName, compare_versions, is_prerelease};
 
@@ -193,16 +191,7 @@ async fn run_script(
         host_config: Some(HostConfig::default()),
         ..Default::default()
     };
-    docker
-        .create_container(
-            Some(CreateContainerOptions {
-                name: Some(name.clone()),
-                ..Default::default()
-            }),
-            body,
-        )
-        .await
-        .map_err(engine)?;
+    super::docker::create_named(docker, &name, body).await?;
     let result = async {
         docker.start_container(&name, None).await.map_err(engine)?;
         let mut wait = docker.wait_container(&name, None::<WaitContainerOptions>);
@@ -214,30 +203,10 @@ async fn run_script(
                 return Err(engine(e));
             }
         }
-        let mut logs = docker.logs(
-            &name,
-            Some(LogsOptions {
-                stdout: true,
-                stderr: true,
-                ..Default::default()
-            }),
-        );
-        let mut output = String::new();
-        while let Some(item) = logs.next().await {
-            output.push_str(&item.map_err(engine)?.to_string());
-        }
-        Ok(output)
+        super::docker::output(docker, &name, None).await
     }
     .await;
-    let _ = docker
-        .remove_container(
-            &name,
-            Some(RemoveContainerOptions {
-                force: true,
-                ..Default::default()
-            }),
-        )
-        .await;
+    let _ = super::docker::remove(docker, &name).await;
     result
 }
 

@@ -602,16 +602,7 @@ impl Service {
         let report = self.progress_reporter(name);
         let outcome = builder.build_env(spec, &report).await;
         lock(&self.env.builds).remove(name);
-        let outcome = outcome?;
-        Ok(BuildResult {
-            image: outcome.image,
-            rebuilt: outcome.rebuilt,
-            bases_built: outcome.bases_built,
-            steps: outcome.steps,
-            cached_steps: outcome.cached_steps,
-            seconds: outcome.seconds,
-            log: outcome.log,
-        })
+        Ok(outcome?)
     }
 
     fn node_label(&self) -> String {
