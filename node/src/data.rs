@@ -694,6 +694,10 @@ impl Service {
             };
             let history = self.history_blobs(&project);
             unanswered.retain(|hash| !current.contains(*hash) && !history.contains_key(*hash));
+            if !unanswered.is_empty() {
+                let figures = crate::env::figures::feed_figures(&project);
+                unanswered.retain(|hash| !figures.contains(*hash));
+            }
         }
         unanswered.is_empty()
     }

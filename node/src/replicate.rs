@@ -425,6 +425,9 @@ impl Service {
             }
         }
         if summary.conflicts.is_empty() {
+            if let Err(e) = self.fetch_figures(name).await {
+                tracing::warn!(project = %name, error = %e, "figures not fetched");
+            }
             match self
                 .fetch_data(name, vec![], crate::data::FetchScope::Automatic)
                 .await
@@ -612,6 +615,9 @@ impl Service {
             })
             .await
             .map_err(|e| ServiceError::BadRequest(e.to_string()))??;
+        }
+        if let Err(e) = self.fetch_figures(&name).await {
+            tracing::warn!(project = %name, error = %e, "figures not fetched");
         }
         let data = self
             .fetch_data(&name, vec![], crate::data::FetchScope::Automatic)

@@ -240,6 +240,25 @@ fn build_launch_record_cells_and_rebuild_from_cache() {
         .expect("plot")
         .uid();
     assert_eq!(owner, std::fs::metadata(&dir).expect("dir").uid());
+    // A collaborator who clones sees the cell and its figure.
+    let bob = TestNode::started("Bob");
+    bob.connect(&node);
+    node.run(&["share", "lab", &bob.did(), "--role", "reader"])
+        .expect_ok("share");
+    bob.run(&["project", "clone", &node.project_id("lab")])
+        .expect_ok("clone");
+    let figure = figures[0].as_str().expect("hash");
+    let bob_token = format!("Bearer {}", bob.token.as_deref().expect("token"));
+    let (status, body) = bob.http(
+        "GET",
+        &format!("/api/figures/{figure}"),
+        &[("Authorization", &bob_token)],
+        "",
+    );
+    assert_eq!(status, 200, "the figure came along with the feed: {body}");
+    assert!(body.starts_with("\u{fffd}PNG"));
+    drop(bob);
+
     let all_code = entries(&node, "lab", "code");
     assert!(
         !all_code

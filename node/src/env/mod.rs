@@ -7,12 +7,14 @@
 //! - [`resolve`]: which package versions exist, asked inside the base;
 //! - [`containers`]: launching, finding and stopping JupyterLab;
 //! - [`jupyter`]: following kernels' IOPub channels;
+//! - [`figures`]: figures from the feed, served to and fetched from members;
 //! - [`service`]: the node's operations, used by the API.
 
 pub mod bases;
 pub mod build;
 pub mod containers;
 pub mod docker;
+pub mod figures;
 pub mod jupyter;
 pub mod resolve;
 pub mod service;
