@@ -558,7 +558,18 @@ async fn add_peer(
     State(s): State<Arc<Service>>,
     Json(body): Json<AddPeer>,
 ) -> ApiResult<serde_json::Value> {
-    let key = s.net()?.dial(&body.address).await?;
+    let address = body.address.trim();
+    // A key alone (did:key or PeerId) is looked up through connected peers.
+    let key = if address.starts_with('/') {
+        s.net()?.dial(address).await?
+    } else {
+        let key: tandem_protocol::PeerKey = address.parse().map_err(|_| {
+            ServiceError::BadRequest(format!(
+                "{address:?} is neither a multiaddr (/ip4/…/p2p/…) nor a peer's key (did:key:… or 12D3KooW…)"
+            ))
+        })?;
+        s.net()?.find(&key).await?
+    };
     Ok(Json(serde_json::json!({ "connected": key.to_did() })))
 }
 

@@ -156,7 +156,7 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Connect to a peer by address
+    /// Connect to a peer by address, or by key through connected peers
     #[command(subcommand)]
     Peer(PeerCommand),
     /// Sweep, fetch from every reachable peer with the project, merge, record
@@ -196,6 +196,10 @@ struct UpArgs {
     /// Do not announce or look for peers on the LAN
     #[arg(long)]
     no_mdns: bool,
+    /// Do not take part in the peer-finding DHT (Kademlia): peers are then
+    /// reached only by address or mDNS, never through other peers
+    #[arg(long)]
+    no_dht: bool,
     /// UDP address of the blob endpoint (large files move over it)
     #[arg(long, default_value = "0.0.0.0:0")]
     blob_listen: String,
@@ -203,7 +207,9 @@ struct UpArgs {
 
 #[derive(Subcommand, Debug)]
 enum PeerCommand {
-    /// Connect to a peer, e.g. /ip4/192.168.1.20/tcp/4001/p2p/12D3KooW…
+    /// Connect to a peer by address (/ip4/192.168.1.20/tcp/4001/p2p/12D3KooW…),
+    /// or by key alone (did:key:… or 12D3KooW…): connected peers are asked
+    /// where it listens
     Add { address: String },
 }
 
@@ -472,6 +478,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     listen: args.listen,
                     p2p_listen: args.p2p_listen,
                     mdns: !args.no_mdns,
+                    dht: !args.no_dht,
                     blob_listen: args.blob_listen,
                 },
             )

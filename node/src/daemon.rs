@@ -16,6 +16,8 @@ pub struct UpOptions {
     /// libp2p listen addresses.
     pub p2p_listen: Vec<String>,
     pub mdns: bool,
+    /// Take part in the Kademlia DHT that finds peers through peers.
+    pub dht: bool,
     /// UDP address of the iroh blob endpoint.
     pub blob_listen: String,
 }
@@ -89,6 +91,7 @@ pub async fn up(home: Home, options: UpOptions) -> anyhow::Result<()> {
         crate::net::NetOptions {
             listen: p2p_listen,
             mdns: options.mdns,
+            dht: options.dht,
         },
     )?;
     service.set_net(net);

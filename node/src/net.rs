@@ -13,9 +13,10 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
+use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{
-    Multiaddr, PeerId, StreamProtocol, Swarm, autonat, dcutr, identify, identity,
+    Multiaddr, PeerId, StreamProtocol, Swarm, autonat, dcutr, identify, identity, kad,
     multiaddr::Protocol, noise, ping, relay, tcp, yamux,
 };
 use serde::{Deserialize, Serialize};
@@ -28,6 +29,10 @@ use crate::service::{Service, now_ms};
 
 const MDNS_SERVICE: &str = "_tandem._udp.local.";
 /// How long a request may wait for its answer (packs can be large).
+/// The Kademlia protocol name: Tandem's own DHT, apart from any other.
+const KAD_PROTOCOL: &str = "/tandem/kad/1.0.0";
+/// How long a lookup may take before it gives up.
+const FIND_TIMEOUT: Duration = Duration::from_secs(20);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +57,9 @@ struct Behaviour {
     relay: relay::client::Behaviour,
     dcutr: dcutr::Behaviour,
     autonat: autonat::Behaviour,
+    /// Finds peers' addresses through other peers (internet case); off
+    /// with `tandem up --no-dht`.
+    kad: Toggle<kad::Behaviour<kad::store::MemoryStore>>,
 }
 
 /// What `tandem peers` shows.
@@ -76,6 +84,8 @@ struct PeerBook {
 
 enum Command {
     Dial(Multiaddr, oneshot::Sender<Result<PeerId, NetError>>),
+    /// Look a peer up through connected peers (Kademlia) and dial it.
+    Find(PeerId, oneshot::Sender<Result<PeerId, NetError>>),
     Request(PeerId, Request, oneshot::Sender<Result<Response, NetError>>),
     Peers(oneshot::Sender<Vec<PeerInfo>>),
     Addresses(oneshot::Sender<Vec<String>>),
@@ -112,6 +122,15 @@ impl NetHandle {
         let peer = self.ask(|tx| Command::Dial(addr, tx)).await??;
         peer_key(&peer)
             .ok_or_else(|| NetError::Request("the peer's id is not an ed25519 key".into()))
+    }
+
+    /// Finds a peer by key alone, asking the peers this node is connected
+    /// to (and theirs) where it listens, then connects; resolves once
+    /// connected.
+    pub async fn find(&self, peer: &PeerKey) -> Result<PeerKey, NetError> {
+        let id = peer_id(peer)?;
+        self.ask(|tx| Command::Find(id, tx)).await??;
+        Ok(*peer)
     }
 
     pub async fn request(&self, peer: &PeerKey, request: Request) -> Result<Response, NetError> {
@@ -172,6 +191,10 @@ pub struct NetOptions {
     pub listen: Vec<Multiaddr>,
     /// Announce and browse on the LAN.
     pub mdns: bool,
+    /// Take part in the Kademlia DHT. A DHT node dials the peers its peers
+    /// know while its table is small, so in a small team everyone who
+    /// shares a peer ends up connected.
+    pub dht: bool,
 }
 
 /// Starts the swarm (and mDNS); returns the handle.
@@ -218,6 +241,17 @@ pub fn start(service: Arc<Service>, options: NetOptions) -> Result<NetHandle, Ne
                     key.public().to_peer_id(),
                     autonat::Config::default(),
                 ),
+                kad: Toggle::from(options.dht.then(|| {
+                    let me = key.public().to_peer_id();
+                    let mut config = kad::Config::new(StreamProtocol::new(KAD_PROTOCOL));
+                    config.set_query_timeout(FIND_TIMEOUT);
+                    let mut kad =
+                        kad::Behaviour::with_config(me, kad::store::MemoryStore::new(me), config);
+                    // Answer lookups even without a confirmed public
+                    // address: on a LAN or loopback there never is one.
+                    kad.set_mode(Some(kad::Mode::Server));
+                    kad
+                })),
             }
         })
         .map_err(|e| NetError::Setup(e.to_string()))?
@@ -261,6 +295,7 @@ pub fn start(service: Arc<Service>, options: NetOptions) -> Result<NetHandle, Ne
         dials: HashMap::new(),
         mdns,
         connected: HashMap::new(),
+        finds: HashMap::new(),
         limiter: crate::ratelimit::RateLimiter::new(
             crate::ratelimit::BURST,
             crate::ratelimit::PER_SECOND,
@@ -281,6 +316,8 @@ struct Driver {
     dials: HashMap<PeerId, Vec<oneshot::Sender<Result<PeerId, NetError>>>>,
     mdns: Option<Mdns>,
     connected: HashMap<PeerId, usize>,
+    /// Lookups in flight: the peer sought and who waits for it.
+    finds: HashMap<kad::QueryId, (PeerId, oneshot::Sender<Result<PeerId, NetError>>)>,
     limiter: crate::ratelimit::RateLimiter<PeerId>,
     wire_log: crate::wirelog::WireLog,
 }
@@ -392,6 +429,26 @@ impl Driver {
                     }
                 }
             }
+            Command::Find(peer, reply) => {
+                if peer == self.local_peer {
+                    let _ = reply.send(Err(NetError::BadAddress(
+                        "that is this node's own key".into(),
+                    )));
+                } else if self.connected.contains_key(&peer) {
+                    let _ = reply.send(Ok(peer));
+                } else if self.connected.is_empty() {
+                    let _ = reply.send(Err(NetError::Request(
+                        "not connected to any peer to ask: add one by address first".into(),
+                    )));
+                } else if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+                    let query = kad.get_closest_peers(peer);
+                    self.finds.insert(query, (peer, reply));
+                } else {
+                    let _ = reply.send(Err(NetError::Request(
+                        "this node runs without the DHT (--no-dht): add the peer by address".into(),
+                    )));
+                }
+            }
             Command::Request(peer, request, reply) => {
                 if !self.connected.contains_key(&peer) {
                     let _ = reply.send(Err(NetError::Request(format!("not connected to {peer}"))));
@@ -486,7 +543,19 @@ impl Driver {
                     .map(str::to_owned);
                 self.remember(&peer_id, |p| p.name = name);
                 self.save_book();
+                // What a peer says it listens on is how others find it.
+                if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+                    for address in info.listen_addrs {
+                        kad.add_address(&peer_id, address);
+                    }
+                }
             }
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
+                id,
+                result: kad::QueryResult::GetClosestPeers(result),
+                step,
+                ..
+            })) => self.on_found(id, result, step.last),
             SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event {
                 peer,
                 result: Ok(rtt),
@@ -496,6 +565,68 @@ impl Driver {
             }
             SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync(event, answers),
             _ => {}
+        }
+    }
+
+    /// A lookup step came back: dial the sought peer as soon as some peer
+    /// knows its addresses; give up when the query ends without them.
+    fn on_found(
+        &mut self,
+        id: kad::QueryId,
+        result: Result<kad::GetClosestPeersOk, kad::GetClosestPeersError>,
+        last: bool,
+    ) {
+        let Some((sought, _)) = self.finds.get(&id) else {
+            return;
+        };
+        let sought = *sought;
+        let peers = match result {
+            Ok(ok) => ok.peers,
+            Err(kad::GetClosestPeersError::Timeout { peers, .. }) => peers,
+        };
+        let found: Vec<Multiaddr> = peers
+            .into_iter()
+            .filter(|p| p.peer_id == sought)
+            .flat_map(|p| p.addrs)
+            .collect();
+        if found.is_empty() {
+            if last && let Some((_, reply)) = self.finds.remove(&id) {
+                let _ = reply.send(Err(NetError::Request(format!(
+                    "no connected peer knows where {sought} listens"
+                ))));
+            }
+            return;
+        }
+        let Some((_, reply)) = self.finds.remove(&id) else {
+            return;
+        };
+        if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut()
+            && let Some(mut query) = kad.query_mut(&id)
+        {
+            query.finish();
+        }
+        self.remember(&sought, |info| {
+            for address in &found {
+                let text = address.to_string();
+                if !info.addresses.contains(&text) {
+                    info.addresses.push(text);
+                }
+            }
+            info.found_by = "via another peer".into();
+        });
+        self.save_book();
+        if self.connected.contains_key(&sought) {
+            let _ = reply.send(Ok(sought));
+            return;
+        }
+        let options = libp2p::swarm::dial_opts::DialOpts::peer_id(sought)
+            .addresses(found)
+            .build();
+        match self.swarm.dial(options) {
+            Ok(()) => self.dials.entry(sought).or_default().push(reply),
+            Err(e) => {
+                let _ = reply.send(Err(NetError::Request(format!("cannot dial: {e}"))));
+            }
         }
     }
 

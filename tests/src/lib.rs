@@ -186,9 +186,15 @@ impl TestNode {
     }
 
     /// Starts `tandem up` on ephemeral loopback ports, without LAN
-    /// discovery, and waits until it has printed its URL.
+    /// discovery or the DHT (so a test decides who connects to whom), and
+    /// waits until it has printed its URL.
     pub fn start(&mut self) {
-        self.start_with(&["--p2p-listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"]);
+        self.start_with(&[
+            "--p2p-listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--no-mdns",
+            "--no-dht",
+        ]);
     }
 
     /// Starts `tandem up` with these network options.

@@ -3,7 +3,9 @@
 use std::collections::BTreeSet;
 use std::fs;
 
-use tandem_e2e::{TestNode, git};
+use std::time::Duration;
+
+use tandem_e2e::{TestNode, git, wait_for};
 
 fn entry_ids(node: &TestNode, project: &str) -> BTreeSet<String> {
     let list = node
@@ -348,4 +350,55 @@ fn peers_connect_and_clone_over_quic() {
         peers.to_string().contains("quic-v1"),
         "the peer is known by its QUIC address: {peers}"
     );
+}
+
+#[test]
+fn a_peer_known_by_key_alone_is_found_through_another_peer() {
+    let with_dht = |name: &str| {
+        let mut node = TestNode::with_identity(name);
+        node.start_with(&["--p2p-listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"]);
+        node
+    };
+    let ada = with_dht("Ada");
+    let hub = with_dht("Hub");
+    let cy = with_dht("Cy");
+    ada.connect(&hub);
+    cy.connect(&hub);
+
+    // Ada has only Cy's key; the hub knows where Cy listens (Kademlia).
+    let found = wait_for(Duration::from_secs(20), || {
+        ada.run(&["peer", "add", &cy.did()]).ok.then_some(())
+    });
+    assert!(found.is_some(), "Ada finds Cy by key through the hub");
+    let peers = ada.run(&["peers", "--json"]).expect_ok("peers").json();
+    let entry = peers
+        .as_array()
+        .expect("peers")
+        .iter()
+        .find(|p| p["did"] == cy.did().as_str())
+        .cloned()
+        .expect("Cy is listed");
+    assert_eq!(entry["connected"], true, "{entry}");
+    assert_eq!(entry["found_by"], "via another peer", "{entry}");
+
+    // The direct connection carries sharing and cloning.
+    ada.run(&["project", "create", "notes"]).expect_ok("create");
+    ada.run(&["share", "notes", &cy.did(), "--role", "reader"])
+        .expect_ok("share");
+    cy.run(&["project", "clone", &ada.project_id("notes")])
+        .expect_ok("clone from a peer found by key");
+
+    // A key no peer knows: a clear error, not a hang.
+    let stranger = TestNode::with_identity("Stranger");
+    ada.run(&["peer", "add", &stranger.did()])
+        .expect_err("unknown key", "no connected peer knows where");
+    ada.run(&["peer", "add", "not-a-key"])
+        .expect_err("garbage", "neither a multiaddr");
+
+    // Without the DHT, a key alone cannot be looked up, and it says so.
+    let plain = TestNode::started("Plain");
+    plain.connect(&hub);
+    plain
+        .run(&["peer", "add", &cy.did()])
+        .expect_err("no DHT", "--no-dht");
 }
