@@ -574,7 +574,11 @@ impl Service {
                     progress.line = text;
                 }
                 BuildEvent::Cached => progress.cached_steps += 1,
-                BuildEvent::Line(line) => progress.line = line,
+                // Docker's own bookkeeping lines say less than the step.
+                BuildEvent::Line(line) if !line.trim_start().starts_with("--->") => {
+                    progress.line = line
+                }
+                BuildEvent::Line(_) => {}
             }
         }
     }
