@@ -126,14 +126,15 @@ fn toml_files(dir: &Path, folder: &str) -> Result<Vec<(String, String)>, String>
     Ok(out)
 }
 
-/// A package named on the command line: `name` or `name==version` (pip),
-/// `name` or `name=version` (apt).
+/// A package named on the command line: `name` or `name==version` (for
+/// apt, `name=version` as well).
 fn parse_wanted(manager: Manager, text: &str) -> Result<(PackageName, Option<String>), EnvError> {
-    let separator = match manager {
-        Manager::Pip => "==",
-        Manager::Apt => "=",
-    };
-    let (name, version) = match text.split_once(separator) {
+    // `==` for both; apt's own spelling `=` too.
+    let split = text.split_once("==").or_else(|| match manager {
+        Manager::Apt => text.split_once('='),
+        Manager::Pip => None,
+    });
+    let (name, version) = match split {
         Some((name, version)) => (name.trim(), Some(version.trim())),
         None => (text.trim(), None),
     };
@@ -849,5 +850,46 @@ impl Service {
             "image/svg+xml"
         };
         Ok((bytes, mime))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packages_are_named_with_or_without_a_version() {
+        let (name, version) = parse_wanted(Manager::Pip, "NumPy==2.4.6").expect("pip pin");
+        assert_eq!(
+            (name.as_str(), version.as_deref()),
+            ("numpy", Some("2.4.6"))
+        );
+        assert_eq!(parse_wanted(Manager::Pip, "numpy").expect("name").1, None);
+        for apt in ["jq==1.6-2.1", "jq=1.6-2.1"] {
+            let (name, version) = parse_wanted(Manager::Apt, apt).expect("apt pin");
+            assert_eq!((name.as_str(), version.as_deref()), ("jq", Some("1.6-2.1")));
+        }
+        assert!(
+            parse_wanted(Manager::Pip, "numpy=2.4.6").is_err(),
+            "pip pins use =="
+        );
+        assert!(parse_wanted(Manager::Pip, "numpy==latest").is_err());
+    }
+
+    #[test]
+    fn a_project_without_env_files_gets_the_default_base_and_bad_files_are_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let spec = read_spec(dir.path()).expect("defaults");
+        assert_eq!(spec.base.id.as_str(), DEFAULT_BASE);
+        assert!(spec.packages.is_empty());
+        let packages = dir.path().join(PACKAGES_DIR);
+        fs::create_dir_all(&packages).expect("mkdir");
+        fs::write(
+            packages.join("pip_numpy.toml"),
+            "manager = \"pip\"\nname = \"pandas\"\nversion = \"1\"\n",
+        )
+        .expect("write");
+        let err = read_spec(dir.path()).expect_err("misplaced file");
+        assert!(err.to_string().contains("pip_numpy.toml"), "{err}");
     }
 }
