@@ -22,7 +22,7 @@ use crate::service::{Service, ServiceError, io_context, now_ms};
 const MAX_LISTING: u64 = 64 * 1024 * 1024;
 
 /// Reads every `*.toml` in a folder of the working tree.
-fn read_listings(dir: &std::path::Path) -> Result<Vec<(String, String)>, ServiceError> {
+pub(crate) fn read_listings(dir: &std::path::Path) -> Result<Vec<(String, String)>, ServiceError> {
     let mut out = Vec::new();
     let items = match fs::read_dir(dir) {
         Ok(items) => items,

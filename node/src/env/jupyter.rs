@@ -21,6 +21,8 @@ use super::containers::Running;
 
 /// How often the server is asked for new kernels.
 const POLL: Duration = Duration::from_millis(200);
+/// Unanswered polls in a row after which a server counts as gone (30 s).
+const GONE_AFTER: u32 = 150;
 /// Text output kept per cell; the rest is summarised by its length.
 pub const OUTPUT_CAP: usize = 8 * 1024;
 /// Figures larger than this are left out of the feed.
@@ -71,10 +73,19 @@ pub fn follow(
             }
         };
         let list_url = format!("{}/api/kernels?token={}", running.base_url(), running.token);
+        let mut silent = 0u32;
         loop {
-            if let Ok(answer) = http.get(&list_url).send().await
-                && let Ok(kernels) = answer.json::<Vec<KernelInfo>>().await
-            {
+            let answer = match http.get(&list_url).send().await {
+                Ok(answer) => answer.json::<Vec<KernelInfo>>().await.ok(),
+                Err(_) => None,
+            };
+            silent = if answer.is_some() { 0 } else { silent + 1 };
+            if silent >= GONE_AFTER {
+                // The server is gone (its container stopped outside Tandem).
+                tracing::info!(project = %running.project_name, "JupyterLab stopped answering; no longer following it");
+                return;
+            }
+            if let Some(kernels) = answer {
                 for kernel in kernels {
                     let new = lock(&shared).insert(kernel.id.clone());
                     if new {

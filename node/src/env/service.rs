@@ -78,13 +78,7 @@ fn package_view(package: &Package) -> PackageView {
 }
 
 /// Reads the environment files of a project folder.
-pub fn read_spec(dir: &Path) -> Result<EnvSpec, EnvError> {
-    let malformed = |path: &str, message: String| {
-        EnvError::Spec(tandem_protocol::env::EnvError::Malformed {
-            path: path.to_owned(),
-            message,
-        })
-    };
+pub fn read_spec(dir: &Path) -> Result<EnvSpec, ServiceError> {
     let base = match fs::read_to_string(dir.join(BASE_FILE)) {
         Ok(text) => BaseRef::parse(&text)?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => BaseRef {
@@ -92,38 +86,23 @@ pub fn read_spec(dir: &Path) -> Result<EnvSpec, EnvError> {
             id: DEFAULT_BASE.parse()?,
             revision: 1,
         },
-        Err(e) => return Err(malformed(BASE_FILE, e.to_string())),
+        Err(e) => return Err(io_context(format!("reading {BASE_FILE}"))(e)),
     };
     let mut packages = Vec::new();
-    for (path, text) in toml_files(dir, PACKAGES_DIR).map_err(|e| malformed(PACKAGES_DIR, e))? {
-        packages.push(Package::parse(&text, &path)?);
+    for (stem, text) in crate::datasets::read_listings(&dir.join(PACKAGES_DIR))? {
+        packages.push(Package::parse(
+            &text,
+            &format!("{PACKAGES_DIR}/{stem}.toml"),
+        )?);
     }
     let mut snippets = Vec::new();
-    for (path, text) in toml_files(dir, SNIPPETS_DIR).map_err(|e| malformed(SNIPPETS_DIR, e))? {
-        snippets.push(Snippet::parse(&text, &path)?);
+    for (stem, text) in crate::datasets::read_listings(&dir.join(SNIPPETS_DIR))? {
+        snippets.push(Snippet::parse(
+            &text,
+            &format!("{SNIPPETS_DIR}/{stem}.toml"),
+        )?);
     }
     Ok(EnvSpec::new(base, packages, snippets))
-}
-
-/// `(project-relative path, contents)` of each `.toml` file in a folder.
-fn toml_files(dir: &Path, folder: &str) -> Result<Vec<(String, String)>, String> {
-    let items = match fs::read_dir(dir.join(folder)) {
-        Ok(items) => items,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
-        Err(e) => return Err(e.to_string()),
-    };
-    let mut out = Vec::new();
-    for item in items {
-        let item = item.map_err(|e| e.to_string())?;
-        let name = item.file_name().to_string_lossy().into_owned();
-        if !name.ends_with(".toml") || !item.file_type().map_err(|e| e.to_string())?.is_file() {
-            continue;
-        }
-        let text = fs::read_to_string(item.path()).map_err(|e| format!("{name}: {e}"))?;
-        out.push((format!("{folder}/{name}"), text));
-    }
-    out.sort();
-    Ok(out)
 }
 
 /// A package named on the command line: `name` or `name==version` (for
@@ -241,7 +220,7 @@ impl Service {
     /// Pins packages, looking up versions inside the base image: the newest
     /// when none is given, and a check that a given one exists.
     pub async fn env_add(
-        &self,
+        self: &Arc<Self>,
         name: &str,
         manager: &str,
         wanted: &[String],
@@ -258,7 +237,11 @@ impl Service {
     }
 
     /// Pins every package of a pip `requirements.txt`.
-    pub async fn env_import(&self, name: &str, text: &str) -> Result<EnvChange, ServiceError> {
+    pub async fn env_import(
+        self: &Arc<Self>,
+        name: &str,
+        text: &str,
+    ) -> Result<EnvChange, ServiceError> {
         let requirements = parse_requirements(text).map_err(EnvError::from)?;
         if requirements.is_empty() {
             return Err(ServiceError::BadRequest(
@@ -273,7 +256,7 @@ impl Service {
     }
 
     async fn pin_packages(
-        &self,
+        self: &Arc<Self>,
         name: &str,
         manager: Manager,
         wanted: Vec<(PackageName, Option<String>)>,
@@ -325,7 +308,13 @@ impl Service {
             .iter()
             .map(|p| (p.path(), Some(p.to_toml())))
             .collect();
-        let commit = self.commit_env(name, writes, &message)?;
+        let commit = {
+            let service = self.clone();
+            let (name, message) = (name.to_owned(), message.clone());
+            tokio::task::spawn_blocking(move || service.commit_env(&name, writes, &message))
+                .await
+                .map_err(|e| ServiceError::BadRequest(format!("internal error: {e}")))??
+        };
         Ok(EnvChange {
             added,
             removed: vec![],
@@ -702,17 +691,20 @@ impl Service {
 
     /// Records one executed cell: its figures go to the blob store, the
     /// files it changed into a commit, and an entry links them.
-    pub(crate) async fn record_cell(&self, name: &str, cell: Cell) -> Result<(), ServiceError> {
+    pub(crate) async fn record_cell(
+        self: &Arc<Self>,
+        name: &str,
+        cell: Cell,
+    ) -> Result<(), ServiceError> {
         if cell.ignored() {
             return Ok(());
         }
         let mut figures = Vec::new();
-        for figure in &cell.figures {
-            let hash = self
-                .blob_store()?
-                .ingest_bytes(figure.bytes.clone())
-                .await?;
-            figures.push(hash.to_string());
+        if !cell.figures.is_empty() {
+            let store = self.blob_store_async().await?;
+            for figure in &cell.figures {
+                figures.push(store.ingest_bytes(figure.bytes.clone()).await?.to_string());
+            }
         }
         let first_line = cell
             .code
@@ -728,24 +720,31 @@ impl Service {
             Some(error) => format!("Ran {title} (failed: {error})"),
             None => format!("Ran {title}"),
         };
-        let project = self.project(name)?;
-        let mut project = lock(&project);
-        let (commit, files) = self.commit_pending(&mut project, &message)?;
-        let output = (!cell.output.is_empty()).then(|| cell.output.clone());
-        self.append(
-            &mut project,
-            Kind::Code,
-            message,
-            commit,
-            Details {
-                files,
-                code: Some(cell.code.clone()),
-                output,
-                figures,
-            },
-            vec![],
-        )?;
-        Ok(())
+        // Sweeping and committing are blocking Git work.
+        let service = self.clone();
+        let name = name.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let project = service.project(&name)?;
+            let mut project = lock(&project);
+            let (commit, files) = service.commit_pending(&mut project, &message)?;
+            let output = (!cell.output.is_empty()).then_some(cell.output);
+            service.append(
+                &mut project,
+                Kind::Code,
+                message,
+                commit,
+                Details {
+                    files,
+                    code: Some(cell.code),
+                    output,
+                    figures,
+                },
+                vec![],
+            )?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| ServiceError::BadRequest(format!("internal error: {e}")))?
     }
 
     /// Commits whatever changed (as a sweep would) under one message.
@@ -833,12 +832,16 @@ impl Service {
     }
 
     /// A figure's bytes and its media type, for the UI.
-    pub async fn figure(&self, hash: &str) -> Result<(Vec<u8>, &'static str), ServiceError> {
+    pub async fn figure(
+        self: &Arc<Self>,
+        hash: &str,
+    ) -> Result<(Vec<u8>, &'static str), ServiceError> {
         let hash: tandem_protocol::blob::BlobHash = hash
             .parse()
             .map_err(|_| ServiceError::BadRequest(format!("{hash:?} is not a blob hash")))?;
         let bytes = self
-            .blob_store()?
+            .blob_store_async()
+            .await?
             .read_bytes(&hash)
             .await
             .map_err(|_| ServiceError::NoSuchFile(format!("no figure {hash} here")))?;
