@@ -1,18 +1,25 @@
 //! Automatic sync (on by default, per project): after a local change the
-//! node announces it to connected members, a member that hears an
-//! announcement syncs, a new connection triggers a sync, and every project
-//! is synced now and then anyway. Announcements carry only a project id and
-//! go only to peers who may read the project.
+//! node announces it to members, a member that hears an announcement
+//! syncs, a new connection triggers a sync, and every project is synced
+//! now and then anyway.
+//!
+//! Announcements travel two ways. Gossipsub carries the node's signed
+//! heads on the project's private topic (see `tandem_protocol::gossip`),
+//! so members relay news to members the writer is not connected to;
+//! connected members not (yet) on that topic get a direct `Announce`
+//! request, which carries only the project id. Either way only peers who
+//! may read the project hear of it.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tandem_protocol::ProjectId;
 use tandem_protocol::wire::Request;
+use tandem_protocol::{PeerKey, ProjectId, gossip};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::net::{Gossip, Verdict};
 use crate::service::{Service, ServiceError, now_ms};
 
 /// Wait after a local change before announcing (changes come in bursts).
@@ -37,6 +44,56 @@ pub fn start(service: Arc<Service>) -> mpsc::UnboundedSender<Event> {
 }
 
 impl Service {
+    /// Judges a gossip announcement: it must be well formed, signed by the
+    /// key that published it, for a project this node has, on that
+    /// project's current topic, from a key with a role in it. Only then is
+    /// it relayed and the project synced.
+    pub fn on_gossip(&self, gossip: &Gossip) -> Verdict {
+        let refs = match gossip::decode(&gossip.data, gossip.source.as_ref()) {
+            Ok(refs) => refs,
+            Err(e) => {
+                tracing::debug!(error = %e, "gossip refused");
+                return Verdict::Reject;
+            }
+        };
+        let Ok(Some(name)) = self.find_by_id(&refs.project) else {
+            return Verdict::Ignore;
+        };
+        let Ok(handle) = self.project(name.as_str()) else {
+            return Verdict::Ignore;
+        };
+        let (may_read, topic) = {
+            let project = self.lock_project(&handle);
+            (
+                project.access.roles(now_ms()).can_read(&refs.peer),
+                gossip::topic(&refs.project, &project.access.heads()),
+            )
+        };
+        if !may_read {
+            return Verdict::Reject;
+        }
+        if topic != gossip.topic {
+            // A member on an older or newer access view: harmless, but not
+            // for relaying on this topic.
+            return Verdict::Ignore;
+        }
+        self.auto_event(Event::Announced(name.to_string()));
+        Verdict::Accept
+    }
+
+    /// The gossip topic of every project this node keeps.
+    pub fn gossip_topics(&self) -> Vec<String> {
+        let mut topics = Vec::new();
+        for name in self.project_names().unwrap_or_default() {
+            let Ok(handle) = self.project(name.as_str()) else {
+                continue;
+            };
+            let project = self.lock_project(&handle);
+            topics.push(gossip::topic(&project.id(), &project.access.heads()));
+        }
+        topics
+    }
+
     fn autosync_marker(&self, id: &ProjectId) -> std::path::PathBuf {
         self.home()
             .root()
@@ -65,7 +122,7 @@ impl Service {
 
     /// A peer says it has news for a project: sync it, if the peer is a
     /// member and we have the project. Nothing is revealed either way.
-    pub fn on_announce(&self, peer: &tandem_protocol::PeerKey, id: &ProjectId) {
+    pub fn on_announce(&self, peer: &PeerKey, id: &ProjectId) {
         let Ok(Some(name)) = self.find_by_id(id) else {
             return;
         };
@@ -89,6 +146,7 @@ async fn run(service: Arc<Service>, mut events: mpsc::UnboundedReceiver<Event>) 
     let running: Arc<Mutex<HashSet<String>>> = Arc::default();
     let mut periodic = tokio::time::interval(PERIODIC);
     periodic.tick().await;
+    tokio::spawn(refresh_topics(service.clone()));
     loop {
         let due = announce.values().chain(sync.values()).min().copied();
         tokio::select! {
@@ -99,6 +157,7 @@ async fn run(service: Arc<Service>, mut events: mpsc::UnboundedReceiver<Event>) 
                     Event::LocalChange(name) => { announce.insert(name, now + ANNOUNCE_AFTER); }
                     Event::Announced(name) => { sync.entry(name).or_insert(now + SYNC_AFTER); }
                     Event::PeerConnected => {
+                        tokio::spawn(refresh_topics(service.clone()));
                         for name in all_projects(&service) {
                             sync.entry(name).or_insert(now + SYNC_AFTER);
                         }
@@ -106,6 +165,7 @@ async fn run(service: Arc<Service>, mut events: mpsc::UnboundedReceiver<Event>) 
                 }
             }
             _ = periodic.tick() => {
+                tokio::spawn(refresh_topics(service.clone()));
                 let now = Instant::now();
                 for name in all_projects(&service) {
                     sync.entry(name).or_insert(now);
@@ -138,6 +198,8 @@ async fn run(service: Arc<Service>, mut events: mpsc::UnboundedReceiver<Event>) 
                         if let Ok(mut r) = running.lock() {
                             r.remove(&name);
                         }
+                        // The sync may have brought new access statements.
+                        refresh_topics(service).await;
                     });
                 }
             }
@@ -161,8 +223,32 @@ fn all_projects(service: &Service) -> Vec<String> {
         .collect()
 }
 
-/// Tells every connected peer that may read the project that it changed.
+/// Subscribes the network to the current topic of every project (access
+/// changes move a project's topic; projects come and go).
+async fn refresh_topics(service: Arc<Service>) {
+    let Ok(net) = service.net().cloned() else {
+        return;
+    };
+    let lookup = tokio::task::spawn_blocking(move || service.gossip_topics()).await;
+    if let Ok(topics) = lookup {
+        let _ = net.set_topics(topics).await;
+    }
+}
+
+/// What announcing one project's change needs, read under its lock.
+struct Announcement {
+    id: ProjectId,
+    topic: String,
+    signed_heads: Vec<u8>,
+    /// Connected peers that may read the project.
+    members: Vec<PeerKey>,
+}
+
+/// Tells the project's members that it changed: signed heads on the
+/// project's gossip topic, and a direct `Announce` to each connected
+/// member the gossip does not reach.
 async fn announce_change(service: Arc<Service>, name: String) {
+    refresh_topics(service.clone()).await;
     let Ok(net) = service.net().cloned() else {
         return;
     };
@@ -171,23 +257,42 @@ async fn announce_change(service: Arc<Service>, name: String) {
     };
     let lookup = {
         let service = service.clone();
-        tokio::task::spawn_blocking(
-            move || -> Option<(ProjectId, Vec<tandem_protocol::PeerKey>)> {
-                let handle = service.project(&name).ok()?;
-                let project = service.lock_project(&handle);
-                let roles = project.access.roles(now_ms());
-                Some((
-                    project.id(),
-                    peers.into_iter().filter(|p| roles.can_read(p)).collect(),
-                ))
-            },
-        )
+        tokio::task::spawn_blocking(move || -> Option<Announcement> {
+            let handle = service.project(&name).ok()?;
+            let project = service.lock_project(&handle);
+            let roles = project.access.roles(now_ms());
+            let signed_heads = service
+                .signed_refs(&project)
+                .ok()
+                .and_then(|refs| gossip::encode(&refs).ok())?;
+            Some(Announcement {
+                id: project.id(),
+                topic: gossip::topic(&project.id(), &project.access.heads()),
+                signed_heads,
+                members: peers.into_iter().filter(|p| roles.can_read(p)).collect(),
+            })
+        })
         .await
     };
-    let Ok(Some((id, members))) = lookup else {
+    let Ok(Some(announcement)) = lookup else {
         return;
     };
-    for peer in members {
+    let reached = match net
+        .publish(announcement.topic, announcement.signed_heads)
+        .await
+    {
+        Ok(reached) => reached,
+        Err(e) => {
+            tracing::debug!(error = %e, "gossip announcement not sent");
+            Vec::new()
+        }
+    };
+    let id = announcement.id;
+    for peer in announcement
+        .members
+        .into_iter()
+        .filter(|p| !reached.contains(p))
+    {
         let net = net.clone();
         tokio::spawn(async move {
             let _ = tokio::time::timeout(

@@ -1,6 +1,6 @@
 //! An audit trail of what peers sent this node: with `TANDEM_WIRE_LOG`
 //! set to a file path, every request and response received over the sync
-//! protocol is appended to it as one JSON line. It lets a user (or a test)
+//! protocol, and every gossip message, is appended to it as one JSON line. It lets a user (or a test)
 //! check exactly what crossed the wire, e.g. that a peer without a role
 //! never received a byte of a project.
 
@@ -19,6 +19,15 @@ struct Line<'a> {
     request: Option<&'a Request>,
     #[serde(skip_serializing_if = "Option::is_none")]
     response: Option<&'a Response>,
+    /// A gossip message: its topic and its bytes as text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gossip: Option<GossipLine<'a>>,
+}
+
+#[derive(Serialize)]
+struct GossipLine<'a> {
+    topic: &'a str,
+    data: String,
 }
 
 /// The open log, or nothing when the variable is unset.
@@ -41,6 +50,7 @@ impl WireLog {
             from: from.to_owned(),
             request: Some(request),
             response: None,
+            gossip: None,
         });
     }
 
@@ -49,6 +59,19 @@ impl WireLog {
             from: from.to_owned(),
             request: None,
             response: Some(response),
+            gossip: None,
+        });
+    }
+
+    pub fn gossip(&mut self, from: &str, topic: &str, data: &[u8]) {
+        self.write(Line {
+            from: from.to_owned(),
+            request: None,
+            response: None,
+            gossip: Some(GossipLine {
+                topic,
+                data: String::from_utf8_lossy(data).into_owned(),
+            }),
         });
     }
 

@@ -10,6 +10,7 @@ pub mod api;
 pub mod blob;
 pub mod dataset;
 pub mod env;
+pub mod gossip;
 pub mod identity;
 pub mod path;
 pub mod project;

@@ -402,3 +402,122 @@ fn a_peer_known_by_key_alone_is_found_through_another_peer() {
         .run(&["peer", "add", &cy.did()])
         .expect_err("no DHT", "--no-dht");
 }
+
+/// The gossip lines of a wire log published by `publisher` (a `did:key:`),
+/// from line `from` on.
+fn gossip_from(log: &std::path::Path, publisher: &str, from: usize) -> Vec<String> {
+    fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .skip(from)
+        .filter(|line| {
+            let message: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+            message["gossip"]["data"]
+                .as_str()
+                .is_some_and(|data| data.contains(publisher))
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn announcements_travel_the_members_mesh_and_nowhere_else() {
+    let recording = |name: &str| {
+        let mut node = TestNode::with_identity(name);
+        let log = node.record_wire();
+        node.start();
+        (node, log)
+    };
+    let ada = TestNode::started("Ada");
+    let (bob, _) = recording("Bob");
+    let (cy, cy_wire) = recording("Cy");
+    let (eve, eve_wire) = recording("Eve");
+    // A line, Ada — Bob — Cy, and Eve (no role) beside Ada and Bob.
+    bob.connect(&ada);
+    cy.connect(&bob);
+    eve.connect(&ada);
+    eve.connect(&bob);
+
+    ada.run(&["project", "create", "transect"])
+        .expect_ok("create");
+    let id = ada.project_id("transect");
+    for member in [&bob, &cy] {
+        ada.run(&["share", "transect", &member.did(), "--role", "writer"])
+            .expect_ok("share");
+    }
+    bob.run(&["project", "clone", &id]).expect_ok("Bob clones");
+    cy.run(&["project", "clone", &id])
+        .expect_ok("Cy clones from Bob, the only peer he knows");
+
+    // Ada's change reaches Cy, who is not connected to her: her signed
+    // heads are relayed to him by Bob, and he syncs from Bob.
+    fs::write(
+        ada.project_dir("transect").join("input/plot-1.csv"),
+        "species,count\noak,3\n",
+    )
+    .expect("write");
+    let arrived = wait_for(Duration::from_secs(30), || {
+        cy.project_dir("transect")
+            .join("input/plot-1.csv")
+            .is_file()
+            .then_some(())
+    });
+    assert!(arrived.is_some(), "Ada's file reached Cy through Bob");
+    let relayed = gossip_from(&cy_wire, &ada.did(), 0);
+    assert!(
+        !relayed.is_empty(),
+        "Ada's signed heads reached Cy by gossip"
+    );
+    assert!(
+        relayed.iter().all(|line| !line.contains("transect")),
+        "announcements carry no project name: {relayed:?}"
+    );
+
+    // Eve, connected to both, heard nothing: she is on no project's topic.
+    let eve_heard = fs::read_to_string(&eve_wire).unwrap_or_default();
+    assert!(
+        !eve_heard.contains("\"gossip\""),
+        "gossip reached a peer without a role: {eve_heard}"
+    );
+
+    // Revoking Cy moves the project to a topic he cannot compute: Ada's
+    // next announcement never reaches him, though Bob still relays.
+    ada.run(&["revoke", "transect", &cy.did()])
+        .expect_ok("revoke");
+    let revoked_statements = wait_for(Duration::from_secs(20), || {
+        let members = bob
+            .run(&["members", "transect", "--json"])
+            .expect_ok("members")
+            .json()
+            .to_string();
+        (!members.contains(&cy.did())).then_some(())
+    });
+    assert!(revoked_statements.is_some(), "Bob learns of the revocation");
+    std::thread::sleep(Duration::from_secs(2));
+    let seen = fs::read_to_string(&cy_wire)
+        .unwrap_or_default()
+        .lines()
+        .count();
+    fs::write(
+        ada.project_dir("transect").join("input/plot-2.csv"),
+        "species,count\nash,5\n",
+    )
+    .expect("write");
+    let reached_bob = wait_for(Duration::from_secs(30), || {
+        bob.project_dir("transect")
+            .join("input/plot-2.csv")
+            .is_file()
+            .then_some(())
+    });
+    assert!(reached_bob.is_some(), "Bob still hears of Ada's changes");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        gossip_from(&cy_wire, &ada.did(), seen),
+        Vec::<String>::new(),
+        "a revoked member heard an announcement"
+    );
+    assert!(
+        !cy.project_dir("transect").join("input/plot-2.csv").exists(),
+        "a revoked member got new work"
+    );
+}
