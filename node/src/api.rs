@@ -25,6 +25,8 @@ use crate::service::{Service, ServiceError};
 use crate::web::WebBackend;
 
 pub const COOKIE: &str = "tandem_token";
+/// The header in which the web UI's scripts send the CSRF token.
+pub const CSRF_HEADER: &str = "x-tandem-csrf";
 
 /// Who may talk to the node, and through which names.
 #[derive(Clone)]
@@ -67,6 +69,10 @@ impl Guard {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect()
+    }
+
+    fn csrf_matches(&self, given: &str) -> bool {
+        blake3::hash(given.as_bytes()) == blake3::hash(self.csrf().as_bytes())
     }
 }
 
@@ -168,6 +174,7 @@ pub fn app(service: Arc<Service>, guard: Guard) -> Router {
         .route("/projects/{name}/stop", post(stop))
         .route("/containers", get(containers))
         .route("/figures/{hash}", get(figure))
+        .merge(crate::webapi::routes())
         .with_state(service.clone());
     let web = tandem_web::router(Arc::new(WebBackend(service)), guard.csrf());
     Router::new()
@@ -224,6 +231,19 @@ async fn check(State(guard): State<Guard>, request: Request, next: Next) -> Resp
             let same_origin = origin.is_some_and(|o| o.strip_prefix("http://") == Some(host));
             if !same_origin {
                 return refuse(StatusCode::FORBIDDEN, "cross-origin request refused");
+            }
+            // API calls from the pages carry the CSRF token in a header;
+            // the plain forms outside /api check it in their body.
+            let is_api = request.uri().path().starts_with("/api/");
+            let csrf = headers
+                .get(CSRF_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            if is_api && !guard.csrf_matches(csrf) {
+                return refuse(
+                    StatusCode::FORBIDDEN,
+                    "missing or wrong CSRF token: reload the page and try again",
+                );
             }
         }
         return next.run(request).await;

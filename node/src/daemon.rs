@@ -106,6 +106,7 @@ pub async fn up(home: Home, options: UpOptions) -> anyhow::Result<()> {
         .await
         .context("cannot start the blob endpoint")?;
     service.set_autosync(crate::autosync::start(service.clone()));
+    service.dial_relay();
     // JupyterLab containers left running by an earlier run (a crash, say)
     // are followed again; Docker being absent is not an error here.
     {

@@ -213,17 +213,80 @@ pub fn pending_conflict(repo: &Repository) -> Option<String> {
         .map(|p| p.peer_label)
 }
 
+/// Largest file whose two versions are shown for a conflict.
+const CONFLICT_TEXT_LIMIT: usize = 256 * 1024;
+
+/// The files of a pending conflict, with both versions where they are
+/// small text files (for a diff view).
+pub fn pending_conflict_files(
+    repo: &Repository,
+) -> Option<(String, Vec<tandem_protocol::api::ConflictFile>)> {
+    let text = fs::read_to_string(state_path(repo)).ok()?;
+    let state: PendingConflict = serde_json::from_str(&text).ok()?;
+    let ours = repo.find_commit(head(repo)?).ok()?;
+    let theirs = repo.find_commit(parse_oid(&state.theirs).ok()?).ok()?;
+    let index = repo.merge_commits(&ours, &theirs, None).ok()?;
+    let text_of = |entry: &Option<git2::IndexEntry>| -> Option<String> {
+        let blob = repo.find_blob(entry.as_ref()?.id).ok()?;
+        if blob.size() > CONFLICT_TEXT_LIMIT || blob.is_binary() {
+            return None;
+        }
+        String::from_utf8(blob.content().to_vec()).ok()
+    };
+    let mut files: Vec<tandem_protocol::api::ConflictFile> = index
+        .conflicts()
+        .ok()?
+        .flatten()
+        .filter_map(|c| {
+            let path = c
+                .our
+                .as_ref()
+                .or(c.their.as_ref())
+                .or(c.ancestor.as_ref())?;
+            Some(tandem_protocol::api::ConflictFile {
+                path: String::from_utf8_lossy(&path.path).into_owned(),
+                ours: text_of(&c.our),
+                theirs: text_of(&c.their),
+            })
+        })
+        .collect();
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    files.dedup_by(|a, b| a.path == b.path);
+    Some((state.peer_label, files))
+}
+
+/// Each peer's last recorded head: (peer id, commit, when recorded).
+pub fn peer_heads(repo: &Repository) -> Vec<(String, Oid, Option<i64>)> {
+    let Ok(refs) = repo.references_glob(&format!("refs/tandem/peers/*/{BRANCH}")) else {
+        return Vec::new();
+    };
+    refs.flatten()
+        .filter_map(|r| {
+            let name = r.name().ok()?.to_owned();
+            let peer = name
+                .strip_prefix("refs/tandem/peers/")?
+                .strip_suffix(&format!("/{BRANCH}"))?
+                .to_owned();
+            let oid = r.target()?;
+            let when = repo
+                .reflog(&name)
+                .ok()
+                .and_then(|log| log.get(0).map(|e| e.committer().when().seconds() * 1000));
+            Some((peer, oid, when))
+        })
+        .collect()
+}
+
 /// Records the peer's head under its namespace.
 pub fn store_peer_head(repo: &Repository, peer_id: &str, head: &str) -> Result<(), GitSyncError> {
     let oid = parse_oid(head)?;
     repo.find_commit(oid)
         .map_err(|_| GitSyncError::Missing(head.to_owned()))?;
-    repo.reference(
-        &format!("refs/tandem/peers/{peer_id}/{BRANCH}"),
-        oid,
-        true,
-        "tandem sync",
-    )?;
+    let name = format!("refs/tandem/peers/{peer_id}/{BRANCH}");
+    // Keep a log of these refs too: its newest line says when we last
+    // synced with the peer.
+    repo.reference_ensure_log(&name)?;
+    repo.reference(&name, oid, true, "tandem sync")?;
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! The node on the network: a libp2p swarm (TCP + noise + yamux, identify,
-//! ping, request-response for sync, relay client, DCUtR and AutoNAT built in
+//! ping, request-response for sync, gossipsub for signed announcements,
+//! Kademlia, relay client, DCUtR and AutoNAT built in
 //! for peers behind NAT) and mDNS (`_tandem._udp.local.`) for finding peers
 //! on a LAN with no configuration and no internet.
 //!
@@ -7,7 +8,7 @@
 //! [`NetHandle`]. Inbound requests are answered by the [`Service`], which
 //! enforces access: the requester's key is the authenticated PeerId.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, Respons
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{
-    Multiaddr, PeerId, StreamProtocol, Swarm, autonat, dcutr, identify, identity, kad,
+    Multiaddr, PeerId, StreamProtocol, Swarm, autonat, dcutr, gossipsub, identify, identity, kad,
     multiaddr::Protocol, noise, ping, relay, tcp, yamux,
 };
 use serde::{Deserialize, Serialize};
@@ -31,6 +32,8 @@ const MDNS_SERVICE: &str = "_tandem._udp.local.";
 /// How long a request may wait for its answer (packs can be large).
 /// The Kademlia protocol name: Tandem's own DHT, apart from any other.
 const KAD_PROTOCOL: &str = "/tandem/kad/1.0.0";
+/// The gossipsub protocol prefix: Tandem's own mesh, apart from any other.
+const GOSSIP_PROTOCOL: &str = "/tandem/meshsub";
 /// How long a lookup may take before it gives up.
 const FIND_TIMEOUT: Duration = Duration::from_secs(20);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
@@ -60,21 +63,13 @@ struct Behaviour {
     /// Finds peers' addresses through other peers (internet case); off
     /// with `tandem up --no-dht`.
     kad: Toggle<kad::Behaviour<kad::store::MemoryStore>>,
+    /// Announcements of new work, one topic per project (see
+    /// `tandem_protocol::gossip`).
+    gossip: gossipsub::Behaviour,
 }
 
-/// What `tandem peers` shows.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PeerInfo {
-    pub did: String,
-    pub peer_id: String,
-    pub name: Option<String>,
-    pub addresses: Vec<String>,
-    /// mdns, manual, or inbound (the peer found us).
-    pub found_by: String,
-    pub connected: bool,
-    pub last_seen_ms: Option<i64>,
-    pub rtt_ms: Option<f64>,
-}
+/// What `tandem peers` shows (shared with the web UI).
+pub use tandem_protocol::api::PeerInfo;
 
 /// Peers remembered across restarts (`peers.json`).
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -89,6 +84,34 @@ enum Command {
     Request(PeerId, Request, oneshot::Sender<Result<Response, NetError>>),
     Peers(oneshot::Sender<Vec<PeerInfo>>),
     Addresses(oneshot::Sender<Vec<String>>),
+    /// Reserve a slot on a relay and listen through it.
+    Relay(Multiaddr, oneshot::Sender<Result<(), NetError>>),
+    /// Be subscribed to exactly these topics.
+    Topics(Vec<String>),
+    /// Publish on a topic; answers with the peers known to be subscribed
+    /// to it (they get the message through the mesh).
+    Publish(
+        String,
+        Vec<u8>,
+        oneshot::Sender<Result<Vec<PeerId>, NetError>>,
+    ),
+}
+
+/// A received announcement, for the service to judge.
+pub struct Gossip {
+    /// The key that published it (gossipsub signs messages), if any.
+    pub source: Option<PeerKey>,
+    pub topic: String,
+    pub data: Vec<u8>,
+}
+
+/// What the service makes of a [`Gossip`]: only accepted messages are
+/// relayed; rejected ones count against the peer that forwarded them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Accept,
+    Ignore,
+    Reject,
 }
 
 /// A cheap, cloneable way to use the network from anywhere in the node.
@@ -158,6 +181,34 @@ impl NetHandle {
             .collect())
     }
 
+    /// Listens through a relay (a peer running the relay service), so
+    /// peers behind other NATs can reach this node; DCUtR then tries a
+    /// direct connection.
+    pub async fn use_relay(&self, address: &str) -> Result<(), NetError> {
+        let addr: Multiaddr = address
+            .parse()
+            .map_err(|_| NetError::BadAddress(address.to_owned()))?;
+        if !addr.iter().any(|p| matches!(p, Protocol::P2p(_))) {
+            return Err(NetError::BadAddress(address.to_owned()));
+        }
+        self.ask(|tx| Command::Relay(addr, tx)).await?
+    }
+
+    /// Subscribes to exactly these gossip topics, leaving any others.
+    pub async fn set_topics(&self, topics: Vec<String>) -> Result<(), NetError> {
+        self.commands
+            .send(Command::Topics(topics))
+            .await
+            .map_err(|_| NetError::Stopped)
+    }
+
+    /// Publishes an announcement; returns the keys of the peers known to be
+    /// subscribed to the topic, who receive it through the mesh.
+    pub async fn publish(&self, topic: String, data: Vec<u8>) -> Result<Vec<PeerKey>, NetError> {
+        let peers = self.ask(|tx| Command::Publish(topic, data, tx)).await??;
+        Ok(peers.iter().filter_map(peer_key).collect())
+    }
+
     /// Keys of the peers connected right now.
     pub async fn connected(&self) -> Result<Vec<PeerKey>, NetError> {
         Ok(self
@@ -183,6 +234,24 @@ fn peer_id(key: &PeerKey) -> Result<PeerId, NetError> {
 pub fn keypair(key: &SecretKey) -> Result<identity::Keypair, NetError> {
     let mut bytes = key.to_bytes();
     identity::Keypair::ed25519_from_bytes(&mut bytes).map_err(|e| NetError::Setup(e.to_string()))
+}
+
+/// Gossipsub as Tandem uses it: messages signed by the node's key (so a
+/// receiver knows who published), validated by the service before they
+/// are relayed, and small.
+fn gossip_behaviour(
+    key: &identity::Keypair,
+) -> Result<gossipsub::Behaviour, Box<dyn std::error::Error + Send + Sync>> {
+    let config = gossipsub::ConfigBuilder::default()
+        .protocol_id_prefix(GOSSIP_PROTOCOL)
+        .validation_mode(gossipsub::ValidationMode::Strict)
+        .validate_messages()
+        .max_transmit_size(tandem_protocol::gossip::MAX_ANNOUNCEMENT + 4096)
+        .build()?;
+    Ok(gossipsub::Behaviour::new(
+        gossipsub::MessageAuthenticity::Signed(key.clone()),
+        config,
+    )?)
 }
 
 /// Options for the network.
@@ -226,7 +295,9 @@ pub fn start(service: Arc<Service>, options: NetOptions) -> Result<NetHandle, Ne
                 [(StreamProtocol::new(PROTOCOL), ProtocolSupport::Full)],
                 request_response::Config::default().with_request_timeout(REQUEST_TIMEOUT),
             );
-            Behaviour {
+            let gossip = gossip_behaviour(key)?;
+            Ok(Behaviour {
+                gossip,
                 sync,
                 identify: identify::Behaviour::new(
                     identify::Config::new("/tandem/id/1".into(), key.public())
@@ -252,7 +323,7 @@ pub fn start(service: Arc<Service>, options: NetOptions) -> Result<NetHandle, Ne
                     kad.set_mode(Some(kad::Mode::Server));
                     kad
                 })),
-            }
+            })
         })
         .map_err(|e| NetError::Setup(e.to_string()))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))
@@ -301,6 +372,7 @@ pub fn start(service: Arc<Service>, options: NetOptions) -> Result<NetHandle, Ne
             crate::ratelimit::PER_SECOND,
         ),
         wire_log: crate::wirelog::WireLog::from_env(),
+        topics: BTreeSet::new(),
     };
     tokio::spawn(driver.run(rx, mdns_rx));
     Ok(handle)
@@ -320,7 +392,12 @@ struct Driver {
     finds: HashMap<kad::QueryId, (PeerId, oneshot::Sender<Result<PeerId, NetError>>)>,
     limiter: crate::ratelimit::RateLimiter<PeerId>,
     wire_log: crate::wirelog::WireLog,
+    /// The gossip topics subscribed to.
+    topics: BTreeSet<String>,
 }
+
+/// A judged announcement on its way back to gossipsub.
+type Judged = (gossipsub::MessageId, PeerId, Verdict);
 
 impl Driver {
     async fn run(
@@ -330,6 +407,7 @@ impl Driver {
     ) {
         let (answers_tx, mut answers) =
             mpsc::unbounded_channel::<(ResponseChannel<Response>, Response)>();
+        let (judged_tx, mut judged) = mpsc::unbounded_channel::<Judged>();
         loop {
             tokio::select! {
                 command = commands.recv() => match command {
@@ -339,8 +417,19 @@ impl Driver {
                 Some((channel, response)) = answers.recv() => {
                     let _ = self.swarm.behaviour_mut().sync.send_response(channel, response);
                 }
+                Some((id, from, verdict)) = judged.recv() => {
+                    let acceptance = match verdict {
+                        Verdict::Accept => gossipsub::MessageAcceptance::Accept,
+                        Verdict::Ignore => gossipsub::MessageAcceptance::Ignore,
+                        Verdict::Reject => gossipsub::MessageAcceptance::Reject,
+                    };
+                    self.swarm
+                        .behaviour_mut()
+                        .gossip
+                        .report_message_validation_result(&id, &from, acceptance);
+                }
                 Some((peer, addrs)) = mdns.recv() => self.on_discovered(peer, addrs, "mdns"),
-                event = self.swarm.select_next_some() => self.on_event(event, &answers_tx),
+                event = self.swarm.select_next_some() => self.on_event(event, &answers_tx, &judged_tx),
             }
         }
     }
@@ -460,6 +549,23 @@ impl Driver {
             Command::Peers(reply) => {
                 let _ = reply.send(self.book.peers.values().cloned().collect());
             }
+            Command::Topics(topics) => self.set_topics(topics),
+            Command::Relay(addr, reply) => {
+                let circuit = addr.clone().with(Protocol::P2pCircuit);
+                let result = self
+                    .swarm
+                    .dial(addr)
+                    .map_err(|e| NetError::Request(format!("cannot dial the relay: {e}")))
+                    .and_then(|()| {
+                        self.swarm.listen_on(circuit).map(|_| ()).map_err(|e| {
+                            NetError::Request(format!("cannot listen through the relay: {e}"))
+                        })
+                    });
+                let _ = reply.send(result);
+            }
+            Command::Publish(topic, data, reply) => {
+                let _ = reply.send(self.publish(topic, data));
+            }
             Command::Addresses(reply) => {
                 let mut addrs: Vec<String> = self
                     .swarm
@@ -474,10 +580,70 @@ impl Driver {
         }
     }
 
+    fn set_topics(&mut self, topics: Vec<String>) {
+        let wanted: BTreeSet<String> = topics.into_iter().collect();
+        let gossip = &mut self.swarm.behaviour_mut().gossip;
+        for gone in self.topics.difference(&wanted) {
+            gossip.unsubscribe(&gossipsub::IdentTopic::new(gone.as_str()));
+        }
+        for new in wanted.difference(&self.topics) {
+            if let Err(e) = gossip.subscribe(&gossipsub::IdentTopic::new(new.as_str())) {
+                tracing::warn!(error = ?e, "cannot subscribe to a project's announcements");
+            }
+        }
+        self.topics = wanted;
+    }
+
+    fn publish(&mut self, topic: String, data: Vec<u8>) -> Result<Vec<PeerId>, NetError> {
+        let topic = gossipsub::IdentTopic::new(topic);
+        let hash = topic.hash();
+        let gossip = &mut self.swarm.behaviour_mut().gossip;
+        let subscribed: Vec<PeerId> = gossip
+            .all_peers()
+            .filter(|(_, topics)| topics.contains(&&hash))
+            .map(|(peer, _)| *peer)
+            .collect();
+        match gossip.publish(topic, data) {
+            Ok(_) => Ok(subscribed),
+            Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => Ok(Vec::new()),
+            Err(e) => Err(NetError::Request(format!("cannot publish: {e}"))),
+        }
+    }
+
+    /// An announcement arrived: the service judges it off the swarm's task
+    /// (it reads the project's access), then gossipsub relays it or not.
+    fn on_gossip(
+        &mut self,
+        propagation_source: PeerId,
+        message_id: gossipsub::MessageId,
+        message: gossipsub::Message,
+        judged: &mpsc::UnboundedSender<Judged>,
+    ) {
+        self.wire_log.gossip(
+            &propagation_source.to_string(),
+            message.topic.as_str(),
+            &message.data,
+        );
+        let gossip = Gossip {
+            source: message.source.as_ref().and_then(peer_key),
+            topic: message.topic.into_string(),
+            data: message.data,
+        };
+        let service = self.service.clone();
+        let judged = judged.clone();
+        tokio::spawn(async move {
+            let verdict = tokio::task::spawn_blocking(move || service.on_gossip(&gossip))
+                .await
+                .unwrap_or(Verdict::Ignore);
+            let _ = judged.send((message_id, propagation_source, verdict));
+        });
+    }
+
     fn on_event(
         &mut self,
         event: SwarmEvent<BehaviourEvent>,
         answers: &mpsc::UnboundedSender<(ResponseChannel<Response>, Response)>,
+        judged: &mpsc::UnboundedSender<Judged>,
     ) {
         match event {
             SwarmEvent::NewListenAddr { address, .. } => {
@@ -564,6 +730,11 @@ impl Driver {
                 self.remember(&peer, |p| p.rtt_ms = Some(rtt.as_secs_f64() * 1e3));
             }
             SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync(event, answers),
+            SwarmEvent::Behaviour(BehaviourEvent::Gossip(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            })) => self.on_gossip(propagation_source, message_id, message, judged),
             _ => {}
         }
     }

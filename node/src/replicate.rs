@@ -41,15 +41,7 @@ pub struct PeerSync {
     pub problems: Vec<String>,
 }
 
-/// A project a connected peer offers to this node.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PeerOffer {
-    pub peer: String,
-    pub peer_name: Option<String>,
-    #[serde(flatten)]
-    pub offer: Offer,
-    pub have_locally: bool,
-}
+pub use tandem_protocol::api::PeerOffer;
 
 struct View<'a>(&'a Project);
 
@@ -158,7 +150,7 @@ impl Service {
         offers
     }
 
-    fn signed_refs(
+    pub(crate) fn signed_refs(
         &self,
         project: &Project,
     ) -> Result<tandem_protocol::wire::SignedRefs, ServiceError> {

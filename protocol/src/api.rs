@@ -554,3 +554,107 @@ pub struct LaunchRequest {
     #[serde(default)]
     pub tool: Option<String>,
 }
+
+/// A peer as `tandem peers` and the Peers page show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PeerInfo {
+    pub did: String,
+    pub peer_id: String,
+    pub name: Option<String>,
+    pub addresses: Vec<String>,
+    /// mdns, manual, via another peer, or inbound (the peer found us).
+    pub found_by: String,
+    pub connected: bool,
+    pub last_seen_ms: Option<i64>,
+    pub rtt_ms: Option<f64>,
+}
+
+/// A project a connected peer offers to this node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerOffer {
+    pub peer: String,
+    pub peer_name: Option<String>,
+    #[serde(flatten)]
+    pub offer: crate::wire::Offer,
+    pub have_locally: bool,
+}
+
+/// Where a project stands against each peer it was synced with, and any
+/// conflict waiting for the user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncStateView {
+    pub autosync: bool,
+    /// This node's branch head.
+    pub head: Option<String>,
+    pub peers: Vec<PeerHeadView>,
+    pub conflict: Option<ConflictView>,
+}
+
+/// One peer's last known branch head, compared with ours.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerHeadView {
+    pub peer_id: String,
+    pub name: Option<String>,
+    pub head: String,
+    /// Commits we have that the peer's head lacks.
+    pub ahead: usize,
+    /// Commits the peer's head has that we lack.
+    pub behind: usize,
+    /// When we last recorded this peer's head.
+    pub last_sync_ms: Option<i64>,
+}
+
+/// A merge waiting for the user's choice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConflictView {
+    pub peer: String,
+    pub files: Vec<ConflictFile>,
+}
+
+/// One conflicted file; the two versions are given when both are small
+/// text files (for a diff), absent otherwise.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConflictFile {
+    pub path: String,
+    pub ours: Option<String>,
+    pub theirs: Option<String>,
+}
+
+/// Entries this user starred or hid: a personal view, never synced.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Marks {
+    pub starred: Vec<String>,
+    pub hidden: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarkRequest {
+    pub entry: String,
+    #[serde(default)]
+    pub star: Option<bool>,
+    #[serde(default)]
+    pub hide: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreRequest {
+    pub entry: String,
+}
+
+/// A branch made at an entry's commit, so its files can be looked at or
+/// brought back without losing anything done since.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreResult {
+    pub branch: String,
+    pub commit: String,
+    pub message: String,
+}
+
+/// Node settings a person changes from the Settings page.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    /// A relay or hub peer (a multiaddr ending in `/p2p/…`) that this node
+    /// connects to at start, for reaching peers behind NAT.
+    #[serde(default)]
+    pub relay: Option<String>,
+}

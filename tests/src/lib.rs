@@ -5,6 +5,7 @@
 //! HTTP API, stop it with SIGTERM or SIGKILL. Nothing is mocked.
 
 pub mod blob_probe;
+pub mod browser;
 pub mod jupyter;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -274,6 +275,20 @@ impl TestNode {
         let _ = child.kill();
         let _ = child.wait();
         false
+    }
+
+    /// The web UI's address with the token, as `tandem up` prints it.
+    pub fn web_url(&self) -> String {
+        format!(
+            "{}/?token={}",
+            self.url.as_deref().expect("node is running"),
+            self.token.as_deref().expect("node is running")
+        )
+    }
+
+    /// The web UI's base address (no token), for pages after the first.
+    pub fn base_url(&self) -> String {
+        self.url.clone().expect("node is running")
     }
 
     /// A raw HTTP/1.1 request to the running node; returns status and body.
