@@ -14,7 +14,9 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 
-use tandem_protocol::access::{Access, Action, Role, Roles, Statement, Verified};
+use tandem_protocol::access::{
+    Access, Action, Inserted, Role, Roles, SignedStatement, Statement, StatementId, Verified,
+};
 use tandem_protocol::activity::FeedHeads;
 use tandem_protocol::project::Genesis;
 use tandem_protocol::signed::Signed;
@@ -92,6 +94,11 @@ pub struct Outcome {
 struct Peer {
     key: SecretKey,
     access: Access,
+    /// `access.roles(0)` and `access.heads()`, refreshed whenever a
+    /// statement is added: they are asked for on every request served and
+    /// every session, and evaluating them walks every statement.
+    roles: Roles,
+    access_heads: Vec<StatementId>,
     /// commit -> (parents, author)
     commits: BTreeMap<String, (Vec<String>, PeerKey)>,
     head: String,
@@ -102,8 +109,8 @@ struct Peer {
 struct View<'a>(&'a Peer);
 
 impl LocalView for View<'_> {
-    fn access_heads(&self) -> Vec<tandem_protocol::access::StatementId> {
-        self.0.access.heads()
+    fn access_heads(&self) -> Vec<StatementId> {
+        self.0.access_heads.clone()
     }
     fn has_commit(&self, oid: &str) -> bool {
         self.0.commits.contains_key(oid)
@@ -112,7 +119,7 @@ impl LocalView for View<'_> {
         Some(self.0.head.clone())
     }
     fn roles(&self) -> Roles {
-        self.0.access.roles(0)
+        self.0.roles.clone()
     }
     fn feed_heads(&self) -> Vec<WriterHeads> {
         self.0
@@ -130,7 +137,62 @@ fn oid(text: &str) -> String {
     blake3::hash(text.as_bytes()).to_hex()[..40].to_owned()
 }
 
+/// Verdicts on access statements, shared by all simulated peers.
+///
+/// Whether a statement verifies is a pure function of its bytes, so every
+/// peer reaches the same verdict on the same statement; the simulator checks
+/// each distinct statement once (with the real [`Verified::check`]) and hands
+/// the result to every peer that receives a byte-identical copy. Each peer
+/// still inserts it into its own [`Access`] and evaluates roles itself.
+/// Without this, N peers each verifying N grants is N^2 signature checks.
+#[derive(Default)]
+struct Verdicts(HashMap<[u8; 64], Verified>);
+
+impl Verdicts {
+    fn check(&mut self, statement: &SignedStatement, project: &ProjectId) -> Option<Verified> {
+        // Keyed by signature, but a hit counts only if the whole statement is
+        // identical, so a tampered copy is checked afresh.
+        let key = statement.signature.to_bytes();
+        if let Some(v) = self.0.get(&key)
+            && v.statement == *statement
+        {
+            return Some(v.clone());
+        }
+        let verified = Verified::check(statement.clone(), project).ok()?;
+        self.0.insert(key, verified.clone());
+        Some(verified)
+    }
+}
+
 impl Peer {
+    fn new(
+        key: SecretKey,
+        access: Access,
+        commits: BTreeMap<String, (Vec<String>, PeerKey)>,
+        head: String,
+    ) -> Self {
+        let mut peer = Self {
+            key,
+            roles: Roles {
+                members: BTreeMap::new(),
+                public: false,
+            },
+            access_heads: Vec::new(),
+            access,
+            commits,
+            head,
+            feeds: BTreeMap::new(),
+            session: None,
+        };
+        peer.refresh_access();
+        peer
+    }
+
+    fn refresh_access(&mut self) {
+        self.roles = self.access.roles(0);
+        self.access_heads = self.access.heads();
+    }
+
     fn is_ancestor(&self, a: &str, b: &str) -> bool {
         let mut stack = vec![b.to_owned()];
         let mut seen = BTreeSet::new();
@@ -229,7 +291,7 @@ impl Peer {
     }
 
     fn serve(&self, project: ProjectId, requester: &PeerKey, request: Request) -> Response {
-        let roles = self.access.roles(0);
+        let roles = &self.roles;
         if matches!(request, Request::Announce { .. }) {
             return Response::Ack;
         }
@@ -267,16 +329,20 @@ impl Peer {
                 }
             }
             Request::Feed { have, .. } => {
+                // What the requester holds, by writer (first listing wins), so
+                // answering is linear in the number of writers.
+                let mut theirs_by_writer: HashMap<PeerKey, u64> = HashMap::new();
+                for h in &have {
+                    if let Some(n) = h.heads.first().and_then(|n| n.parse::<u64>().ok()) {
+                        theirs_by_writer.entry(h.writer).or_insert(n);
+                    }
+                }
                 let bundles = self
                     .feeds
                     .iter()
                     .filter(|(writer, _)| roles.can_write(writer))
                     .filter_map(|(writer, n)| {
-                        let theirs = have
-                            .iter()
-                            .find(|h| &h.writer == writer)
-                            .and_then(|h| h.heads.first()?.parse::<u64>().ok())
-                            .unwrap_or(0);
+                        let theirs = theirs_by_writer.get(writer).copied().unwrap_or(0);
                         (theirs < *n).then(|| FeedBundle {
                             // Heads in the model are counts; writers sign them
                             // in the real system, here the bundle is trusted
@@ -298,19 +364,21 @@ impl Peer {
         }
     }
 
-    fn apply(&mut self, effect: &Effect, project: &ProjectId) {
+    fn apply(&mut self, effect: &Effect, project: &ProjectId, verdicts: &mut Verdicts) {
         match effect {
             Effect::ApplyAccess(statements) => {
+                let mut added = false;
                 for s in statements {
-                    if self
-                        .access
-                        .contains(&tandem_protocol::access::StatementId::of(s))
-                    {
+                    let Some(v) = verdicts.check(s, project) else {
+                        continue;
+                    };
+                    if self.access.contains(&v.id) {
                         continue;
                     }
-                    if let Ok(v) = Verified::check(s.clone(), project) {
-                        self.access.insert(v);
-                    }
+                    added |= matches!(self.access.insert(v), Inserted::Added { .. });
+                }
+                if added {
+                    self.refresh_access();
                 }
             }
             Effect::ApplyPack(pack) => {
@@ -466,14 +534,7 @@ pub fn run(config: &Config) -> Outcome {
             } else {
                 Access::new(project, owner.public())
             };
-            Peer {
-                key: key.clone(),
-                access,
-                commits,
-                head: root.clone(),
-                feeds: BTreeMap::new(),
-                session: None,
-            }
+            Peer::new(key.clone(), access, commits, root.clone())
         })
         .collect();
 
@@ -488,6 +549,7 @@ pub fn run(config: &Config) -> Outcome {
         messages: 0,
         bytes: 0,
     };
+    let mut verdicts = Verdicts::default();
     let mut next_session = 0u64;
     let mut now = 0u64;
     let mut partition: Option<(BTreeSet<usize>, u64)> = None;
@@ -596,7 +658,7 @@ pub fn run(config: &Config) -> Outcome {
                         match e {
                             Effect::Send(r) => next_request = Some(r.clone()),
                             Effect::Finished(_) => {}
-                            other => peer.apply(other, &project),
+                            other => peer.apply(other, &project, &mut verdicts),
                         }
                     }
                     if let Some(request) = next_request {
@@ -655,9 +717,13 @@ fn converged(peers: &[Peer], first_reader: usize) -> bool {
     let writers = &peers[..first_reader];
     let head = &writers[0].head;
     let feeds = &writers[0].feeds;
-    let roles = peers[0].access.roles(0);
+    let roles = &peers[0].roles;
+    debug_assert!(
+        peers.iter().all(|p| p.roles == p.access.roles(0)),
+        "cached roles are stale"
+    );
     writers.iter().all(|p| &p.head == head && &p.feeds == feeds)
-        && peers.iter().all(|p| p.access.roles(0) == roles)
+        && peers.iter().all(|p| p.roles == *roles)
         && peers[first_reader..].iter().all(|p| p.feeds == *feeds)
 }
 
