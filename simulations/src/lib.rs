@@ -99,30 +99,36 @@ struct Peer {
     /// every session, and evaluating them walks every statement.
     roles: Roles,
     access_heads: Vec<StatementId>,
-    /// commit -> (parents, author)
-    commits: BTreeMap<String, (Vec<String>, PeerKey)>,
-    head: String,
+    /// The commits this peer holds (numbers in the [`Dag`]); always closed
+    /// under ancestry, as a Git repository is.
+    holds: Bits,
+    head: u32,
     feeds: BTreeMap<PeerKey, u64>,
     session: Option<(usize, Session, u64)>,
 }
 
-struct View<'a>(&'a Peer);
+struct View<'a> {
+    peer: &'a Peer,
+    dag: &'a Dag,
+}
 
 impl LocalView for View<'_> {
     fn access_heads(&self) -> Vec<StatementId> {
-        self.0.access_heads.clone()
+        self.peer.access_heads.clone()
     }
     fn has_commit(&self, oid: &str) -> bool {
-        self.0.commits.contains_key(oid)
+        self.dag
+            .lookup(oid)
+            .is_some_and(|c| self.peer.holds.contains(c))
     }
     fn head(&self) -> Option<String> {
-        Some(self.0.head.clone())
+        Some(self.dag.ids[self.peer.head as usize].clone())
     }
     fn roles(&self) -> Roles {
-        self.0.roles.clone()
+        self.peer.roles.clone()
     }
     fn feed_heads(&self) -> Vec<WriterHeads> {
-        self.0
+        self.peer
             .feeds
             .iter()
             .map(|(writer, n)| WriterHeads {
@@ -130,6 +136,142 @@ impl LocalView for View<'_> {
                 heads: vec![n.to_string()],
             })
             .collect()
+    }
+}
+
+/// A set of commit numbers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Bits(Vec<u64>);
+
+impl Bits {
+    fn contains(&self, i: u32) -> bool {
+        self.0
+            .get(i as usize / 64)
+            .is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+
+    fn insert(&mut self, i: u32) {
+        let word = i as usize / 64;
+        if self.0.len() <= word {
+            self.0.resize(word + 1, 0);
+        }
+        self.0[word] |= 1 << (i % 64);
+    }
+
+    fn union_with(&mut self, other: &Bits) {
+        if self.0.len() < other.0.len() {
+            self.0.resize(other.0.len(), 0);
+        }
+        for (a, b) in self.0.iter_mut().zip(&other.0) {
+            *a |= b;
+        }
+    }
+
+    fn intersect_with(&mut self, other: &Bits) {
+        self.0.truncate(other.0.len());
+        for (a, b) in self.0.iter_mut().zip(&other.0) {
+            *a &= b;
+        }
+    }
+
+    fn subtract(&mut self, other: &Bits) {
+        for (a, b) in self.0.iter_mut().zip(&other.0) {
+            *a &= !b;
+        }
+    }
+
+    fn is_subset_of(&self, other: &Bits) -> bool {
+        self.0
+            .iter()
+            .enumerate()
+            .all(|(i, w)| w & !other.0.get(i).copied().unwrap_or(0) == 0)
+    }
+
+    fn len(&self) -> usize {
+        self.0.iter().map(|w| w.count_ones() as usize).sum()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        self.0.iter().enumerate().flat_map(|(i, &w)| {
+            (0..64u32)
+                .filter(move |b| w & (1 << b) != 0)
+                .map(move |b| i as u32 * 64 + b)
+        })
+    }
+
+    /// The words without trailing zeros: equal sets give equal slices.
+    fn canonical(&self) -> &[u64] {
+        let end = self.0.iter().rposition(|w| *w != 0).map_or(0, |i| i + 1);
+        &self.0[..end]
+    }
+}
+
+/// Every commit made in a run, stored once.
+///
+/// A commit id names content, so a commit is the same object wherever it is
+/// held: its parents, author and ancestry belong to the id and are worked
+/// out once, when it is first made, instead of by walking string-keyed maps
+/// in every peer on every merge. Peers record only which commits they hold.
+/// Merges are named by their work, so peers that merge the same work make
+/// the same commit; its parents are those of whoever made it first, and a
+/// later maker takes that commit and its (same-work) history, as Git would
+/// fast-forward to it.
+#[derive(Default)]
+struct Dag {
+    ids: Vec<String>,
+    index: HashMap<String, u32>,
+    authors: Vec<PeerKey>,
+    /// Each commit's strict ancestors (all numbered lower).
+    ancestors: Vec<Bits>,
+    /// The non-merge commits: the work a merge is named by.
+    work: Bits,
+    /// Each commit as a pack lists it: the JSON of `(id, parents, author)`,
+    /// made once, so packs are concatenations.
+    packed: Vec<Vec<u8>>,
+}
+
+impl Dag {
+    fn lookup(&self, id: &str) -> Option<u32> {
+        self.index.get(id).copied()
+    }
+
+    /// Adds a commit, or returns the number of the one with that id.
+    fn add(&mut self, id: String, parents: Vec<u32>, author: PeerKey) -> u32 {
+        if let Some(c) = self.lookup(&id) {
+            return c;
+        }
+        let c = self.ids.len() as u32;
+        let mut ancestors = Bits::default();
+        for &p in &parents {
+            ancestors.union_with(&self.ancestors[p as usize]);
+            ancestors.insert(p);
+        }
+        let parent_ids: Vec<&str> = parents
+            .iter()
+            .map(|&p| self.ids[p as usize].as_str())
+            .collect();
+        // Serialising strings and a key to a Vec cannot fail.
+        let packed = serde_json::to_vec(&(&id, parent_ids, author)).unwrap_or_default();
+        if parents.len() < 2 {
+            self.work.insert(c);
+        }
+        self.index.insert(id.clone(), c);
+        self.ids.push(id);
+        self.authors.push(author);
+        self.ancestors.push(ancestors);
+        self.packed.push(packed);
+        c
+    }
+
+    fn is_ancestor(&self, a: u32, b: u32) -> bool {
+        self.ancestors[b as usize].contains(a)
+    }
+
+    /// `c` and its ancestors.
+    fn closure(&self, c: u32) -> Bits {
+        let mut bits = self.ancestors[c as usize].clone();
+        bits.insert(c);
+        bits
     }
 }
 
@@ -165,12 +307,9 @@ impl Verdicts {
 }
 
 impl Peer {
-    fn new(
-        key: SecretKey,
-        access: Access,
-        commits: BTreeMap<String, (Vec<String>, PeerKey)>,
-        head: String,
-    ) -> Self {
+    fn new(key: SecretKey, access: Access, root: u32) -> Self {
+        let mut holds = Bits::default();
+        holds.insert(root);
         let mut peer = Self {
             key,
             roles: Roles {
@@ -179,8 +318,8 @@ impl Peer {
             },
             access_heads: Vec::new(),
             access,
-            commits,
-            head,
+            holds,
+            head: root,
             feeds: BTreeMap::new(),
             session: None,
         };
@@ -193,104 +332,82 @@ impl Peer {
         self.access_heads = self.access.heads();
     }
 
-    fn is_ancestor(&self, a: &str, b: &str) -> bool {
-        let mut stack = vec![b.to_owned()];
-        let mut seen = BTreeSet::new();
-        while let Some(c) = stack.pop() {
-            if c == a {
-                return true;
-            }
-            if seen.insert(c.clone())
-                && let Some((parents, _)) = self.commits.get(&c)
-            {
-                stack.extend(parents.iter().cloned());
-            }
-        }
-        false
+    /// Makes a commit on top of the head.
+    fn commit(&mut self, dag: &mut Dag, id: String) -> u32 {
+        let c = dag.add(id, vec![self.head], self.key.public());
+        self.holds.insert(c);
+        self.head = c;
+        c
     }
 
-    fn merge(&mut self, theirs: &str) {
-        if self.head == theirs || self.is_ancestor(theirs, &self.head) {
+    fn merge(&mut self, dag: &mut Dag, theirs: u32) {
+        let head = self.head;
+        if head == theirs || dag.is_ancestor(theirs, head) {
             return;
         }
-        if self.is_ancestor(&self.head, theirs) {
-            self.head = theirs.to_owned();
+        if dag.is_ancestor(head, theirs) {
+            self.head = theirs;
             return;
         }
         // A merge is named by the work it contains (the non-merge commits it
         // reaches), so peers that merged the same work hold the same head:
         // a stand-in for the fast-forwards by which Git histories settle.
-        let mut content = self.work_reachable(&self.head);
-        content.extend(self.work_reachable(theirs));
-        let mut parents = vec![self.head.clone(), theirs.to_owned()];
-        parents.sort();
-        let id = oid(&format!(
-            "merge {}",
-            content.into_iter().collect::<Vec<_>>().join(" ")
-        ));
-        if id == self.head {
+        let mut content = dag.closure(head);
+        content.union_with(&dag.closure(theirs));
+        content.intersect_with(&dag.work);
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(b"merge");
+        for word in content.canonical() {
+            hasher.update(&word.to_le_bytes());
+        }
+        let id = hasher.finalize().to_hex()[..40].to_owned();
+        if dag.lookup(&id) == Some(head) {
             return;
         }
+        let mut parents = vec![head, theirs];
+        parents.sort_by(|a, b| dag.ids[*a as usize].cmp(&dag.ids[*b as usize]));
         // Merge commits carry no author's new content; attribute them to the
         // first writer-parent's author so the reader check stays meaningful.
-        let author = self
-            .commits
-            .get(&self.head)
-            .map(|c| c.1)
-            .unwrap_or(self.key.public());
-        self.commits.entry(id.clone()).or_insert((parents, author));
-        self.head = id;
+        let author = dag.authors[head as usize];
+        let merged = dag.add(id, parents, author);
+        self.holds.union_with(&dag.closure(merged));
+        self.head = merged;
     }
 
-    /// The non-merge commits reachable from `from`.
-    fn work_reachable(&self, from: &str) -> BTreeSet<String> {
-        let mut work = BTreeSet::new();
-        let mut stack = vec![from.to_owned()];
-        let mut seen = BTreeSet::new();
-        while let Some(c) = stack.pop() {
-            if !seen.insert(c.clone()) {
-                continue;
+    /// The pack answering `want` and `have`: the JSON list of the commits
+    /// reachable from `want` and not from `have`.
+    fn pack(&self, dag: &Dag, want: &[String], have: &[String]) -> Vec<u8> {
+        let mut excluded = Bits::default();
+        for h in have {
+            if let Some(c) = dag.lookup(h).filter(|c| self.holds.contains(*c)) {
+                excluded.union_with(&dag.closure(c));
             }
-            if let Some((parents, _)) = self.commits.get(&c) {
-                if parents.len() < 2 {
-                    work.insert(c.clone());
+        }
+        let mut pack = vec![b'['];
+        for w in want {
+            let Some(c) = dag.lookup(w).filter(|c| self.holds.contains(*c)) else {
+                continue;
+            };
+            let mut missing = dag.closure(c);
+            missing.subtract(&excluded);
+            for m in missing.iter() {
+                if pack.len() > 1 {
+                    pack.push(b',');
                 }
-                stack.extend(parents.iter().cloned());
+                pack.extend_from_slice(&dag.packed[m as usize]);
             }
         }
-        work
+        pack.push(b']');
+        pack
     }
 
-    fn missing_for(&self, want: &str, have: &[String]) -> Vec<(String, Vec<String>, PeerKey)> {
-        let mut excluded = BTreeSet::new();
-        let mut stack: Vec<String> = have
-            .iter()
-            .filter(|h| self.commits.contains_key(*h))
-            .cloned()
-            .collect();
-        while let Some(c) = stack.pop() {
-            if excluded.insert(c.clone())
-                && let Some((parents, _)) = self.commits.get(&c)
-            {
-                stack.extend(parents.iter().cloned());
-            }
-        }
-        let mut out = Vec::new();
-        let mut stack = vec![want.to_owned()];
-        let mut seen = BTreeSet::new();
-        while let Some(c) = stack.pop() {
-            if excluded.contains(&c) || !seen.insert(c.clone()) {
-                continue;
-            }
-            if let Some((parents, author)) = self.commits.get(&c) {
-                out.push((c.clone(), parents.clone(), *author));
-                stack.extend(parents.iter().cloned());
-            }
-        }
-        out
-    }
-
-    fn serve(&self, project: ProjectId, requester: &PeerKey, request: Request) -> Response {
+    fn serve(
+        &self,
+        dag: &Dag,
+        project: ProjectId,
+        requester: &PeerKey,
+        request: Request,
+    ) -> Response {
         let roles = &self.roles;
         if matches!(request, Request::Announce { .. }) {
             return Response::Ack;
@@ -309,7 +426,7 @@ impl Peer {
                 let refs = Refs {
                     project,
                     peer: self.key.public(),
-                    heads: vec![(BRANCH.into(), self.head.clone())],
+                    heads: vec![(BRANCH.into(), dag.ids[self.head as usize].clone())],
                     time_ms: 0,
                 };
                 match Signed::sign(refs, &self.key) {
@@ -319,15 +436,9 @@ impl Peer {
                     },
                 }
             }
-            Request::Pack { want, have, .. } => {
-                let commits: Vec<_> = want
-                    .iter()
-                    .flat_map(|w| self.missing_for(w, &have))
-                    .collect();
-                Response::Pack {
-                    pack: serde_json::to_vec(&commits).unwrap_or_default(),
-                }
-            }
+            Request::Pack { want, have, .. } => Response::Pack {
+                pack: self.pack(dag, &want, &have),
+            },
             Request::Feed { have, .. } => {
                 // What the requester holds, by writer (first listing wins), so
                 // answering is linear in the number of writers.
@@ -364,7 +475,13 @@ impl Peer {
         }
     }
 
-    fn apply(&mut self, effect: &Effect, project: &ProjectId, verdicts: &mut Verdicts) {
+    fn apply(
+        &mut self,
+        effect: &Effect,
+        project: &ProjectId,
+        verdicts: &mut Verdicts,
+        dag: &mut Dag,
+    ) {
         match effect {
             Effect::ApplyAccess(statements) => {
                 let mut added = false;
@@ -382,15 +499,25 @@ impl Peer {
                 }
             }
             Effect::ApplyPack(pack) => {
-                let commits: Vec<(String, Vec<String>, PeerKey)> =
+                // Parents and authors of a commit belong to its id (see
+                // `Dag`), so only the ids are read back.
+                let commits: Vec<(String, Vec<String>, String)> =
                     serde_json::from_slice(pack).unwrap_or_default();
-                for (id, parents, author) in commits {
-                    self.commits.entry(id).or_insert((parents, author));
+                for (id, _, _) in commits {
+                    if let Some(c) = dag.lookup(&id) {
+                        self.holds.insert(c);
+                    }
                 }
+                debug_assert!(
+                    self.holds
+                        .iter()
+                        .all(|c| dag.ancestors[c as usize].is_subset_of(&self.holds)),
+                    "a pack left history incomplete"
+                );
             }
             Effect::Merge { head, .. } => {
-                if self.commits.contains_key(head) {
-                    self.merge(head);
+                if let Some(c) = dag.lookup(head).filter(|c| self.holds.contains(*c)) {
+                    self.merge(dag, c);
                 }
             }
             Effect::ApplyFeed(bundles) => {
@@ -498,7 +625,8 @@ pub fn run(config: &Config) -> Outcome {
         .collect();
     let owner = &keys[0];
     let project = Genesis::create(&"sim".parse().expect("name"), owner, 0, [1; 16]).project_id();
-    let root = oid("genesis");
+    let mut dag = Dag::default();
+    let root = dag.add(oid("genesis"), vec![], owner.public());
     let mut owner_access = Access::new(project, owner.public());
     let first_reader = config.peers - config.readers;
     for (i, key) in keys.iter().enumerate().skip(1) {
@@ -523,8 +651,6 @@ pub fn run(config: &Config) -> Outcome {
         .iter()
         .enumerate()
         .map(|(i, key)| {
-            let mut commits = BTreeMap::new();
-            commits.insert(root.clone(), (vec![], owner.public()));
             let access = if i == 0 {
                 let mut a = Access::new(project, owner.public());
                 for s in owner_access.signed_statements() {
@@ -534,7 +660,7 @@ pub fn run(config: &Config) -> Outcome {
             } else {
                 Access::new(project, owner.public())
             };
-            Peer::new(key.clone(), access, commits, root.clone())
+            Peer::new(key.clone(), access, root)
         })
         .collect();
 
@@ -556,7 +682,7 @@ pub fn run(config: &Config) -> Outcome {
     let round_ms = config.max_latency_ms * 10;
     let mut quiet_rounds = 0;
     let mut round = 0u64;
-    let mut reader_commits: Vec<(usize, String)> = Vec::new();
+    let mut reader_commits: Vec<(usize, u32)> = Vec::new();
 
     loop {
         round += 1;
@@ -577,14 +703,12 @@ pub fn run(config: &Config) -> Outcome {
         if busy {
             for i in 0..config.peers {
                 if rng.chance(20) {
-                    let parent = peers[i].head.clone();
                     let id = oid(&format!("{}-{}-{}", config.seed, i, round));
-                    let author = peers[i].key.public();
-                    peers[i].commits.insert(id.clone(), (vec![parent], author));
-                    peers[i].head = id.clone();
+                    let c = peers[i].commit(&mut dag, id);
                     if i >= first_reader {
-                        reader_commits.push((i, id));
+                        reader_commits.push((i, c));
                     } else {
+                        let author = peers[i].key.public();
                         *peers[i].feeds.entry(author).or_default() += 1;
                     }
                 }
@@ -599,7 +723,14 @@ pub fn run(config: &Config) -> Outcome {
             if j == i {
                 j = (j + 1) % config.peers;
             }
-            let (session, effects) = Session::start(project, keys[j].public(), &View(&peers[i]));
+            let (session, effects) = Session::start(
+                project,
+                keys[j].public(),
+                &View {
+                    peer: &peers[i],
+                    dag: &dag,
+                },
+            );
             next_session += 1;
             peers[i].session = Some((j, session, next_session));
             for e in effects {
@@ -631,7 +762,7 @@ pub fn run(config: &Config) -> Outcome {
             match env.payload {
                 Payload::Request(request) => {
                     let requester = keys[env.from].public();
-                    let response = peers[env.to].serve(project, &requester, request);
+                    let response = peers[env.to].serve(&dag, project, &requester, request);
                     net.send(
                         Envelope {
                             from: env.to,
@@ -652,13 +783,13 @@ pub fn run(config: &Config) -> Outcome {
                         peer.session = Some((other, session, sid));
                         continue;
                     }
-                    let effects = session.on_response(response, &View(peer));
+                    let effects = session.on_response(response, &View { peer, dag: &dag });
                     let mut next_request = None;
                     for e in &effects {
                         match e {
                             Effect::Send(r) => next_request = Some(r.clone()),
                             Effect::Finished(_) => {}
-                            other => peer.apply(other, &project, &mut verdicts),
+                            other => peer.apply(other, &project, &mut verdicts, &mut dag),
                         }
                     }
                     if let Some(request) = next_request {
@@ -696,7 +827,8 @@ pub fn run(config: &Config) -> Outcome {
     let mut violations = Vec::new();
     for (author, commit) in &reader_commits {
         for (i, peer) in peers.iter().enumerate() {
-            if i != *author && peer.commits.contains_key(commit) {
+            if i != *author && peer.holds.contains(*commit) {
+                let commit = &dag.ids[*commit as usize];
                 violations.push(format!("peer {i} took reader {author}'s commit {commit}"));
             }
         }
@@ -706,7 +838,7 @@ pub fn run(config: &Config) -> Outcome {
         rounds: quiet_rounds,
         messages: net.messages,
         bytes: net.bytes,
-        commits: peers[0].commits.len(),
+        commits: peers[0].holds.len(),
         violations,
     }
 }
