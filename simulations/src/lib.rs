@@ -62,6 +62,9 @@ pub struct Config {
     pub busy_rounds: u64,
     /// Rounds allowed after that to converge.
     pub max_quiet_rounds: u64,
+    /// Also encode every message with serde_json and panic if the counted
+    /// size differs (see `WireSizes`). Slow; for tests.
+    pub check_wire_sizes: bool,
 }
 
 impl Config {
@@ -75,6 +78,7 @@ impl Config {
             max_latency_ms: 40,
             busy_rounds: 20,
             max_quiet_rounds: 200,
+            check_wire_sizes: false,
         }
     }
 }
@@ -503,15 +507,17 @@ impl Peer {
                 // `Dag`), so only the ids are read back.
                 let commits: Vec<(String, Vec<String>, String)> =
                     serde_json::from_slice(pack).unwrap_or_default();
-                for (id, _, _) in commits {
-                    if let Some(c) = dag.lookup(&id) {
-                        self.holds.insert(c);
-                    }
+                let received: Vec<u32> = commits
+                    .iter()
+                    .filter_map(|(id, _, _)| dag.lookup(id))
+                    .collect();
+                for &c in &received {
+                    self.holds.insert(c);
                 }
                 debug_assert!(
-                    self.holds
+                    received
                         .iter()
-                        .all(|c| dag.ancestors[c as usize].is_subset_of(&self.holds)),
+                        .all(|&c| dag.ancestors[c as usize].is_subset_of(&self.holds)),
                     "a pack left history incomplete"
                 );
             }
@@ -552,8 +558,114 @@ struct Envelope {
     payload: Payload,
 }
 
+/// Wire sizes of messages: exactly `serde_json::to_vec(message).len()`,
+/// the encoding nodes send, without encoding every message again.
+///
+/// Encoding for the count was most of the cost of large runs: every key in
+/// a message is base58-encoded, and packs are hex-encoded. The large
+/// messages are lists (statements, writers' heads, feed bundles) or bytes
+/// (packs). A list's size is that of the message with the list empty, plus
+/// each element's size and the commas between them. Elements recur across
+/// messages (every peer is sent the same grants, every requester lists every
+/// writer), so each element is encoded once with serde_json and its size
+/// remembered; a remembered size is used only for an identical element.
+/// [`Config::check_wire_sizes`] compares every count with the real encoding.
+#[derive(Default)]
+struct WireSizes {
+    /// By signature, with the statement it was measured for.
+    statements: HashMap<[u8; 64], (SignedStatement, usize)>,
+    writer_heads: HashMap<PeerKey, HashMap<Vec<String>, usize>>,
+    /// By writer and heads, with the bundle it was measured for.
+    bundles: HashMap<PeerKey, HashMap<Vec<String>, (FeedBundle, usize)>>,
+}
+
+/// `serde_json::to_vec(value).len()` (a macro, to spare the simulator a
+/// direct dependency on serde for the trait bound).
+macro_rules! json_len {
+    ($value:expr) => {
+        serde_json::to_vec($value).map(|v| v.len()).unwrap_or(0)
+    };
+}
+
+/// The size of a JSON list's elements and the commas between them.
+fn list_len(sizes: impl Iterator<Item = usize>) -> usize {
+    let (sum, n) = sizes.fold((0, 0usize), |(sum, n), size| (sum + size, n + 1));
+    sum + n.saturating_sub(1)
+}
+
+impl WireSizes {
+    fn request(&mut self, request: &Request) -> usize {
+        match request {
+            Request::Feed { project, have } => {
+                let empty = json_len!(&Request::Feed {
+                    project: *project,
+                    have: vec![],
+                });
+                empty + list_len(have.iter().map(|h| self.writer_heads(h)))
+            }
+            // Small: a project id and a few hashes.
+            other => json_len!(other),
+        }
+    }
+
+    fn response(&mut self, response: &Response) -> usize {
+        match response {
+            Response::Access { statements } => {
+                let empty = json_len!(&Response::Access { statements: vec![] });
+                empty + list_len(statements.iter().map(|s| self.statement(s)))
+            }
+            Response::Feed { bundles } => {
+                let empty = json_len!(&Response::Feed { bundles: vec![] });
+                empty + list_len(bundles.iter().map(|b| self.bundle(b)))
+            }
+            // Bytes travel as a hex string (`wire::serde_bytes_compat`).
+            Response::Pack { pack } => json_len!(&Response::Pack { pack: vec![] }) + 2 * pack.len(),
+            // Small, or rare: signed refs, acks, denials.
+            other => json_len!(other),
+        }
+    }
+
+    fn statement(&mut self, statement: &SignedStatement) -> usize {
+        let key = statement.signature.to_bytes();
+        match self.statements.get(&key) {
+            Some((measured, size)) if measured == statement => *size,
+            Some(_) => json_len!(statement),
+            None => {
+                let size = json_len!(statement);
+                self.statements.insert(key, (statement.clone(), size));
+                size
+            }
+        }
+    }
+
+    fn writer_heads(&mut self, heads: &WriterHeads) -> usize {
+        let by_heads = self.writer_heads.entry(heads.writer).or_default();
+        if let Some(size) = by_heads.get(&heads.heads[..]) {
+            return *size;
+        }
+        let size = json_len!(heads);
+        by_heads.insert(heads.heads.clone(), size);
+        size
+    }
+
+    fn bundle(&mut self, bundle: &FeedBundle) -> usize {
+        let by_heads = self.bundles.entry(bundle.heads.payload.writer).or_default();
+        match by_heads.get(&bundle.heads.payload.heads[..]) {
+            Some((measured, size)) if measured == bundle => *size,
+            Some(_) => json_len!(bundle),
+            None => {
+                let size = json_len!(bundle);
+                by_heads.insert(bundle.heads.payload.heads.clone(), (bundle.clone(), size));
+                size
+            }
+        }
+    }
+}
+
 /// The simulated network: delivery times, loss, duplication, counters.
 struct Net {
+    sizes: WireSizes,
+    check_wire_sizes: bool,
     rng: Rng,
     loss_percent: u64,
     duplicate_percent: u64,
@@ -569,10 +681,19 @@ impl Net {
     /// Counts the message, then loses, delays or duplicates it; `cut`
     /// messages cross a partition and never arrive.
     fn send(&mut self, env: Envelope, now: u64, cut: bool) {
-        let size = match &env.payload {
-            Payload::Request(r) => serde_json::to_vec(r).map(|v| v.len()).unwrap_or(0),
-            Payload::Response(r) => serde_json::to_vec(r).map(|v| v.len()).unwrap_or(0),
+        let (size, encoded) = match &env.payload {
+            Payload::Request(r) => (
+                self.sizes.request(r),
+                self.check_wire_sizes.then(|| json_len!(r)),
+            ),
+            Payload::Response(r) => (
+                self.sizes.response(r),
+                self.check_wire_sizes.then(|| json_len!(r)),
+            ),
         };
+        if let Some(encoded) = encoded {
+            assert_eq!(size, encoded, "counted wire size differs from the encoding");
+        }
         self.messages += 1;
         self.bytes += size as u64;
         if cut || self.rng.chance(self.loss_percent) {
@@ -665,6 +786,8 @@ pub fn run(config: &Config) -> Outcome {
         .collect();
 
     let mut net = Net {
+        sizes: WireSizes::default(),
+        check_wire_sizes: config.check_wire_sizes,
         rng: Rng::new(config.seed ^ 0x5eed),
         loss_percent: config.loss_percent,
         duplicate_percent: config.duplicate_percent,
@@ -868,6 +991,19 @@ mod tests {
         let a = run(&Config::new(6, 42));
         let b = run(&Config::new(6, 42));
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn counted_wire_sizes_are_the_encoded_sizes() {
+        for (peers, seed) in [(10, 0), (10, 1), (10, 2), (40, 3)] {
+            let config = Config {
+                check_wire_sizes: true,
+                ..Config::new(peers, seed)
+            };
+            let checked = run(&config);
+            assert!(checked.converged, "{checked:?}");
+            assert_eq!(checked, run(&Config::new(peers, seed)));
+        }
     }
 
     #[test]
