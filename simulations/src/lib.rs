@@ -21,7 +21,7 @@ use tandem_protocol::activity::FeedHeads;
 use tandem_protocol::project::Genesis;
 use tandem_protocol::signed::Signed;
 use tandem_protocol::sync::{BRANCH, Effect, LocalView, Session};
-use tandem_protocol::wire::{FeedBundle, Refs, Request, Response, WriterHeads};
+use tandem_protocol::wire::{FeedBundle, Refs, Request, Response, SignedRefs, WriterHeads};
 use tandem_protocol::{PeerKey, ProjectId, SecretKey};
 
 /// A small, fast, seedable generator (xorshift64*), so runs replay exactly.
@@ -109,6 +109,10 @@ struct Peer {
     head: u32,
     feeds: BTreeMap<PeerKey, u64>,
     session: Option<(usize, Session, u64)>,
+    /// The signed refs last served, with the head they name: ed25519
+    /// signatures are deterministic and refs carry no clock here, so signing
+    /// the same head again would give the same bytes.
+    signed_refs: Option<(u32, SignedRefs)>,
 }
 
 struct View<'a> {
@@ -326,6 +330,7 @@ impl Peer {
             head: root,
             feeds: BTreeMap::new(),
             session: None,
+            signed_refs: None,
         };
         peer.refresh_access();
         peer
@@ -379,7 +384,11 @@ impl Peer {
     }
 
     /// The pack answering `want` and `have`: the JSON list of the commits
-    /// reachable from `want` and not from `have`.
+    /// reachable from `want` and not from `have`. Unknown haves are ignored,
+    /// as `gitsync::build_pack` does in the node; a session sends only its
+    /// head as `have`, and that is usually a merge this peer has never seen,
+    /// so most packs carry the whole history. That is what makes bytes per
+    /// message grow with the number of peers.
     fn pack(&self, dag: &Dag, want: &[String], have: &[String]) -> Vec<u8> {
         let mut excluded = Bits::default();
         for h in have {
@@ -406,7 +415,7 @@ impl Peer {
     }
 
     fn serve(
-        &self,
+        &mut self,
         dag: &Dag,
         project: ProjectId,
         requester: &PeerKey,
@@ -427,6 +436,11 @@ impl Peer {
                 statements: self.access.statements_beyond(&have),
             },
             Request::Refs { .. } => {
+                if let Some((head, refs)) = &self.signed_refs
+                    && *head == self.head
+                {
+                    return Response::Refs { refs: refs.clone() };
+                }
                 let refs = Refs {
                     project,
                     peer: self.key.public(),
@@ -434,7 +448,10 @@ impl Peer {
                     time_ms: 0,
                 };
                 match Signed::sign(refs, &self.key) {
-                    Ok(refs) => Response::Refs { refs },
+                    Ok(refs) => {
+                        self.signed_refs = Some((self.head, refs.clone()));
+                        Response::Refs { refs }
+                    }
                     Err(e) => Response::Failed {
                         message: e.to_string(),
                     },
@@ -504,8 +521,10 @@ impl Peer {
             }
             Effect::ApplyPack(pack) => {
                 // Parents and authors of a commit belong to its id (see
-                // `Dag`), so only the ids are read back.
-                let commits: Vec<(String, Vec<String>, String)> =
+                // `Dag`), so only the ids are read back. Packs mostly repeat
+                // history the receiver has (see `Peer::pack`), so the text is
+                // borrowed rather than copied.
+                let commits: Vec<(&str, Vec<&str>, &str)> =
                     serde_json::from_slice(pack).unwrap_or_default();
                 let received: Vec<u32> = commits
                     .iter()
