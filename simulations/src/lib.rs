@@ -234,7 +234,7 @@ struct Dag {
     /// The non-merge commits: the work a merge is named by.
     work: Bits,
     /// Each commit as a pack lists it: the JSON of `(id, parents, author)`,
-    /// made once, so packs are concatenations.
+    /// made once; a pack is counted as the JSON list of these.
     packed: Vec<Vec<u8>>,
 }
 
@@ -269,6 +269,26 @@ impl Dag {
         self.ancestors.push(ancestors);
         self.packed.push(packed);
         c
+    }
+
+    /// The commit numbers a pack lists.
+    fn unpack(pack: &[u8]) -> impl Iterator<Item = u32> + '_ {
+        pack.chunks_exact(4)
+            .filter_map(|n| <[u8; 4]>::try_from(n).ok())
+            .map(u32::from_le_bytes)
+    }
+
+    /// The JSON list of `(id, parents, author)` a pack stands for.
+    fn pack_json(&self, pack: &[u8]) -> Vec<u8> {
+        let mut json = vec![b'['];
+        for c in Self::unpack(pack) {
+            if json.len() > 1 {
+                json.push(b',');
+            }
+            json.extend_from_slice(&self.packed[c as usize]);
+        }
+        json.push(b']');
+        json
     }
 
     fn is_ancestor(&self, a: u32, b: u32) -> bool {
@@ -383,8 +403,12 @@ impl Peer {
         self.head = merged;
     }
 
-    /// The pack answering `want` and `have`: the JSON list of the commits
-    /// reachable from `want` and not from `have`. Unknown haves are ignored,
+    /// The pack answering `want` and `have`: the commits reachable from
+    /// `want` and not from `have`, as their numbers in the [`Dag`] (four
+    /// bytes each, little-endian). It stands for, and is counted as, the
+    /// JSON list of their `(id, parents, author)` (see `WireSizes::pack`);
+    /// numbers spare encoding and parsing that list, which was the largest
+    /// cost of large runs. Unknown haves are ignored,
     /// as `gitsync::build_pack` does in the node; a session sends only its
     /// head as `have`, and that is usually a merge this peer has never seen,
     /// so most packs carry the whole history. That is what makes bytes per
@@ -396,7 +420,7 @@ impl Peer {
                 excluded.union_with(&dag.closure(c));
             }
         }
-        let mut pack = vec![b'['];
+        let mut pack = Vec::new();
         for w in want {
             let Some(c) = dag.lookup(w).filter(|c| self.holds.contains(*c)) else {
                 continue;
@@ -404,13 +428,9 @@ impl Peer {
             let mut missing = dag.closure(c);
             missing.subtract(&excluded);
             for m in missing.iter() {
-                if pack.len() > 1 {
-                    pack.push(b',');
-                }
-                pack.extend_from_slice(&dag.packed[m as usize]);
+                pack.extend_from_slice(&m.to_le_bytes());
             }
         }
-        pack.push(b']');
         pack
     }
 
@@ -520,15 +540,8 @@ impl Peer {
                 }
             }
             Effect::ApplyPack(pack) => {
-                // Parents and authors of a commit belong to its id (see
-                // `Dag`), so only the ids are read back. Packs mostly repeat
-                // history the receiver has (see `Peer::pack`), so the text is
-                // borrowed rather than copied.
-                let commits: Vec<(&str, Vec<&str>, &str)> =
-                    serde_json::from_slice(pack).unwrap_or_default();
-                let received: Vec<u32> = commits
-                    .iter()
-                    .filter_map(|(id, _, _)| dag.lookup(id))
+                let received: Vec<u32> = Dag::unpack(pack)
+                    .filter(|&c| (c as usize) < dag.ids.len())
                     .collect();
                 for &c in &received {
                     self.holds.insert(c);
@@ -637,11 +650,17 @@ impl WireSizes {
                 let empty = json_len!(&Response::Feed { bundles: vec![] });
                 empty + list_len(bundles.iter().map(|b| self.bundle(b)))
             }
-            // Bytes travel as a hex string (`wire::serde_bytes_compat`).
-            Response::Pack { pack } => json_len!(&Response::Pack { pack: vec![] }) + 2 * pack.len(),
             // Small, or rare: signed refs, acks, denials.
             other => json_len!(other),
         }
+    }
+
+    /// A pack of commit numbers (see [`Peer::pack`]), counted as the JSON
+    /// pack it stands for, hex-encoded in the response as pack bytes are
+    /// (`wire::serde_bytes_compat`).
+    fn pack(&mut self, pack: &[u8], dag: &Dag) -> usize {
+        let json = 2 + list_len(Dag::unpack(pack).map(|c| dag.packed[c as usize].len()));
+        json_len!(&Response::Pack { pack: vec![] }) + 2 * json
     }
 
     fn statement(&mut self, statement: &SignedStatement) -> usize {
@@ -699,11 +718,19 @@ struct Net {
 impl Net {
     /// Counts the message, then loses, delays or duplicates it; `cut`
     /// messages cross a partition and never arrive.
-    fn send(&mut self, env: Envelope, now: u64, cut: bool) {
+    fn send(&mut self, env: Envelope, now: u64, cut: bool, dag: &Dag) {
         let (size, encoded) = match &env.payload {
             Payload::Request(r) => (
                 self.sizes.request(r),
                 self.check_wire_sizes.then(|| json_len!(r)),
+            ),
+            Payload::Response(Response::Pack { pack }) => (
+                self.sizes.pack(pack, dag),
+                self.check_wire_sizes.then(|| {
+                    json_len!(&Response::Pack {
+                        pack: dag.pack_json(pack)
+                    })
+                }),
             ),
             Payload::Response(r) => (
                 self.sizes.response(r),
@@ -889,6 +916,7 @@ pub fn run(config: &Config) -> Outcome {
                         },
                         now,
                         cut,
+                        &dag,
                     );
                 }
             }
@@ -914,6 +942,7 @@ pub fn run(config: &Config) -> Outcome {
                         },
                         now,
                         cut,
+                        &dag,
                     );
                 }
                 Payload::Response(response) => {
@@ -945,6 +974,7 @@ pub fn run(config: &Config) -> Outcome {
                             },
                             now,
                             cut,
+                            &dag,
                         );
                     }
                 }
