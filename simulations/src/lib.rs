@@ -483,7 +483,8 @@ impl Peer {
             Request::Feed { have, .. } => {
                 // What the requester holds, by writer (first listing wins), so
                 // answering is linear in the number of writers.
-                let mut theirs_by_writer: HashMap<PeerKey, u64> = HashMap::new();
+                let mut theirs_by_writer: HashMap<PeerKey, u64> =
+                    HashMap::with_capacity(have.len());
                 for h in &have {
                     if let Some(n) = h.heads.first().and_then(|n| n.parse::<u64>().ok()) {
                         theirs_by_writer.entry(h.writer).or_insert(n);
@@ -745,18 +746,18 @@ impl Net {
         if cut || self.rng.chance(self.loss_percent) {
             return;
         }
-        let copies = if self.rng.chance(self.duplicate_percent) {
-            2
-        } else {
-            1
-        };
-        for _ in 0..copies {
-            let at = now + 1 + self.rng.below(self.max_latency_ms);
-            let id = self.next_id;
-            self.next_id += 1;
-            self.in_flight.insert(id, env.clone());
-            self.queue.push(Reverse((at, id)));
+        if self.rng.chance(self.duplicate_percent) {
+            self.deliver(env.clone(), now);
         }
+        self.deliver(env, now);
+    }
+
+    fn deliver(&mut self, env: Envelope, now: u64) {
+        let at = now + 1 + self.rng.below(self.max_latency_ms);
+        let id = self.next_id;
+        self.next_id += 1;
+        self.in_flight.insert(id, env);
+        self.queue.push(Reverse((at, id)));
     }
 
     /// The next message due no later than `end`.
@@ -956,11 +957,11 @@ pub fn run(config: &Config) -> Outcome {
                     }
                     let effects = session.on_response(response, &View { peer, dag: &dag });
                     let mut next_request = None;
-                    for e in &effects {
+                    for e in effects {
                         match e {
-                            Effect::Send(r) => next_request = Some(r.clone()),
+                            Effect::Send(r) => next_request = Some(r),
                             Effect::Finished(_) => {}
-                            other => peer.apply(other, &project, &mut verdicts, &mut dag),
+                            other => peer.apply(&other, &project, &mut verdicts, &mut dag),
                         }
                     }
                     if let Some(request) = next_request {
