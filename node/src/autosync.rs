@@ -36,6 +36,14 @@ pub enum Event {
     PeerConnected,
 }
 
+/// A project and the topic its announcements travel on now.
+struct ProjectTopic {
+    name: String,
+    id: ProjectId,
+    access_heads: Vec<tandem_protocol::access::StatementId>,
+    topic: String,
+}
+
 /// Starts the task; the returned sender is given to the service.
 pub fn start(service: Arc<Service>) -> mpsc::UnboundedSender<Event> {
     let (tx, rx) = mpsc::unbounded_channel();
@@ -44,54 +52,70 @@ pub fn start(service: Arc<Service>) -> mpsc::UnboundedSender<Event> {
 }
 
 impl Service {
-    /// Judges a gossip announcement: it must be well formed, signed by the
-    /// key that published it, for a project this node has, on that
-    /// project's current topic, from a key with a role in it. Only then is
-    /// it relayed and the project synced.
+    /// Judges a gossip announcement: it must arrive on the current topic of
+    /// a project this node has, open with that project's current key, be
+    /// signed by the key that published it, and come from a key with a
+    /// role in the project. Only then is it relayed and the project synced.
     pub fn on_gossip(&self, gossip: &Gossip) -> Verdict {
-        let refs = match gossip::decode(&gossip.data, gossip.source.as_ref()) {
+        let Some(on_topic) = self
+            .project_topics()
+            .into_iter()
+            .find(|t| t.topic == gossip.topic)
+        else {
+            // Not (or no longer) a topic of ours: someone on an older or
+            // newer access view. Harmless, but not ours to relay.
+            return Verdict::Ignore;
+        };
+        let refs = match gossip::decode(
+            &gossip.data,
+            gossip.source.as_ref(),
+            &on_topic.id,
+            &on_topic.access_heads,
+        ) {
             Ok(refs) => refs,
             Err(e) => {
                 tracing::debug!(error = %e, "gossip refused");
                 return Verdict::Reject;
             }
         };
-        let Ok(Some(name)) = self.find_by_id(&refs.project) else {
-            return Verdict::Ignore;
-        };
-        let Ok(handle) = self.project(name.as_str()) else {
-            return Verdict::Ignore;
-        };
-        let (may_read, topic) = {
-            let project = self.lock_project(&handle);
-            (
-                project.access.roles(now_ms()).can_read(&refs.peer),
-                gossip::topic(&refs.project, &project.access.heads()),
-            )
-        };
+        let may_read = self
+            .project(&on_topic.name)
+            .map(|handle| {
+                self.lock_project(&handle)
+                    .access
+                    .roles(now_ms())
+                    .can_read(&refs.peer)
+            })
+            .unwrap_or(false);
         if !may_read {
             return Verdict::Reject;
         }
-        if topic != gossip.topic {
-            // A member on an older or newer access view: harmless, but not
-            // for relaying on this topic.
-            return Verdict::Ignore;
-        }
-        self.auto_event(Event::Announced(name.to_string()));
+        self.auto_event(Event::Announced(on_topic.name));
         Verdict::Accept
     }
 
-    /// The gossip topic of every project this node keeps.
-    pub fn gossip_topics(&self) -> Vec<String> {
+    /// Every project this node keeps, with its current gossip topic.
+    fn project_topics(&self) -> Vec<ProjectTopic> {
         let mut topics = Vec::new();
         for name in self.project_names().unwrap_or_default() {
             let Ok(handle) = self.project(name.as_str()) else {
                 continue;
             };
             let project = self.lock_project(&handle);
-            topics.push(gossip::topic(&project.id(), &project.access.heads()));
+            let access_heads = project.access.heads();
+            topics.push(ProjectTopic {
+                topic: gossip::topic(&project.id(), &access_heads),
+                id: project.id(),
+                access_heads,
+                name: name.to_string(),
+            });
         }
         topics
+    }
+
+    /// The gossip topic of every project this node keeps.
+    pub fn gossip_topics(&self) -> Vec<String> {
+        self.project_topics().into_iter().map(|t| t.topic).collect()
     }
 
     fn autosync_marker(&self, id: &ProjectId) -> std::path::PathBuf {
@@ -261,13 +285,15 @@ async fn announce_change(service: Arc<Service>, name: String) {
             let handle = service.project(&name).ok()?;
             let project = service.lock_project(&handle);
             let roles = project.access.roles(now_ms());
+            let access_heads = project.access.heads();
+            let nonce = crate::store::random_bytes::<{ gossip::NONCE_LEN }>();
             let signed_heads = service
                 .signed_refs(&project)
                 .ok()
-                .and_then(|refs| gossip::encode(&refs).ok())?;
+                .and_then(|refs| gossip::encode(&refs, &access_heads, nonce).ok())?;
             Some(Announcement {
                 id: project.id(),
-                topic: gossip::topic(&project.id(), &project.access.heads()),
+                topic: gossip::topic(&project.id(), &access_heads),
                 signed_heads,
                 members: peers.into_iter().filter(|p| roles.can_read(p)).collect(),
             })

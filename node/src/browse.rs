@@ -52,7 +52,11 @@ impl Service {
         for place in README_PLACES {
             let path = dir.join(place);
             let is_file = fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file());
-            if is_file {
+            // `code/` itself must not be a link leading elsewhere either.
+            let folder_is_link = place.split_once('/').is_some_and(|(folder, _)| {
+                fs::symlink_metadata(dir.join(folder)).is_ok_and(|m| m.file_type().is_symlink())
+            });
+            if is_file && !folder_is_link {
                 let bytes = read_limited(&path, README_LIMIT, place)?;
                 return Ok(Some(String::from_utf8_lossy(&bytes).into_owned()));
             }
@@ -115,7 +119,7 @@ mod tests {
 
     #[test]
     fn paths_stay_in_the_project_sections() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().expect("test fixture");
         assert!(resolve(dir.path(), "input/a.csv").is_ok());
         assert!(resolve(dir.path(), "input/sub/a.csv").is_ok());
         for bad in [
@@ -134,10 +138,11 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn symbolic_links_are_not_followed() {
-        let dir = tempfile::tempdir().unwrap();
-        let outside = tempfile::tempdir().unwrap();
-        fs::create_dir(dir.path().join("input")).unwrap();
-        std::os::unix::fs::symlink(outside.path(), dir.path().join("input/escape")).unwrap();
+        let dir = tempfile::tempdir().expect("test fixture");
+        let outside = tempfile::tempdir().expect("test fixture");
+        fs::create_dir(dir.path().join("input")).expect("test fixture");
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("input/escape"))
+            .expect("test fixture");
         assert!(resolve(dir.path(), "input/escape/secret").is_err());
         assert!(resolve(dir.path(), "input/escape").is_err());
     }

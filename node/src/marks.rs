@@ -28,6 +28,9 @@ impl Service {
 
     /// Stars or hides (or un-) an entry of the project.
     pub fn set_mark(&self, name: &str, request: &MarkRequest) -> Result<Marks, ServiceError> {
+        // Two quick clicks must not lose one another's change.
+        static WRITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _writing = lock(&WRITING);
         self.find_entry(name, &request.entry)?;
         let mut marks = self.marks(name)?;
         let toggle = |list: &mut Vec<String>, on: Option<bool>| match on {

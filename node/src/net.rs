@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -37,6 +38,8 @@ const GOSSIP_PROTOCOL: &str = "/tandem/meshsub";
 /// How long a lookup may take before it gives up.
 const FIND_TIMEOUT: Duration = Duration::from_secs(20);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
+/// Most announcements judged at once.
+const MAX_JUDGING: usize = 32;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {
@@ -373,6 +376,7 @@ pub fn start(service: Arc<Service>, options: NetOptions) -> Result<NetHandle, Ne
         ),
         wire_log: crate::wirelog::WireLog::from_env(),
         topics: BTreeSet::new(),
+        judging: Arc::new(AtomicUsize::new(0)),
     };
     tokio::spawn(driver.run(rx, mdns_rx));
     Ok(handle)
@@ -394,6 +398,8 @@ struct Driver {
     wire_log: crate::wirelog::WireLog,
     /// The gossip topics subscribed to.
     topics: BTreeSet<String>,
+    /// Announcements being judged right now.
+    judging: Arc<AtomicUsize>,
 }
 
 /// A judged announcement on its way back to gossipsub.
@@ -621,6 +627,7 @@ impl Driver {
     ) {
         self.wire_log.gossip(
             &propagation_source.to_string(),
+            message.source.map(|s| s.to_string()),
             message.topic.as_str(),
             &message.data,
         );
@@ -629,12 +636,21 @@ impl Driver {
             topic: message.topic.into_string(),
             data: message.data,
         };
+        // A flood of announcements must not pile up blocking work:
+        // beyond a bound, new ones are dropped (ignored, not penalised).
+        if self.judging.load(Ordering::Relaxed) >= MAX_JUDGING {
+            let _ = judged.send((message_id, propagation_source, Verdict::Ignore));
+            return;
+        }
+        self.judging.fetch_add(1, Ordering::Relaxed);
+        let judging = self.judging.clone();
         let service = self.service.clone();
         let judged = judged.clone();
         tokio::spawn(async move {
             let verdict = tokio::task::spawn_blocking(move || service.on_gossip(&gossip))
                 .await
                 .unwrap_or(Verdict::Ignore);
+            judging.fetch_sub(1, Ordering::Relaxed);
             let _ = judged.send((message_id, propagation_source, verdict));
         });
     }

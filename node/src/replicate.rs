@@ -71,6 +71,15 @@ impl LocalView for View<'_> {
             .map(|(writer, heads)| WriterHeads { writer, heads })
             .collect()
     }
+
+    fn known_heads(&self, peer: &PeerKey) -> Vec<String> {
+        let peer_id = peer.to_peer_id();
+        gitsync::peer_heads(&self.0.repo)
+            .into_iter()
+            .filter(|(id, _, _)| *id == peer_id)
+            .map(|(_, head, _)| head.to_string())
+            .collect()
+    }
 }
 
 impl Service {
@@ -488,16 +497,30 @@ impl Service {
         Ok(message)
     }
 
-    /// Projects that connected peers offer to this node.
+    /// Projects that connected peers offer to this node. Peers are asked
+    /// at once, and one that does not answer within a few seconds is
+    /// skipped, so a stuck peer cannot hold up the list.
     pub async fn offers(self: &Arc<Self>) -> Result<Vec<PeerOffer>, ServiceError> {
+        const ASK_FOR: std::time::Duration = std::time::Duration::from_secs(5);
         let net = self.net()?.clone();
+        let asks = net
+            .connected_peers()
+            .await?
+            .into_iter()
+            .map(|(peer, info)| {
+                let net = net.clone();
+                async move {
+                    let answer =
+                        tokio::time::timeout(ASK_FOR, net.request(&peer, Request::Projects)).await;
+                    match answer {
+                        Ok(Ok(Response::Projects { offers })) => Some((info, offers)),
+                        _ => None,
+                    }
+                }
+            });
+        let answers = futures::future::join_all(asks).await;
         let mut offers = Vec::new();
-        for (peer, info) in net.connected_peers().await? {
-            let Ok(Response::Projects { offers: list }) =
-                net.request(&peer, Request::Projects).await
-            else {
-                continue;
-            };
+        for (info, list) in answers.into_iter().flatten() {
             for offer in list {
                 let service = self.clone();
                 let id = offer.project;

@@ -26,7 +26,10 @@ struct Line<'a> {
 
 #[derive(Serialize)]
 struct GossipLine<'a> {
+    /// The peer that published it (gossipsub's signed source).
+    source: Option<String>,
     topic: &'a str,
+    /// The payload as text (sealed announcements show as noise).
     data: String,
 }
 
@@ -63,12 +66,13 @@ impl WireLog {
         });
     }
 
-    pub fn gossip(&mut self, from: &str, topic: &str, data: &[u8]) {
+    pub fn gossip(&mut self, from: &str, source: Option<String>, topic: &str, data: &[u8]) {
         self.write(Line {
             from: from.to_owned(),
             request: None,
             response: None,
             gossip: Some(GossipLine {
+                source,
                 topic,
                 data: String::from_utf8_lossy(data).into_owned(),
             }),

@@ -4,18 +4,26 @@
 //! A node tells its project's members about new work by publishing its
 //! signed heads ([`SignedRefs`]) on the project's topic; members relay it
 //! through the mesh, so a member hears of a change even when it is not
-//! connected to the writer. Two rules keep this private:
+//! connected to the writer. Three rules keep this private:
 //!
 //! - The topic is a hash of the project id *and* the project's current
-//!   access heads ([`topic`]). The project id is known only to those who
-//!   were ever members, and the access heads change with every grant and
-//!   revocation, so a revoked member cannot compute the topic any more,
-//!   and a peer without a role never could. Members whose access views
-//!   differ for a moment are on different topics; the node's direct
-//!   announcement covers them until they agree.
+//!   access heads ([`topic`]), so it says nothing about the project.
+//!   Members whose access views differ for a moment are on different
+//!   topics; the node's direct announcement covers them until they agree.
+//! - Gossipsub tells every connected peer which topics a node is on, so
+//!   anyone may learn a topic string and subscribe to it. The payload is
+//!   therefore sealed (XChaCha20-Poly1305) with a key derived from the same
+//!   secret inputs in another context ([`key`]): only a node that holds the
+//!   project id and its current access heads can read it. The access heads
+//!   change with every grant and revocation, so a revoked member cannot
+//!   read anything published after the revocation, and a peer without a
+//!   role never could.
 //! - A receiver checks that the publisher signed the heads, that the
 //!   message's transport-level source is that same key, and (in the node)
 //!   that the key holds a role in the project before it acts or relays.
+
+use chacha20poly1305::aead::Aead;
+use chacha20poly1305::{KeyInit, XChaCha20Poly1305, XNonce};
 
 use crate::access::StatementId;
 use crate::identity::PeerKey;
@@ -43,6 +51,31 @@ pub enum GossipError {
     },
     #[error("announcement has no publisher: unsigned gossip is not accepted")]
     Anonymous,
+    #[error("announcement cannot be opened with this project's current key")]
+    Sealed,
+    #[error("announcement is for another project")]
+    WrongProject,
+}
+
+/// Bytes of the random nonce that starts every sealed announcement.
+pub const NONCE_LEN: usize = 24;
+
+fn access_digest(context: &str, project: &ProjectId, access_heads: &[StatementId]) -> [u8; 32] {
+    let mut heads: Vec<&[u8; 32]> = access_heads.iter().map(StatementId::as_bytes).collect();
+    heads.sort();
+    heads.dedup();
+    let mut hasher = blake3::Hasher::new_derive_key(context);
+    hasher.update(project.as_bytes());
+    for head in heads {
+        hasher.update(head);
+    }
+    *hasher.finalize().as_bytes()
+}
+
+/// The key that seals announcements while the project's access is at
+/// these heads.
+pub fn key(project: &ProjectId, access_heads: &[StatementId]) -> [u8; 32] {
+    access_digest("tandem gossip key v1", project, access_heads)
 }
 
 /// The gossipsub topic of a project as its members see it now.
@@ -50,25 +83,30 @@ pub enum GossipError {
 /// Order of `access_heads` does not matter; the result does not reveal
 /// the project id.
 pub fn topic(project: &ProjectId, access_heads: &[StatementId]) -> String {
-    let mut heads: Vec<&[u8; 32]> = access_heads.iter().map(StatementId::as_bytes).collect();
-    heads.sort();
-    heads.dedup();
-    let mut hasher = blake3::Hasher::new_derive_key("tandem gossip topic v1");
-    hasher.update(project.as_bytes());
-    for head in heads {
-        hasher.update(head);
-    }
-    format!("tandem/p/{}", hasher.finalize().to_hex())
+    let digest = access_digest("tandem gossip topic v1", project, access_heads);
+    format!("tandem/p/{}", hex::encode(digest))
 }
 
-/// The bytes to publish.
-pub fn encode(refs: &SignedRefs) -> Result<Vec<u8>, GossipError> {
-    let bytes = refs.to_json().into_bytes();
-    if bytes.len() > MAX_ANNOUNCEMENT {
-        return Err(GossipError::TooLarge(bytes.len()));
-    }
+/// The bytes to publish: the signed heads sealed with the project's
+/// current key. `nonce` must be fresh random bytes (the caller's, so this
+/// crate stays free of I/O).
+pub fn encode(
+    refs: &SignedRefs,
+    access_heads: &[StatementId],
+    nonce: [u8; NONCE_LEN],
+) -> Result<Vec<u8>, GossipError> {
     if refs.payload.heads.len() > MAX_REFS {
         return Err(GossipError::TooManyRefs(refs.payload.heads.len()));
+    }
+    let plain = refs.to_json().into_bytes();
+    let cipher = XChaCha20Poly1305::new(&key(&refs.payload.project, access_heads).into());
+    let sealed = cipher
+        .encrypt(XNonce::from_slice(&nonce), plain.as_slice())
+        .map_err(|_| GossipError::Sealed)?;
+    let mut bytes = nonce.to_vec();
+    bytes.extend_from_slice(&sealed);
+    if bytes.len() > MAX_ANNOUNCEMENT {
+        return Err(GossipError::TooLarge(bytes.len()));
     }
     Ok(bytes)
 }
@@ -77,17 +115,33 @@ pub fn encode(refs: &SignedRefs) -> Result<Vec<u8>, GossipError> {
 /// key which published it (gossipsub's signed `source`) is the key that
 /// signed the heads, so no one can re-publish another member's heads as
 /// their own or forge someone else's.
-pub fn decode(bytes: &[u8], source: Option<&PeerKey>) -> Result<Refs, GossipError> {
+pub fn decode(
+    bytes: &[u8],
+    source: Option<&PeerKey>,
+    project: &ProjectId,
+    access_heads: &[StatementId],
+) -> Result<Refs, GossipError> {
     if bytes.len() > MAX_ANNOUNCEMENT {
         return Err(GossipError::TooLarge(bytes.len()));
     }
     let source = source.ok_or(GossipError::Anonymous)?;
+    if bytes.len() < NONCE_LEN {
+        return Err(GossipError::Sealed);
+    }
+    let (nonce, sealed) = bytes.split_at(NONCE_LEN);
+    let cipher = XChaCha20Poly1305::new(&key(project, access_heads).into());
+    let plain = cipher
+        .decrypt(XNonce::from_slice(nonce), sealed)
+        .map_err(|_| GossipError::Sealed)?;
     let signed: SignedRefs =
-        serde_json::from_slice(bytes).map_err(|e| GossipError::Malformed(e.to_string()))?;
+        serde_json::from_slice(&plain).map_err(|e| GossipError::Malformed(e.to_string()))?;
     if signed.payload.heads.len() > MAX_REFS {
         return Err(GossipError::TooManyRefs(signed.payload.heads.len()));
     }
     signed.verify()?;
+    if &signed.payload.project != project {
+        return Err(GossipError::WrongProject);
+    }
     if &signed.payload.peer != source {
         return Err(GossipError::WrongSource {
             signer: Box::new(signed.payload.peer),
@@ -106,7 +160,7 @@ mod tests {
     fn project(byte: u8) -> ProjectId {
         format!("tp{}", bs58::encode([byte; 32]).into_string())
             .parse()
-            .unwrap()
+            .expect("test fixture")
     }
 
     fn heads_of(key: &SecretKey, project: ProjectId, head: &str) -> SignedRefs {
@@ -119,11 +173,11 @@ mod tests {
             },
             key,
         )
-        .unwrap()
+        .expect("test fixture")
     }
 
     fn statement_id(byte: u8) -> StatementId {
-        hex::encode([byte; 32]).parse().unwrap()
+        hex::encode([byte; 32]).parse().expect("test fixture")
     }
 
     #[test]
@@ -138,53 +192,119 @@ mod tests {
         );
         assert_ne!(topic(&p, &[a]), topic(&project(8), &[a]));
         assert!(!topic(&p, &[a]).contains(&p.to_string()));
+        assert_ne!(
+            key(&p, &[a]).to_vec(),
+            hex::decode(topic(&p, &[a]).trim_start_matches("tandem/p/")).expect("test fixture"),
+            "the topic, which anyone may see, is not the key"
+        );
     }
 
     #[test]
-    fn round_trip_checks_signature_and_source() {
+    fn round_trip_checks_seal_signature_and_source() {
         let alice = SecretKey::from_bytes([0x11; 32]);
         let mallory = SecretKey::from_bytes([0x22; 32]);
-        let refs = heads_of(&alice, project(1), "abc");
-        let bytes = encode(&refs).unwrap();
-        assert_eq!(decode(&bytes, Some(&alice.public())).unwrap(), refs.payload);
+        let p = project(1);
+        let access = [statement_id(1)];
+        let refs = heads_of(&alice, p, "abc");
+        let bytes = encode(&refs, &access, [7; NONCE_LEN]).expect("test fixture");
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains("abc"),
+            "the heads travel sealed"
+        );
+        assert_eq!(
+            decode(&bytes, Some(&alice.public()), &p, &access).expect("test fixture"),
+            refs.payload
+        );
         assert!(matches!(
-            decode(&bytes, Some(&mallory.public())),
+            decode(&bytes, Some(&mallory.public()), &p, &access),
             Err(GossipError::WrongSource { .. })
         ));
-        assert_eq!(decode(&bytes, None), Err(GossipError::Anonymous));
+        assert_eq!(
+            decode(&bytes, None, &p, &access),
+            Err(GossipError::Anonymous)
+        );
 
+        // A forged body signed by nobody, sealed with the right key.
         let mut forged = refs.clone();
         forged.payload.heads[0].1 = "def".into();
-        let bytes = serde_json::to_vec(&forged).unwrap();
+        let bytes = encode(&forged, &access, [8; NONCE_LEN]).expect("test fixture");
         assert!(matches!(
-            decode(&bytes, Some(&alice.public())),
+            decode(&bytes, Some(&alice.public()), &p, &access),
             Err(GossipError::Signature(_))
         ));
+
+        // Heads signed for another project, sealed with this one's key.
+        let other = heads_of(&alice, project(2), "abc");
+        let mut sealed_here = encode(&other, &access, [9; NONCE_LEN]).expect("test fixture");
+        let cipher = XChaCha20Poly1305::new(&key(&p, &access).into());
+        let plain = other.to_json().into_bytes();
+        sealed_here.truncate(NONCE_LEN);
+        sealed_here.extend(
+            cipher
+                .encrypt(XNonce::from_slice(&[9; NONCE_LEN]), plain.as_slice())
+                .expect("test fixture"),
+        );
+        assert_eq!(
+            decode(&sealed_here, Some(&alice.public()), &p, &access),
+            Err(GossipError::WrongProject)
+        );
+    }
+
+    #[test]
+    fn a_revoked_member_cannot_open_what_comes_after() {
+        let alice = SecretKey::from_bytes([0x11; 32]);
+        let p = project(1);
+        let before = [statement_id(1)];
+        let after = [statement_id(1), statement_id(3)];
+        let bytes =
+            encode(&heads_of(&alice, p, "abc"), &after, [1; NONCE_LEN]).expect("test fixture");
+        assert_eq!(
+            decode(&bytes, Some(&alice.public()), &p, &before),
+            Err(GossipError::Sealed),
+            "who knows only the old access heads learns nothing"
+        );
+        assert_eq!(
+            decode(&bytes, Some(&alice.public()), &project(9), &after),
+            Err(GossipError::Sealed)
+        );
     }
 
     #[test]
     fn bad_input_is_refused_without_panicking() {
         let alice = SecretKey::from_bytes([0x33; 32]);
         let me = Some(alice.public());
-        for bytes in [&b""[..], b"{", b"null", b"[1,2]", &[0xff; 40]] {
-            assert!(matches!(
-                decode(bytes, me.as_ref()),
-                Err(GossipError::Malformed(_))
-            ));
+        let p = project(1);
+        let access = [statement_id(1)];
+        for bytes in [&b""[..], b"{", b"null", &[0xff; 40], &[0; NONCE_LEN]] {
+            assert_eq!(
+                decode(bytes, me.as_ref(), &p, &access),
+                Err(GossipError::Sealed)
+            );
         }
         let huge = vec![b' '; MAX_ANNOUNCEMENT + 1];
         assert!(matches!(
-            decode(&huge, me.as_ref()),
+            decode(&huge, me.as_ref(), &p, &access),
             Err(GossipError::TooLarge(_))
         ));
-        let mut refs = heads_of(&alice, project(1), "abc").payload;
+        // Sealed garbage: opens, but is not a signed heads document.
+        let cipher = XChaCha20Poly1305::new(&key(&p, &access).into());
+        let mut bytes = vec![5; NONCE_LEN];
+        bytes.extend(
+            cipher
+                .encrypt(XNonce::from_slice(&[5; NONCE_LEN]), &b"[1,2]"[..])
+                .expect("test fixture"),
+        );
+        assert!(matches!(
+            decode(&bytes, me.as_ref(), &p, &access),
+            Err(GossipError::Malformed(_))
+        ));
+        let mut refs = heads_of(&alice, p, "abc").payload;
         refs.heads = (0..=MAX_REFS)
             .map(|i| (format!("b{i}"), "0".into()))
             .collect();
-        let signed = Signed::sign(refs, &alice).unwrap();
-        let bytes = serde_json::to_vec(&signed).unwrap();
+        let signed = Signed::sign(refs, &alice).expect("test fixture");
         assert!(matches!(
-            decode(&bytes, me.as_ref()),
+            encode(&signed, &access, [0; NONCE_LEN]),
             Err(GossipError::TooManyRefs(_))
         ));
     }

@@ -28,6 +28,12 @@ pub trait LocalView {
     fn head(&self) -> Option<String>;
     fn roles(&self) -> Roles;
     fn feed_heads(&self) -> Vec<WriterHeads>;
+    /// Commits held here that `peer` is known to have (the head recorded
+    /// at the last sync with it). Sent as `have` so a pack carries only
+    /// what is new: our own head is often a merge the peer never saw.
+    fn known_heads(&self, _peer: &PeerKey) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// What the driver must do, in order.
@@ -206,10 +212,16 @@ impl Session {
         }
         self.step = Step::Pack;
         self.refs = Some((refs, head.clone()));
+        let mut have: Vec<String> = local.head().into_iter().collect();
+        for known in local.known_heads(&self.report.peer) {
+            if !have.contains(&known) && known != head {
+                have.push(known);
+            }
+        }
         vec![Effect::Send(Request::Pack {
             project: self.project,
             want: vec![head],
-            have: local.head().into_iter().collect(),
+            have,
         })]
     }
 }
@@ -240,6 +252,7 @@ mod tests {
     struct View {
         access: Access,
         commits: Vec<String>,
+        known: Vec<String>,
     }
 
     impl LocalView for View {
@@ -257,6 +270,9 @@ mod tests {
         }
         fn feed_heads(&self) -> Vec<WriterHeads> {
             vec![]
+        }
+        fn known_heads(&self, _peer: &PeerKey) -> Vec<String> {
+            self.known.clone()
         }
     }
 
@@ -282,6 +298,7 @@ mod tests {
         let view = View {
             access: Access::new(project, owner.public()),
             commits: vec!["1".repeat(40)],
+            known: vec![],
         };
         (project, peer, view, statements)
     }
@@ -401,5 +418,26 @@ mod tests {
         let (mut session, _) = Session::start(project, peer.public(), &view);
         let effects = session.on_response(Response::Pack { pack: vec![] }, &view);
         assert!(matches!(&effects[..], [Effect::Finished(r)] if !r.problems.is_empty()));
+    }
+
+    #[test]
+    fn a_pack_request_names_what_the_peer_is_known_to_have() {
+        let (project, peer, mut view, statements) = setup(Some(Role::Writer));
+        // Our head is a merge the peer never saw; its last head is here.
+        view.commits.push("3".repeat(40));
+        view.known = vec!["1".repeat(40)];
+        let (mut session, _) = Session::start(project, peer.public(), &view);
+        let effects = session.on_response(Response::Access { statements }, &view);
+        apply(&mut view, &effects);
+        let effects = session.on_response(
+            Response::Refs {
+                refs: refs(project, &peer, &"2".repeat(40)),
+            },
+            &view,
+        );
+        let [Effect::Send(Request::Pack { have, .. })] = &effects[..] else {
+            panic!("expected a pack request: {effects:?}");
+        };
+        assert_eq!(have, &vec!["3".repeat(40), "1".repeat(40)]);
     }
 }

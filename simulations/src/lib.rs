@@ -124,6 +124,9 @@ struct Peer {
     /// signatures are deterministic and refs carry no clock here, so signing
     /// the same head again would give the same bytes.
     signed_refs: Option<(u32, SignedRefs)>,
+    /// Each peer's head as last merged from it: the node keeps these under
+    /// `refs/tandem/peers/`, and a session offers them as `have`.
+    known: HashMap<PeerKey, u32>,
 }
 
 struct View<'a> {
@@ -145,6 +148,13 @@ impl LocalView for View<'_> {
     }
     fn roles(&self) -> Roles {
         self.peer.roles.clone()
+    }
+    fn known_heads(&self, peer: &PeerKey) -> Vec<String> {
+        self.peer
+            .known
+            .get(peer)
+            .map(|&c| vec![self.dag.ids[c as usize].clone()])
+            .unwrap_or_default()
     }
     fn feed_heads(&self) -> Vec<WriterHeads> {
         self.peer
@@ -362,6 +372,7 @@ impl Peer {
             feeds: BTreeMap::new(),
             session: None,
             signed_refs: None,
+            known: HashMap::new(),
         };
         peer.refresh_access();
         peer
@@ -419,11 +430,10 @@ impl Peer {
     /// bytes each, little-endian). It stands for, and is counted as, the
     /// JSON list of their `(id, parents, author)` (see `WireSizes::pack`);
     /// numbers spare encoding and parsing that list, which was the largest
-    /// cost of large runs. Unknown haves are ignored,
-    /// as `gitsync::build_pack` does in the node; a session sends only its
-    /// head as `have`, and that is usually a merge this peer has never seen,
-    /// so most packs carry the whole history. That is what makes bytes per
-    /// message grow with the number of peers.
+    /// cost of large runs. Unknown haves are ignored, as
+    /// `gitsync::build_pack` does in the node; a session's own head is
+    /// often a merge this peer never saw, so it also offers the head it last
+    /// merged from this peer, which this peer does have.
     fn pack(&self, dag: &Dag, want: &[String], have: &[String]) -> Vec<u8> {
         let mut excluded = Bits::default();
         for h in have {
@@ -565,8 +575,9 @@ impl Peer {
                     "a pack left history incomplete"
                 );
             }
-            Effect::Merge { head, .. } => {
+            Effect::Merge { refs, head } => {
                 if let Some(c) = dag.lookup(head).filter(|c| self.holds.contains(*c)) {
+                    self.known.insert(refs.payload.peer, c);
                     self.merge(dag, c);
                 }
             }

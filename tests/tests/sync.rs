@@ -403,7 +403,7 @@ fn a_peer_known_by_key_alone_is_found_through_another_peer() {
         .expect_err("no DHT", "--no-dht");
 }
 
-/// The gossip lines of a wire log published by `publisher` (a `did:key:`),
+/// The gossip lines of a wire log published by `publisher` (a PeerId),
 /// from line `from` on.
 fn gossip_from(log: &std::path::Path, publisher: &str, from: usize) -> Vec<String> {
     fs::read_to_string(log)
@@ -412,9 +412,7 @@ fn gossip_from(log: &std::path::Path, publisher: &str, from: usize) -> Vec<Strin
         .skip(from)
         .filter(|line| {
             let message: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
-            message["gossip"]["data"]
-                .as_str()
-                .is_some_and(|data| data.contains(publisher))
+            message["gossip"]["source"].as_str() == Some(publisher)
         })
         .map(str::to_owned)
         .collect()
@@ -463,14 +461,20 @@ fn announcements_travel_the_members_mesh_and_nowhere_else() {
             .then_some(())
     });
     assert!(arrived.is_some(), "Ada's file reached Cy through Bob");
-    let relayed = gossip_from(&cy_wire, &ada.did(), 0);
+    let ada_peer = ada.run(&["id", "--json"]).expect_ok("id").json()["peer_id"]
+        .as_str()
+        .expect("peer id")
+        .to_owned();
+    let relayed = gossip_from(&cy_wire, &ada_peer, 0);
     assert!(
         !relayed.is_empty(),
         "Ada's signed heads reached Cy by gossip"
     );
     assert!(
-        relayed.iter().all(|line| !line.contains("transect")),
-        "announcements carry no project name: {relayed:?}"
+        relayed
+            .iter()
+            .all(|line| !line.contains("transect") && !line.contains(&id)),
+        "announcements carry no project name or id in the clear: {relayed:?}"
     );
 
     // Eve, connected to both, heard nothing: she is on no project's topic.
@@ -512,7 +516,7 @@ fn announcements_travel_the_members_mesh_and_nowhere_else() {
     assert!(reached_bob.is_some(), "Bob still hears of Ada's changes");
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(
-        gossip_from(&cy_wire, &ada.did(), seen),
+        gossip_from(&cy_wire, &ada_peer, seen),
         Vec::<String>::new(),
         "a revoked member heard an announcement"
     );

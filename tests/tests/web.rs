@@ -219,7 +219,11 @@ fn a_researcher_works_through_the_whole_workflow_in_the_browser() {
         browser.find("main section.card");
         browser.screenshot(&shots.join(file));
     }
-    browser.wait_for_text("#identity", "Ada", Duration::from_secs(5));
+    assert_eq!(
+        browser.find("#identity input[name=name]").property("value"),
+        json!("Ada"),
+        "the settings show the node's name"
+    );
     browser.set_window_size(360, 800);
     for (page, file) in [
         ("/", "13-phone-projects.png"),
@@ -334,4 +338,24 @@ fn hostile_names_notes_files_and_notebooks_render_inert() {
     );
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("CSRF"), "{body}");
+
+    // Uploads and downloads stay inside the project's folders.
+    let bearer = format!("Bearer {}", ada.token.as_deref().expect("token"));
+    for path in [
+        "/api/projects/lab/upload/input/../../escape.txt",
+        "/api/projects/lab/upload/.git/hooks/post-commit",
+        "/api/projects/lab/upload/input",
+        "/api/projects/lab/raw/input/../../../identity.key",
+        "/api/projects/lab/raw/.tandem/project.toml",
+    ] {
+        let method = if path.contains("/upload/") {
+            "PUT"
+        } else {
+            "GET"
+        };
+        let (status, body) = ada.http(method, path, &[("Authorization", &bearer)], "x");
+        assert_eq!(status, 400, "{method} {path}: {body}");
+    }
+    assert!(!ada.home().join("projects/escape.txt").exists());
+    assert!(!dir.join(".git/hooks/post-commit").exists());
 }

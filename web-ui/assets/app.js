@@ -270,7 +270,11 @@ document.addEventListener("click", (event) => {
       const mine = (builds || []).find((b) => b.project === build.dataset.project);
       if (!mine) return;
       if (progress && mine.total) { progress.max = mine.total; progress.value = mine.step; }
-      if (log && mine.line) { log.textContent += mine.line + "\n"; log.scrollTop = log.scrollHeight; }
+      if (log && mine.line && mine.line !== build.dataset.lastLine) {
+        build.dataset.lastLine = mine.line;
+        log.textContent += mine.line + "\n";
+        log.scrollTop = log.scrollHeight;
+      }
     });
     return;
   }

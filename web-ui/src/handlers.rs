@@ -313,7 +313,7 @@ pub(crate) async fn activity<B: Backend>(
             let marks = b.marks(&name).unwrap_or_default();
             Ok((detail, entries, authors, marks))
         },
-        move |_, (detail, entries, all, marks)| {
+        move |frame, (detail, entries, all, marks)| {
             let mut authors: Vec<(String, String)> = all
                 .iter()
                 .map(|e| (e.entry.author.to_did(), e.entry.author_name.clone()))
@@ -327,7 +327,7 @@ pub(crate) async fn activity<B: Backend>(
             };
             (
                 format!("Activity · {}", detail.summary.name),
-                pages::activity::page(&detail, &entries, &marks, &authors, &view),
+                pages::activity::page(frame.csrf, &detail, &entries, &marks, &authors, &view),
             )
         },
     )
@@ -335,64 +335,85 @@ pub(crate) async fn activity<B: Backend>(
 }
 
 /// New feed entries as Server-Sent Events, each one rendered (escaped)
-/// HTML, so the Activity page grows live without a reload.
+/// HTML, so the Activity page grows live without a reload. The page's
+/// filters apply: only entries it would show are sent.
 pub(crate) async fn events<B: Backend>(
     State(ui): State<Ui<B>>,
     Path(name): Path<String>,
+    Query(page): Query<ActivityPageQuery>,
 ) -> Response {
     let backend = ui.backend.clone();
     let target = name.clone();
+    let mut everything = page.feed_query();
+    everything.limit = Some(usize::MAX);
     let first = blocking(move || {
-        let entries = backend.activity(&target, &ActivityQuery::default())?;
+        let entries = backend.activity(&target, &everything)?;
         Ok(entries.into_iter().map(|e| e.id).collect::<HashSet<_>>())
     })
     .await;
     match first {
-        Ok(seen) => Sse::new(entry_stream(ui.backend.clone(), name, seen))
+        Ok(seen) => Sse::new(entry_stream(ui.backend.clone(), name, page, seen))
             .keep_alive(KeepAlive::default())
             .into_response(),
         Err(e) => failure(&ui, Area::Projects, e).await,
     }
 }
 
+/// What the live feed remembers between polls.
+struct Feed<B> {
+    backend: std::sync::Arc<B>,
+    name: String,
+    query: ActivityQuery,
+    starred_only: bool,
+    show_hidden: bool,
+    seen: HashSet<String>,
+    queued: VecDeque<Event>,
+}
+
 fn entry_stream<B: Backend>(
     backend: std::sync::Arc<B>,
     name: String,
+    page: ActivityPageQuery,
     seen: HashSet<String>,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
-    futures::stream::unfold(
-        (backend, name, seen, VecDeque::<Event>::new()),
-        |(backend, name, mut seen, mut queued)| async move {
-            loop {
-                if let Some(event) = queued.pop_front() {
-                    return Some((Ok(event), (backend, name, seen, queued)));
-                }
-                tokio::time::sleep(EVENTS_EVERY).await;
-                let (b, n) = (backend.clone(), name.clone());
-                let recent = blocking(move || {
-                    let query = ActivityQuery {
-                        limit: Some(100),
-                        ..ActivityQuery::default()
-                    };
-                    Ok((b.activity(&n, &query)?, b.marks(&n).unwrap_or_default()))
-                })
-                .await;
-                // A project that went away ends the stream.
-                let (entries, marks): (_, Marks) = recent.ok()?;
-                let mut fresh: Vec<_> = entries
-                    .into_iter()
-                    .filter(|e| seen.insert(e.id.clone()))
-                    .collect();
-                // The feed lists newest first; send oldest first so the
-                // newest ends on top of the page.
-                fresh.sort_by_key(|e| e.entry.time_ms);
-                for entry in &fresh {
-                    let html = pages::activity::entry(&name, entry, &marks).into_string();
-                    queued.push_back(Event::default().event("entry").data(html));
-                }
+    let mut query = page.feed_query();
+    query.limit = Some(100);
+    let feed = Feed {
+        backend,
+        name,
+        query,
+        starred_only: page.starred.is_some(),
+        show_hidden: page.hidden.is_some(),
+        seen,
+        queued: VecDeque::new(),
+    };
+    futures::stream::unfold(feed, |mut feed| async move {
+        loop {
+            if let Some(event) = feed.queued.pop_front() {
+                return Some((Ok(event), feed));
             }
-        },
-    )
+            tokio::time::sleep(EVENTS_EVERY).await;
+            let (b, n, q) = (feed.backend.clone(), feed.name.clone(), feed.query.clone());
+            let recent =
+                blocking(move || Ok((b.activity(&n, &q)?, b.marks(&n).unwrap_or_default()))).await;
+            // A project that went away ends the stream.
+            let (entries, marks): (_, Marks) = recent.ok()?;
+            let mut fresh: Vec<_> = entries
+                .into_iter()
+                .filter(|e| feed.seen.insert(e.id.clone()))
+                .filter(|e| feed.show_hidden || !marks.hidden.contains(&e.id))
+                .filter(|e| !feed.starred_only || marks.starred.contains(&e.id))
+                .collect();
+            // The feed lists newest first; send oldest first so the newest
+            // ends on top of the page.
+            fresh.sort_by_key(|e| e.entry.time_ms);
+            for entry in &fresh {
+                let html = pages::activity::entry(&feed.name, entry, &marks).into_string();
+                feed.queued
+                    .push_back(Event::default().event("entry").data(html));
+            }
+        }
+    })
 }
 
 pub(crate) async fn members<B: Backend>(

@@ -81,7 +81,7 @@ pub fn project_head(name: &str, description: &str, here: Tab) -> Markup {
         @if !description.is_empty() { p.muted { (description) } }
         nav.tabs aria-label="Project" {
             @for (tab, label, suffix) in Tab::ALL {
-                a href={ "/p/" (name) (suffix) } class=[(tab == here).then_some("here")] { (label) }
+                a href={ "/p/" (encode(name)) (suffix) } class=[(tab == here).then_some("here")] { (label) }
             }
         }
     }

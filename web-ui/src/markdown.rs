@@ -23,6 +23,10 @@ pub fn sanitize(html: &str) -> String {
     ammonia::Builder::default()
         .url_schemes(["http", "https", "mailto"].into_iter().collect())
         .link_rel(Some("noopener noreferrer nofollow"))
+        // A relative link or image would be a request to this node with
+        // the user's cookie: a README could trigger work or hold
+        // connections open. Only absolute http(s) and mailto remain.
+        .url_relative(ammonia::UrlRelative::Deny)
         .clean(html)
         .to_string()
 }
@@ -49,6 +53,8 @@ mod tests {
             "<iframe src=\"https://example.org\"></iframe>",
             "<svg onload=alert(1)></svg>",
             "<style>body{display:none}</style>",
+            "<img src=\"/api/projects/p/env/outdated\">",
+            "[events](/p/x/events)",
         ] {
             let html = render(hostile);
             let lower = html.to_lowercase();
@@ -58,6 +64,8 @@ mod tests {
             assert!(!lower.contains("javascript:"), "{hostile} -> {html}");
             assert!(!lower.contains("<iframe"), "{hostile} -> {html}");
             assert!(!lower.contains("<style"), "{hostile} -> {html}");
+            assert!(!lower.contains("/api/"), "{hostile} -> {html}");
+            assert!(!lower.contains("/events"), "{hostile} -> {html}");
         }
     }
 }

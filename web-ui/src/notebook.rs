@@ -152,7 +152,7 @@ mod tests {
             "metadata": {"kernelspec": {"language": "python"}},
             "nbformat": 4, "nbformat_minor": 5
         }))
-        .unwrap()
+        .expect("test fixture")
     }
 
     #[test]
@@ -167,7 +167,7 @@ mod tests {
                 {"output_type": "error", "ename": "ValueError", "evalue": "bad", "traceback": ["\u{1b}[0;31mValueError\u{1b}[0m: bad"]}
              ]}
         ]));
-        let html = render(&bytes).unwrap().into_string();
+        let html = render(&bytes).expect("test fixture").into_string();
         assert!(html.contains("<h1>Results</h1>"), "{html}");
         assert!(html.contains("print(1 &lt; 2)"), "{html}");
         assert!(html.contains("python [3]"), "{html}");
@@ -190,7 +190,7 @@ mod tests {
                 {"output_type": "display_data", "data": {"image/svg+xml": "<svg onload=alert(7)></svg>"}}
             ]}
         ]));
-        let html = render(&bytes).unwrap().into_string();
+        let html = render(&bytes).expect("test fixture").into_string();
         let lower = html.to_lowercase();
         assert!(!lower.contains("<script"), "{html}");
         assert!(!lower.contains("onerror"), "{html}");

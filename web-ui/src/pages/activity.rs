@@ -20,10 +20,10 @@ fn icon(kind: Kind) -> &'static str {
         Kind::Environment => "⚙",
         Kind::Input => "⇩",
         Kind::Output => "⇧",
-        Kind::Dataset => "🗄",
+        Kind::Dataset => "▤",
         Kind::Note => "✎",
         Kind::Sync => "⇄",
-        Kind::Access => "🔑",
+        Kind::Access => "⚑",
         Kind::Milestone => "★",
     }
 }
@@ -39,6 +39,7 @@ fn is_minor(e: &EntryView) -> bool {
 }
 
 pub fn page(
+    csrf: &str,
     detail: &ProjectDetail,
     entries: &[EntryView],
     marks: &Marks,
@@ -58,11 +59,29 @@ pub fn page(
             .filter(|e| !marks.hidden.contains(&e.id))
             .count();
     let q = &view.query;
+    // The live feed follows the same filters as the page.
+    let mut params: Vec<String> = [
+        ("kind", &q.kind),
+        ("author", &q.author),
+        ("search", &q.search),
+        ("path", &q.path),
+    ]
+    .into_iter()
+    .filter_map(|(key, value)| value.as_ref().map(|v| format!("{key}={}", encode(v))))
+    .collect();
+    if view.starred_only {
+        params.push("starred=1".into());
+    }
+    if view.show_hidden {
+        params.push("hidden=1".into());
+    }
+    let events = format!("/p/{}/events?{}", encode(&p.name), params.join("&"));
     html! {
         (project_head(&p.name, &p.description, Tab::Activity))
         section.card #add-note {
             h2 { "Add a note" }
-            form.inline data-api={ (api) "/notes" } data-busy="Saving…" {
+            form.inline method="post" action={ "/p/" (encode(&p.name)) "/notes" } data-api={ (api) "/notes" } data-busy="Saving…" {
+                input type="hidden" name="csrf" value=(csrf);
                 label.grow { "Note" textarea name="text" rows="2" required maxlength="10000" {} }
                 label { "Tags" input name="tags" data-list placeholder="comma separated"; }
                 button type="submit" { "Add note" }
@@ -94,7 +113,7 @@ pub fn page(
                 button type="submit" { "Filter" }
             }
             @if hidden_count > 0 && !view.show_hidden { p.muted { (hidden_count) " hidden entr" @if hidden_count == 1 { "y" } @else { "ies" } " not shown." } }
-            div #feed data-events={ "/p/" (encode(&p.name)) "/events" } {
+            div #feed data-events=(events) {
                 @if shown.is_empty() { p.muted #feed-empty { "No matching activity." } }
                 (feed(&p.name, &shown, marks))
             }

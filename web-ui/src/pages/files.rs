@@ -91,7 +91,7 @@ fn folder(project: &str, api: &str, tree: &Folder<'_>) -> Markup {
             @for (name, sub) in &tree.folders {
                 li {
                     details open {
-                        summary { "📁 " (name) "/" }
+                        summary { (name) "/" }
                         (folder(project, api, sub))
                     }
                 }

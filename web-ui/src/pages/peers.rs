@@ -24,7 +24,7 @@ pub fn page(me: &IdentityInfo, peers: &[PeerInfo], addresses: &[String]) -> Mark
         }
         section.card #add-peer {
             h2 { "Add a peer" }
-            form.inline data-api="/api/peers" data-busy="Connecting…" {
+            form.inline data-api="/api/peers" data-busy="Connecting…" data-done="Connected." {
                 label.grow { "Address (/ip4/…/p2p/…) or key (did:key:…)"
                     input name="address" required placeholder="/ip4/192.168.1.20/tcp/4001/p2p/12D3KooW…"; }
                 button type="submit" { "Connect" }

@@ -82,7 +82,8 @@ pub fn index(
         }
         section.card #new-project {
             h2 { "New project" }
-            form.inline data-api="/api/projects" data-then="go-project" data-busy="Creating…" {
+            form.inline method="post" action="/projects" data-api="/api/projects" data-then="go-project" data-busy="Creating…" {
+                input type="hidden" name="csrf" value=(frame.csrf);
                 label { "Name" input name="name" required maxlength="100" pattern="[A-Za-z0-9][A-Za-z0-9._\\-]*" placeholder="e.g. soil-survey"; }
                 label.grow { "Description" input name="description" maxlength="2000"; }
                 label { "Environment"

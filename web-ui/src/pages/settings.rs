@@ -13,7 +13,7 @@ pub fn page(me: &IdentityInfo, usage: Option<&DiskUsage>, settings: &Settings) -
             h2 { "Identity" }
             form.inline data-api="/api/identity" data-method="PUT" data-busy="Saving…" {
                 label { "Name" input name="name" value=(me.name) required maxlength="100"; }
-                label { "Email" input name="email" type="email" value=(me.email) maxlength="200"; }
+                label { "Email" input name="email" type="email" data-keep-empty value=(me.email) maxlength="200"; }
                 button type="submit" { "Save" }
             }
             (status())

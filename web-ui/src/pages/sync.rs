@@ -80,7 +80,10 @@ fn conflict_file(file: &ConflictFile) -> Markup {
             @match (&file.ours, &file.theirs) {
                 (Some(ours), Some(theirs)) => {
                     pre.diff {
-                        @for change in TextDiff::from_lines(ours.as_str(), theirs.as_str()).iter_all_changes() {
+                        @for change in TextDiff::configure()
+                            .timeout(std::time::Duration::from_millis(300))
+                            .diff_lines(ours.as_str(), theirs.as_str())
+                            .iter_all_changes() {
                             @match change.tag() {
                                 ChangeTag::Delete => span.del { "- " (change.value().trim_end_matches('\n')) },
                                 ChangeTag::Insert => span.add { "+ " (change.value().trim_end_matches('\n')) },
