@@ -255,6 +255,26 @@ pub fn pending_conflict_files(
     Some((state.peer_label, files))
 }
 
+/// Commits along the first-parent line behind `head`, at distances 1, 2,
+/// 4, 8, …: a few haves that let a peer find a recent common commit in a
+/// history of any length.
+pub fn landmarks(repo: &Repository, head: Oid, most: usize) -> Vec<Oid> {
+    let mut found = Vec::new();
+    let (mut at, mut step, mut next) = (head, 0u64, 1u64);
+    while found.len() < most {
+        let Ok(parent) = repo.find_commit(at).and_then(|c| c.parent_id(0)) else {
+            break;
+        };
+        at = parent;
+        step += 1;
+        if step == next {
+            found.push(at);
+            next *= 2;
+        }
+    }
+    found
+}
+
 /// Each peer's last recorded head: (peer id, commit, when recorded).
 pub fn peer_heads(repo: &Repository) -> Vec<(String, Oid, Option<i64>)> {
     let Ok(refs) = repo.references_glob(&format!("refs/tandem/peers/*/{BRANCH}")) else {
@@ -563,5 +583,24 @@ mod tests {
         let thin = pack_with_git_cli(&repo, &want, &[parent, unknown]).expect("incremental");
         assert!(thin.len() < full.len(), "{} < {}", thin.len(), full.len());
         assert!(build_pack(&repo, &["nonsense".into()], &[]).is_err());
+    }
+
+    #[test]
+    fn landmarks_step_back_by_powers_of_two() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (repo, head) = repo_with_commits(dir.path(), 20);
+        let mut line = vec![head];
+        while let Ok(parent) = repo
+            .find_commit(*line.last().expect("a commit"))
+            .and_then(|c| c.parent_id(0))
+        {
+            line.push(parent);
+        }
+        let expected: Vec<Oid> = [1, 2, 4, 8, 16]
+            .into_iter()
+            .filter_map(|d| line.get(d).copied())
+            .collect();
+        assert_eq!(landmarks(&repo, head, 16), expected);
+        assert_eq!(landmarks(&repo, head, 2), expected[..2].to_vec());
     }
 }

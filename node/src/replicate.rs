@@ -43,6 +43,10 @@ pub struct PeerSync {
 
 pub use tandem_protocol::api::PeerOffer;
 
+/// Commits offered as `have` besides the head and the peer's last head:
+/// enough to reach back 2^16 commits.
+const HAVE_LANDMARKS: usize = 16;
+
 struct View<'a>(&'a Project);
 
 impl LocalView for View<'_> {
@@ -72,13 +76,21 @@ impl LocalView for View<'_> {
             .collect()
     }
 
-    fn known_heads(&self, peer: &PeerKey) -> Vec<String> {
+    fn haves_for(&self, peer: &PeerKey) -> Vec<String> {
         let peer_id = peer.to_peer_id();
-        gitsync::peer_heads(&self.0.repo)
+        let mut haves: Vec<String> = gitsync::peer_heads(&self.0.repo)
             .into_iter()
             .filter(|(id, _, _)| *id == peer_id)
             .map(|(_, head, _)| head.to_string())
-            .collect()
+            .collect();
+        if let Some(head) = gitsync::head(&self.0.repo) {
+            haves.extend(
+                gitsync::landmarks(&self.0.repo, head, HAVE_LANDMARKS)
+                    .into_iter()
+                    .map(|c| c.to_string()),
+            );
+        }
+        haves
     }
 }
 

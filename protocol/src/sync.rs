@@ -28,10 +28,12 @@ pub trait LocalView {
     fn head(&self) -> Option<String>;
     fn roles(&self) -> Roles;
     fn feed_heads(&self) -> Vec<WriterHeads>;
-    /// Commits held here that `peer` is known to have (the head recorded
-    /// at the last sync with it). Sent as `have` so a pack carries only
-    /// what is new: our own head is often a merge the peer never saw.
-    fn known_heads(&self, _peer: &PeerKey) -> Vec<String> {
+    /// Commits held here to offer `peer` as `have`, besides the head: the
+    /// head recorded at the last sync with it, and landmarks further back
+    /// in our history. Our own head is often a merge the peer never saw,
+    /// and a server ignores haves it lacks, so without these a pack would
+    /// carry the whole history.
+    fn haves_for(&self, _peer: &PeerKey) -> Vec<String> {
         Vec::new()
     }
 }
@@ -213,7 +215,7 @@ impl Session {
         self.step = Step::Pack;
         self.refs = Some((refs, head.clone()));
         let mut have: Vec<String> = local.head().into_iter().collect();
-        for known in local.known_heads(&self.report.peer) {
+        for known in local.haves_for(&self.report.peer) {
             if !have.contains(&known) && known != head {
                 have.push(known);
             }
@@ -271,7 +273,7 @@ mod tests {
         fn feed_heads(&self) -> Vec<WriterHeads> {
             vec![]
         }
-        fn known_heads(&self, _peer: &PeerKey) -> Vec<String> {
+        fn haves_for(&self, _peer: &PeerKey) -> Vec<String> {
             self.known.clone()
         }
     }

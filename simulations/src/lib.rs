@@ -102,8 +102,37 @@ pub struct Outcome {
     pub rounds: u64,
     pub messages: u64,
     pub bytes: u64,
+    /// Bytes by message kind (`request:feed`, `response:pack`, …): what
+    /// the traffic is made of.
+    pub bytes_by_kind: BTreeMap<&'static str, u64>,
     pub commits: usize,
     pub violations: Vec<String>,
+}
+
+/// A message's kind, for the byte breakdown.
+fn kind_of(payload: &Payload) -> &'static str {
+    match payload {
+        Payload::Request(r) => match r {
+            Request::Projects => "request:projects",
+            Request::Access { .. } => "request:access",
+            Request::Refs { .. } => "request:refs",
+            Request::Pack { .. } => "request:pack",
+            Request::Feed { .. } => "request:feed",
+            Request::Announce { .. } => "request:announce",
+            Request::BlobEndpoint => "request:blob-endpoint",
+        },
+        Payload::Response(r) => match r {
+            Response::Projects { .. } => "response:projects",
+            Response::Access { .. } => "response:access",
+            Response::Refs { .. } => "response:refs",
+            Response::Pack { .. } => "response:pack",
+            Response::Feed { .. } => "response:feed",
+            Response::Ack => "response:ack",
+            Response::BlobEndpoint { .. } => "response:blob-endpoint",
+            Response::Denied => "response:denied",
+            Response::Failed { .. } => "response:failed",
+        },
+    }
 }
 
 struct Peer {
@@ -149,12 +178,29 @@ impl LocalView for View<'_> {
     fn roles(&self) -> Roles {
         self.peer.roles.clone()
     }
-    fn known_heads(&self, peer: &PeerKey) -> Vec<String> {
-        self.peer
+    fn haves_for(&self, peer: &PeerKey) -> Vec<String> {
+        // As the node does: the peer's last head, then commits along the
+        // first-parent line at distances 1, 2, 4, 8, ….
+        let mut haves: Vec<String> = self
+            .peer
             .known
             .get(peer)
-            .map(|&c| vec![self.dag.ids[c as usize].clone()])
-            .unwrap_or_default()
+            .map(|&c| self.dag.ids[c as usize].clone())
+            .into_iter()
+            .collect();
+        let (mut at, mut step, mut next) = (self.peer.head, 0u64, 1u64);
+        while haves.len() < 17 {
+            let Some(parent) = self.dag.first_parent[at as usize] else {
+                break;
+            };
+            at = parent;
+            step += 1;
+            if step == next {
+                haves.push(self.dag.ids[at as usize].clone());
+                next *= 2;
+            }
+        }
+        haves
     }
     fn feed_heads(&self) -> Vec<WriterHeads> {
         self.peer
@@ -252,6 +298,8 @@ struct Dag {
     authors: Vec<PeerKey>,
     /// Each commit's strict ancestors (all numbered lower).
     ancestors: Vec<Bits>,
+    /// Each commit's first parent, for landmarks offered as `have`.
+    first_parent: Vec<Option<u32>>,
     /// The non-merge commits: the work a merge is named by.
     work: Bits,
     /// Each commit as a pack lists it: the JSON of `(id, parents, author)`,
@@ -288,6 +336,7 @@ impl Dag {
         self.ids.push(id);
         self.authors.push(author);
         self.ancestors.push(ancestors);
+        self.first_parent.push(parents.first().copied());
         self.packed.push(packed);
         c
     }
@@ -736,6 +785,7 @@ struct Net {
     next_id: usize,
     messages: u64,
     bytes: u64,
+    bytes_by_kind: BTreeMap<&'static str, u64>,
 }
 
 impl Net {
@@ -765,6 +815,7 @@ impl Net {
         }
         self.messages += 1;
         self.bytes += size as u64;
+        *self.bytes_by_kind.entry(kind_of(&env.payload)).or_default() += size as u64;
         if cut || self.rng.chance(self.loss_percent) {
             return;
         }
@@ -866,6 +917,7 @@ pub fn run(config: &Config) -> Outcome {
         next_id: 0,
         messages: 0,
         bytes: 0,
+        bytes_by_kind: BTreeMap::new(),
     };
     let mut verdicts = Verdicts::default();
     let mut next_session = 0u64;
@@ -1033,6 +1085,7 @@ pub fn run(config: &Config) -> Outcome {
         rounds: quiet_rounds,
         messages: net.messages,
         bytes: net.bytes,
+        bytes_by_kind: net.bytes_by_kind,
         commits: peers[0].holds.len(),
         violations,
     }

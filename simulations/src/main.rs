@@ -26,6 +26,19 @@ fn main() {
             outcome.violations.len(),
             started.elapsed().as_secs_f64()
         );
+        let mut kinds: Vec<_> = outcome.bytes_by_kind.iter().collect();
+        kinds.sort_by(|a, b| b.1.cmp(a.1));
+        let shares: Vec<String> = kinds
+            .iter()
+            .take(4)
+            .map(|(kind, bytes)| {
+                format!(
+                    "{kind} {:.0}%",
+                    **bytes as f64 * 100.0 / outcome.bytes.max(1) as f64
+                )
+            })
+            .collect();
+        println!("  bytes by kind: {}", shares.join(", "));
         failed |= !outcome.converged || !outcome.violations.is_empty();
     }
     if failed {
