@@ -163,17 +163,20 @@ fn create_add_watch_export_import_round_trip() {
         status, 421,
         "a foreign Host header must be refused (DNS rebinding)"
     );
-    let (status, page) = ada.http(
-        "GET",
-        "/p/survey",
-        &[("Cookie", &format!("tandem_token={token}"))],
-        "",
-    );
-    assert_eq!(status, 200);
-    assert!(
-        page.contains("plot1.csv") && page.contains("Plots 1-3 look off"),
-        "{page}"
-    );
+    let page_of = |path: &str| {
+        let (status, page) = ada.http(
+            "GET",
+            path,
+            &[("Cookie", &format!("tandem_token={token}"))],
+            "",
+        );
+        assert_eq!(status, 200, "{path}");
+        page
+    };
+    let files = page_of("/p/survey/files");
+    assert!(files.contains("plot1.csv"), "{files}");
+    let activity = page_of("/p/survey/activity");
+    assert!(activity.contains("Plots 1-3 look off"), "{activity}");
 
     // Export, stop gracefully, import into a second home with no node running.
     let zip = outside.path().join("survey.zip");
