@@ -17,6 +17,7 @@ pub mod project;
 pub mod signed;
 pub mod summary;
 pub mod sync;
+pub mod text;
 pub mod wire;
 
 pub use identity::{KeyError, PeerKey, SecretKey, Signature};

@@ -62,7 +62,7 @@ fn render_output(output: &Value) -> Markup {
                     lines
                         .iter()
                         .filter_map(Value::as_str)
-                        .map(strip_ansi)
+                        .map(tandem_protocol::text::strip_ansi)
                         .collect()
                 })
                 .unwrap_or_default();
@@ -121,25 +121,6 @@ fn is_base64(text: &str) -> bool {
         && text
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=')
-}
-
-/// Drops terminal colour codes from tracebacks.
-fn strip_ansi(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' && chars.peek() == Some(&'[') {
-            chars.next();
-            for next in chars.by_ref() {
-                if next.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 #[cfg(test)]

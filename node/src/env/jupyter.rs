@@ -225,7 +225,7 @@ impl Collector {
                 cell.error = Some(format!("{name}: {value}"));
                 if let Some(lines) = content.get("traceback").and_then(Value::as_array) {
                     for line in lines.iter().filter_map(Value::as_str) {
-                        push_capped(&mut cell.output, &strip_ansi(line));
+                        push_capped(&mut cell.output, &tandem_protocol::text::strip_ansi(line));
                         push_capped(&mut cell.output, "\n");
                     }
                 }
@@ -270,25 +270,6 @@ fn push_capped(output: &mut String, text: &str) {
         output.push_str(&text[..cut]);
         output.push_str("\n… (output cut)");
     }
-}
-
-/// Removes terminal colour codes from tracebacks.
-fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            // ESC [ params letter
-            for d in chars.by_ref() {
-                if d.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 #[cfg(test)]
