@@ -6,6 +6,13 @@
 //! statements travel with the repository and merge without conflicts. A
 //! statement found in the project but not in the store (after an import or
 //! a merge) is verified before it is adopted; files that fail are ignored.
+//!
+//! Only statements that count, or are ancestors of ones that count, are
+//! kept (see `tandem_protocol::access::Access::admit`): a writer can commit
+//! any file under `.tandem/access/`, and an older node may have stored junk
+//! a peer sent it. Such statements are never adopted into the store, and
+//! store copies of them are removed, so they cannot become heads (which
+//! the next grant must name) nor be served to peers.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -17,6 +24,8 @@ use tandem_protocol::access::{Access, SignedStatement, StatementId, Verified};
 use crate::fsutil::atomic_write;
 
 pub const PROJECT_ACCESS_DIR: &str = ".tandem/access";
+/// Largest statement file read: one with the most parents takes ~6 KiB.
+const MAX_STATEMENT_FILE: u64 = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccessStoreError {
@@ -56,25 +65,52 @@ impl AccessStore {
 
     /// Loads every valid statement from the store and the project folder;
     /// statements only found in the project are copied into the store.
+    /// Statements that do not count (and no counting one needs) are left
+    /// out, and their store copies removed.
     pub fn load(&self, project: ProjectId, owner: PeerKey) -> Result<Access, AccessStoreError> {
-        let mut access = Access::new(project, owner);
-        for (bytes, is_json) in read_all(&self.store_dir, "json")?
-            .into_iter()
-            .map(|b| (b, true))
-        {
-            if let Some(verified) = decode(&bytes, is_json, &project) {
-                access.insert(verified);
+        let mut found = Vec::new();
+        let mut in_store = std::collections::HashMap::new();
+        for (path, bytes) in read_all(&self.store_dir, "json")? {
+            if let Some(verified) = decode(&bytes, true, &project) {
+                in_store.insert(verified.id, path);
+                found.push(verified);
             }
         }
-        for bytes in read_all(&self.project_dir, "toml")? {
+        for (_, bytes) in read_all(&self.project_dir, "toml")? {
             if let Some(verified) = decode(&bytes, false, &project)
-                && !access.contains(&verified.id)
+                && !in_store.contains_key(&verified.id)
             {
-                self.save_to_store(&verified)?;
-                access.insert(verified);
+                found.push(verified);
             }
         }
-        Ok(access)
+        let total = found.len();
+        let admission = Access::from_verified(project, owner, found);
+        for verified in &admission.kept {
+            if in_store.remove(&verified.id).is_none() {
+                self.save_to_store(verified)?;
+            }
+        }
+        // What is left in the store was not kept: a one-time repair of a
+        // home that stored junk before statements were judged on arrival.
+        for path in in_store.values() {
+            fs::remove_file(path).map_err(io(path))?;
+        }
+        if !in_store.is_empty() {
+            tracing::warn!(
+                project = %project,
+                removed = in_store.len(),
+                "removed stored access statements that do not count"
+            );
+        }
+        if admission.dropped() > 0 {
+            tracing::debug!(
+                project = %project,
+                dropped = admission.dropped(),
+                total,
+                "access statements that do not count were left out"
+            );
+        }
+        Ok(admission.after)
     }
 
     /// Keeps a statement received from a peer (its project file arrives
@@ -98,7 +134,7 @@ impl AccessStore {
     }
 }
 
-fn read_all(dir: &Path, extension: &str) -> Result<Vec<Vec<u8>>, AccessStoreError> {
+fn read_all(dir: &Path, extension: &str) -> Result<Vec<(PathBuf, Vec<u8>)>, AccessStoreError> {
     let items = match fs::read_dir(dir) {
         Ok(items) => items,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
@@ -107,8 +143,14 @@ fn read_all(dir: &Path, extension: &str) -> Result<Vec<Vec<u8>>, AccessStoreErro
     let mut out = Vec::new();
     for item in items.flatten() {
         let path = item.path();
-        if path.extension().and_then(|e| e.to_str()) == Some(extension) && path.is_file() {
-            out.push(fs::read(&path).map_err(io(&path))?);
+        // Regular files only, never through a link (a writer controls what
+        // is under `.tandem/access/`), and never large ones.
+        let small_file = item
+            .metadata()
+            .is_ok_and(|m| m.file_type().is_file() && m.len() <= MAX_STATEMENT_FILE);
+        if path.extension().and_then(|e| e.to_str()) == Some(extension) && small_file {
+            let bytes = fs::read(&path).map_err(io(&path))?;
+            out.push((path, bytes));
         }
     }
     Ok(out)

@@ -90,6 +90,12 @@ impl IntoResponse for ServiceError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             ServiceError::Env(e) if e.is_users() => StatusCode::BAD_REQUEST,
+            // The repository holds what Tandem refuses to obey: the user's to fix.
+            ServiceError::Repo(e) if e.is_refusal() => StatusCode::CONFLICT,
+            // A path refused for leading through a link or out of the project.
+            ServiceError::Beneath(e) if e.is_refusal() => StatusCode::BAD_REQUEST,
+            ServiceError::Track(e) if e.as_refusal().is_some() => StatusCode::BAD_REQUEST,
+            ServiceError::Blobs(e) if e.as_refusal().is_some() => StatusCode::BAD_REQUEST,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {
@@ -120,6 +126,8 @@ async fn blocking<T: Send + 'static>(
 
 /// The whole application: JSON API under `/api`, pages elsewhere.
 pub fn app(service: Arc<Service>, guard: Guard) -> Router {
+    // Markdown and notebooks may not link to any name this node answers to.
+    tandem_web::markdown::add_own_origins(guard.allowed_hosts.iter());
     let api = Router::new()
         .route("/health", get(health))
         .route("/identity", get(identity).put(update_identity))
@@ -167,6 +175,11 @@ pub fn app(service: Arc<Service>, guard: Guard) -> Router {
             "/projects/{name}/env/snippets/{snippet}",
             axum::routing::delete(snippet_remove),
         )
+        .route(
+            "/projects/{name}/env/snippets/{snippet}/accept",
+            post(snippet_accept),
+        )
+        .route("/projects/{name}/env/limits", post(env_limits))
         .route("/projects/{name}/env/outdated", get(env_outdated))
         .route("/projects/{name}/build", post(build))
         .route("/builds", get(builds))
@@ -667,6 +680,22 @@ async fn snippet_remove(
     Path((name, snippet)): Path<(String, String)>,
 ) -> ApiResult<tandem_protocol::api::EnvChange> {
     blocking(&s, move |s| s.snippet_remove(&name, &snippet)).await
+}
+
+async fn snippet_accept(
+    State(s): State<Arc<Service>>,
+    Path((name, snippet)): Path<(String, String)>,
+    Json(body): Json<tandem_protocol::api::AcceptSnippet>,
+) -> ApiResult<tandem_protocol::api::EnvChange> {
+    blocking(&s, move |s| s.snippet_accept(&name, &snippet, &body.hash)).await
+}
+
+async fn env_limits(
+    State(s): State<Arc<Service>>,
+    Path(name): Path<String>,
+    Json(body): Json<tandem_protocol::api::LimitsRequest>,
+) -> ApiResult<tandem_protocol::api::EnvChange> {
+    blocking(&s, move |s| s.env_limits(&name, &body)).await
 }
 
 async fn env_outdated(

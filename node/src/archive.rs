@@ -139,6 +139,17 @@ impl Service {
         repository
             .set_head(&format!("refs/heads/{}", repo::BRANCH))
             .map_err(RepoError::from)?;
+        // No link or submodule is ever checked out (see `IncomingLinks`).
+        let tree = repository
+            .head()
+            .and_then(|h| h.peel_to_tree())
+            .map_err(|e| ArchiveError::Invalid(format!("the Git history is unreadable: {e}")))?;
+        if let Some(links) = crate::gitsync::incoming_links(&repository, None, &tree)
+            .map_err(|e| ArchiveError::Invalid(format!("the Git history is unreadable: {e}")))?
+        {
+            return Err(ArchiveError::Unsafe(links.to_string()).into());
+        }
+        drop(tree);
         repository
             .checkout_head(Some(git2::build::CheckoutBuilder::new().force()))
             .map_err(RepoError::from)?;
@@ -200,6 +211,7 @@ impl Service {
 
         // Large files: each must hash to its name before it is stored.
         let blobs = unpacked.join("blobs");
+        let mut imported = Vec::new();
         if blobs.is_dir() {
             for item in fs::read_dir(&blobs).map_err(io_context("reading the archive's blobs"))? {
                 let item = item.map_err(io_context("reading the archive's blobs"))?;
@@ -217,6 +229,7 @@ impl Service {
                     .into());
                 }
                 self.blob_store()?.ingest(&item.path())?;
+                imported.push(expected);
             }
         }
 
@@ -224,18 +237,21 @@ impl Service {
         let feed_dest = self.home().feeds_dir().join(manifest.id.to_string());
         let _ = fs::remove_dir_all(&feed_dest);
         fs::rename(&feed_dir, &feed_dest).map_err(io_context("storing the activity"))?;
-        fs::rename(&work, &dest).map_err(io_context(format!(
-            "moving the project to {}",
-            dest.display()
-        )))?;
-        let project = Project::open(
-            name.clone(),
-            dest,
-            &self.home().feeds_dir(),
-            &self.home().access_dir(),
-        )?;
+        // Pinned from the history's manifest, checked above against the
+        // archive's project id.
+        crate::project::pin(self.home(), &name, &manifest)?;
+        if let Err(e) = fs::rename(&work, &dest) {
+            crate::project::unpin(self.home(), &name);
+            return Err(io_context(format!(
+                "moving the project to {}",
+                dest.display()
+            ))(e));
+        }
+        let project = Project::open(name.clone(), dest, self.home())?;
         let handle = self.register(project);
         let mut project = self.lock_project(&handle);
+        // The archive's own bytes (each checked against its name above).
+        self.note_obtained(&project, imported);
         self.write_stored_blobs(&mut project)?;
         let message = format!(
             "Imported project {name} from {}",
@@ -314,35 +330,43 @@ fn write_archive(project: &Project, service: &Service, file: &File) -> io::Resul
     let tracker = crate::blobs::Tracker::new(&project.dir);
     let state = tracker.load_state().map_err(io::Error::other)?;
     let mut written = std::collections::HashSet::new();
+    let root = tracker.beneath().map_err(io::Error::other)?;
     for (file, pointer) in tracker.pointers().map_err(io::Error::other)? {
-        let path = project.dir.join(file.as_str());
-        let unchanged = state.files.get(file.as_str()).is_some_and(|known| {
-            known.hash == pointer.hash
-                && known.matches(crate::blobs::track::stat(&path).ok().flatten())
-        });
-        if !unchanged || !written.insert(pointer.hash) {
+        let Some(known) = state.files.get(file.as_str()) else {
+            continue;
+        };
+        if known.hash != pointer.hash || written.contains(&pointer.hash) {
             continue;
         }
+        // Opened beneath the project (never through a link) and checked
+        // to be the file this node recorded, then read from that handle.
+        let Ok(Some((mut handle, entry))) = root.open_file(file.as_str()) else {
+            continue;
+        };
+        if !known.matches(Some((entry.size, entry.mtime_ns))) {
+            continue;
+        }
+        written.insert(pointer.hash);
         zip.start_file(format!("blobs/{}", pointer.hash), stored)?;
-        io::copy(&mut File::open(&path)?, &mut zip)?;
+        io::copy(&mut handle, &mut zip)?;
     }
     zip.finish()?;
     Ok(())
 }
 
-/// Checks every entry of the archive, then extracts it under `dest`.
-/// Nothing is written unless every entry is safe.
-fn extract(archive: &Path, dest: &Path) -> Result<(), ServiceError> {
-    let file =
-        File::open(archive).map_err(|e| ArchiveError::NotZip(archive.to_owned(), e.to_string()))?;
-    let mut zip = ZipArchive::new(file)
-        .map_err(|e| ArchiveError::NotZip(archive.to_owned(), e.to_string()))?;
+/// Checks every entry of an archive without writing anything: each name is
+/// a safe relative path, no entry is a link or special file, and the
+/// declared sizes stay under the caps. Returns, per entry, its index, path
+/// and whether it is a folder. (Public for the fuzz target.)
+pub fn check_entries<R: io::Read + io::Seek>(
+    zip: &mut ZipArchive<R>,
+    archive: &Path,
+) -> Result<Vec<(usize, SafePath, bool)>, ArchiveError> {
     if zip.len() > MAX_ENTRIES {
         return Err(ArchiveError::Unsafe(format!(
             "{} entries is more than the limit of {MAX_ENTRIES}",
             zip.len()
-        ))
-        .into());
+        )));
     }
     let mut plan = Vec::with_capacity(zip.len());
     let mut total = 0u64;
@@ -355,30 +379,46 @@ fn extract(archive: &Path, dest: &Path) -> Result<(), ServiceError> {
         let mode = entry.unix_mode().unwrap_or(0);
         let kind = mode & 0o170000;
         if entry.is_symlink() || (kind != 0 && kind != 0o100000 && kind != 0o040000) {
-            return Err(ArchiveError::Unsafe(format!("{raw:?} is a link or special file")).into());
+            return Err(ArchiveError::Unsafe(format!(
+                "{raw:?} is a link or special file"
+            )));
         }
         total = total.saturating_add(entry.size());
         if total > MAX_TOTAL_BYTES {
-            return Err(
-                ArchiveError::Unsafe("the archive unpacks to more than 64 GiB".into()).into(),
-            );
+            return Err(ArchiveError::Unsafe(
+                "the archive unpacks to more than 64 GiB".into(),
+            ));
         }
         plan.push((index, path, entry.is_dir()));
     }
+    Ok(plan)
+}
+
+/// Checks every entry of the archive, then extracts it under `dest`.
+/// Nothing is written unless every entry is safe.
+fn extract(archive: &Path, dest: &Path) -> Result<(), ServiceError> {
+    let file =
+        File::open(archive).map_err(|e| ArchiveError::NotZip(archive.to_owned(), e.to_string()))?;
+    let mut zip = ZipArchive::new(file)
+        .map_err(|e| ArchiveError::NotZip(archive.to_owned(), e.to_string()))?;
+    let plan = check_entries(&mut zip, archive)?;
     fs::create_dir_all(dest).map_err(io_context("creating a staging folder"))?;
+    // Every entry is written beneath the staging folder through folder
+    // handles, each file created new: an entry can neither follow a link
+    // nor overwrite another entry.
+    let root = crate::beneath::Beneath::open(dest)?;
+    let unpacking = |e: crate::beneath::BeneathError| {
+        ArchiveError::Unsafe(format!("cannot unpack {}: {e}", e.path()))
+    };
     for (index, path, is_dir) in plan {
-        let target = dest.join(path.as_str());
         if is_dir {
-            fs::create_dir_all(&target).map_err(io_context("unpacking"))?;
+            root.create_dir_all(path.as_str()).map_err(unpacking)?;
             continue;
-        }
-        if let Some(parent) = target.parent() {
-            fs::create_dir_all(parent).map_err(io_context("unpacking"))?;
         }
         let mut entry = zip
             .by_index(index)
             .map_err(|e| ArchiveError::NotZip(archive.to_owned(), e.to_string()))?;
-        let mut out = File::create(&target).map_err(io_context("unpacking"))?;
+        let mut out = root.create_new(path.as_str()).map_err(unpacking)?;
         // Read at most the declared size (plus one byte to detect a lie).
         let declared = entry.size();
         // A read error here is the archive's fault (a bad checksum, a

@@ -4,11 +4,12 @@
 //! now and then anyway.
 //!
 //! Announcements travel two ways. Gossipsub carries the node's signed
-//! heads on the project's private topic (see `tandem_protocol::gossip`),
-//! so members relay news to members the writer is not connected to;
-//! connected members not (yet) on that topic get a direct `Announce`
-//! request, which carries only the project id. Either way only peers who
-//! may read the project hear of it.
+//! heads on the project's private topic (see `tandem_protocol::gossip`:
+//! topic and seal derive from the genesis nonce and the access heads, which
+//! only members hold), so members relay news to members the writer is not
+//! connected to; connected members not (yet) on that topic get a direct
+//! `Announce` request, which carries only the project id. Either way only
+//! peers who may read the project hear of it.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -40,6 +41,7 @@ pub enum Event {
 struct ProjectTopic {
     name: String,
     id: ProjectId,
+    secret: gossip::Secret,
     access_heads: Vec<tandem_protocol::access::StatementId>,
     topic: String,
 }
@@ -70,6 +72,7 @@ impl Service {
             &gossip.data,
             gossip.source.as_ref(),
             &on_topic.id,
+            &on_topic.secret,
             &on_topic.access_heads,
         ) {
             Ok(refs) => refs,
@@ -103,9 +106,11 @@ impl Service {
             };
             let project = self.lock_project(&handle);
             let access_heads = project.access.heads();
+            let secret = gossip::Secret::of(&project.manifest.genesis);
             topics.push(ProjectTopic {
-                topic: gossip::topic(&project.id(), &access_heads),
+                topic: gossip::topic(&secret, &access_heads),
                 id: project.id(),
+                secret,
                 access_heads,
                 name: name.to_string(),
             });
@@ -286,14 +291,15 @@ async fn announce_change(service: Arc<Service>, name: String) {
             let project = service.lock_project(&handle);
             let roles = project.access.roles(now_ms());
             let access_heads = project.access.heads();
+            let secret = gossip::Secret::of(&project.manifest.genesis);
             let nonce = crate::store::random_bytes::<{ gossip::NONCE_LEN }>();
             let signed_heads = service
                 .signed_refs(&project)
                 .ok()
-                .and_then(|refs| gossip::encode(&refs, &access_heads, nonce).ok())?;
+                .and_then(|refs| gossip::encode(&refs, &secret, &access_heads, nonce).ok())?;
             Some(Announcement {
                 id: project.id(),
-                topic: gossip::topic(&project.id(), &access_heads),
+                topic: gossip::topic(&secret, &access_heads),
                 signed_heads,
                 members: peers.into_iter().filter(|p| roles.can_read(p)).collect(),
             })

@@ -430,6 +430,9 @@ fn print_sweep(result: &SweepResult) {
     if let Some(commit) = &result.commit {
         println!("Commit {}", &commit[..commit.len().min(12)]);
     }
+    for why in &result.refused {
+        println!("Left out: {why}");
+    }
 }
 
 fn print_summary(p: &ProjectSummary) {
@@ -451,6 +454,9 @@ fn print_summary(p: &ProjectSummary) {
             time(last.entry.time_ms),
             last.entry.message.lines().next().unwrap_or_default()
         );
+    }
+    for problem in &p.problems {
+        println!("  problem:     {problem}");
     }
 }
 

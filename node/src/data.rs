@@ -51,23 +51,30 @@ impl Service {
     /// at them instead. Runs at the start of every sweep, under the project
     /// lock, so Git never sees a large file's bytes.
     ///
-    /// Returns the pending changes it looked at when it changed nothing Git
-    /// can see, so the sweep need not ask Git for them a second time.
-    pub(crate) fn prepare_blobs(
-        &self,
-        project: &mut Project,
-    ) -> Result<Option<Vec<FileChange>>, ServiceError> {
+    /// Every file is reached beneath the project folder without following
+    /// links, and hashed from the handle that was opened there; a path that
+    /// leads through a link is left out and reported. A pointer never makes
+    /// the node ingest a file it did not write or hash here itself (a
+    /// writer could otherwise name an untracked file of the user's).
+    ///
+    /// Also returns the pending changes it looked at when it changed
+    /// nothing Git can see, so the sweep need not ask Git for them again.
+    pub(crate) fn prepare_blobs(&self, project: &mut Project) -> Result<Prepared, ServiceError> {
         let tracker = Tracker::new(&project.dir);
+        let root = tracker.beneath()?;
         let policy = tracker.policy()?;
         let mut pointers = tracker.pointers()?;
         let mut state = tracker.load_state()?;
         let before = state.clone();
-        // Files to hash into the store: path, size and mtime seen before.
-        let mut to_ingest: Vec<(SafePath, u64, i128)> = Vec::new();
+        // Files to hash into the store.
+        let mut to_ingest: Vec<SafePath> = Vec::new();
+        let mut refused: Vec<String> = Vec::new();
         let mut touched = false;
 
         for file in pointers.keys().cloned().collect::<Vec<_>>() {
-            let on_disk = stat(&project.dir.join(file.as_str()))?;
+            let Some(on_disk) = refusing(stat(root, file.as_str()), &mut refused)? else {
+                continue;
+            };
             match (state.files.get(file.as_str()), on_disk) {
                 (Some(known), _) if known.matches(on_disk) => {}
                 (Some(_), None) => {
@@ -79,13 +86,40 @@ impl Service {
                 }
                 // Never fetched here: it stays a remote file.
                 (None, None) => {}
-                (_, Some((size, mtime_ns))) => to_ingest.push((file, size, mtime_ns)),
+                // Edited here since this node wrote or hashed it.
+                (Some(_), Some(_)) => to_ingest.push(file),
+                (None, Some(_)) => {
+                    let Some(pointer) = pointers.get(&file).copied() else {
+                        continue;
+                    };
+                    // A file this node never recorded, named by a pointer
+                    // (from a peer, perhaps): recorded only if it already
+                    // holds exactly the pointer's bytes (a lost record),
+                    // never hashed into the store on the pointer's word.
+                    match refusing(same_content(root, &file, &pointer), &mut refused)? {
+                        Some(Some(entry)) => {
+                            state.files.insert(
+                                file.as_str().to_owned(),
+                                Materialised {
+                                    hash: pointer.hash,
+                                    size: entry.size,
+                                    mtime_ns: entry.mtime_ns,
+                                },
+                            );
+                        }
+                        Some(None) => refused.push(format!(
+                            "{file}: a pointer names this file, but this node did not write or record it; left out (move it aside to record it under another name)"
+                        )),
+                        None => {}
+                    }
+                }
             }
         }
 
         let mut index = project.repo.index().map_err(crate::repo::RepoError::from)?;
         let mut index_changed = false;
-        let pending = crate::repo::pending_changes(&project.repo)?;
+        let (pending, links) = crate::repo::pending_changes_and_links(&project.repo)?;
+        refused.extend(links);
         for change in &pending {
             if change.action == FileAction::Deleted {
                 continue;
@@ -96,7 +130,7 @@ impl Service {
             if pointers.contains_key(&file) {
                 continue;
             }
-            let Some((size, mtime_ns)) = stat(&project.dir.join(file.as_str()))? else {
+            let Some(Some((size, _))) = refusing(stat(root, file.as_str()), &mut refused)? else {
                 continue;
             };
             if !policy.is_large(&file, size) {
@@ -108,19 +142,30 @@ impl Service {
                     .map_err(crate::repo::RepoError::from)?;
                 index_changed = true;
             }
-            to_ingest.push((file, size, mtime_ns));
+            to_ingest.push(file);
         }
 
         if !to_ingest.is_empty() {
             touched = true;
-            let paths = to_ingest
-                .iter()
-                .map(|(file, _, _)| project.dir.join(file.as_str()))
-                .collect();
-            let results = self.blob_store()?.ingest_many(paths);
-            for ((file, size, mtime_ns), result) in to_ingest.into_iter().zip(results) {
-                let (hash, _) = result?;
-                let pointer = Pointer { hash, size };
+            let files = to_ingest.iter().map(|f| f.as_str().to_owned()).collect();
+            let results = self.blob_store()?.ingest_beneath(root, files);
+            let mut ingested = Vec::new();
+            for (file, result) in to_ingest.into_iter().zip(results) {
+                let done = match result {
+                    Ok(done) => done,
+                    Err(e) => match e.as_refusal() {
+                        Some(why) => {
+                            refused.push(why.to_string());
+                            continue;
+                        }
+                        None => return Err(e.into()),
+                    },
+                };
+                ingested.push(done.hash);
+                let pointer = Pointer {
+                    hash: done.hash,
+                    size: done.size,
+                };
                 if pointers.get(&file) != Some(&pointer) {
                     tracker.write_pointer(&file, &pointer)?;
                     pointers.insert(file.clone(), pointer);
@@ -128,12 +173,14 @@ impl Service {
                 state.files.insert(
                     file.as_str().to_owned(),
                     Materialised {
-                        hash,
-                        size,
-                        mtime_ns,
+                        hash: done.hash,
+                        size: done.size,
+                        mtime_ns: done.mtime_ns,
                     },
                 );
             }
+            // Hashed from this project's own folder: obtained for it.
+            self.note_obtained(project, ingested);
         }
         if index_changed {
             index.write().map_err(crate::repo::RepoError::from)?;
@@ -142,25 +189,33 @@ impl Service {
         if state != before {
             tracker.save_state(&state)?;
         }
-        self.remember_blobs(project, &pointers);
-        Ok((!touched).then_some(pending))
+        for why in &refused {
+            tracing::warn!(project = %project.name, refused = %why, "left out of the sweep");
+        }
+        Ok(Prepared {
+            unchanged: (!touched).then_some(pending),
+            refused,
+        })
     }
 
     /// Brings the working tree in line with the pointers, using what the
     /// store already holds. Returns what it could not write for lack of
-    /// bytes. Files edited here since they were written are left alone
-    /// (the next sweep records them); files whose pointer was removed by a
-    /// peer are removed too, unless edited here.
+    /// bytes, and what it refused to write (a link on the way). Files
+    /// edited here since they were written are left alone (the next sweep
+    /// records them); files whose pointer was removed by a peer are
+    /// removed too, unless edited here.
     fn materialise_blobs(
         &self,
         project: &mut Project,
         bring_back: &dyn Fn(&SafePath) -> bool,
-    ) -> Result<Vec<Needed>, ServiceError> {
+    ) -> Result<(Vec<Needed>, Vec<FetchFailure>), ServiceError> {
         let tracker = Tracker::new(&project.dir);
+        let root = tracker.beneath()?;
         let pointers = tracker.pointers()?;
         let mut state = tracker.load_state()?;
         let before = state.clone();
         let mut needed = Vec::new();
+        let mut refused = Vec::new();
         let mut stale_files = Vec::new();
         let mut exports = Vec::new();
         for (file, pointer) in &pointers {
@@ -170,8 +225,16 @@ impl Service {
                 }
                 state.evicted.remove(file.as_str());
             }
-            let path = project.dir.join(file.as_str());
-            let on_disk = stat(&path)?;
+            let on_disk = match stat(root, file.as_str()) {
+                Ok(on_disk) => on_disk,
+                Err(e) => match e.as_refusal() {
+                    Some(why) => {
+                        refused.push(refusal(file.as_str(), why));
+                        continue;
+                    }
+                    None => return Err(e.into()),
+                },
+            };
             let known = state.files.get(file.as_str()).copied();
             let stale = match (known, on_disk) {
                 (Some(known), _) if known.matches(on_disk) => known.hash != pointer.hash,
@@ -181,16 +244,16 @@ impl Service {
             if !stale {
                 continue;
             }
-            stale_files.push((file.clone(), *pointer, path, known.is_some()));
+            stale_files.push((file.clone(), *pointer, known.is_some()));
         }
         if !stale_files.is_empty() {
             let store = self.blob_store()?;
-            let hashes = stale_files.iter().map(|(_, p, _, _)| p.hash).collect();
-            for ((file, pointer, path, was_local), presence) in
+            let hashes = stale_files.iter().map(|(_, p, _)| p.hash).collect();
+            for ((file, pointer, was_local), presence) in
                 stale_files.into_iter().zip(store.presence_many(hashes))
             {
                 if presence?.complete {
-                    exports.push((file, pointer.hash, path));
+                    exports.push((file, pointer.hash));
                 } else {
                     needed.push(Needed {
                         file,
@@ -202,22 +265,29 @@ impl Service {
         }
         if !exports.is_empty() {
             let results = self.blob_store()?.export_many(
+                root,
                 exports
                     .iter()
-                    .map(|(_, hash, path)| (*hash, path.clone()))
+                    .map(|(file, hash)| (*hash, file.as_str().to_owned()))
                     .collect(),
+                false,
             );
-            for ((file, hash, path), result) in exports.into_iter().zip(results) {
-                result?;
-                if let Some((size, mtime_ns)) = stat(&path)? {
-                    state.files.insert(
-                        file.as_str().to_owned(),
-                        Materialised {
-                            hash,
-                            size,
-                            mtime_ns,
-                        },
-                    );
+            for ((file, hash), result) in exports.into_iter().zip(results) {
+                match result {
+                    Ok(written) => {
+                        state.files.insert(
+                            file.as_str().to_owned(),
+                            Materialised {
+                                hash,
+                                size: written.size,
+                                mtime_ns: written.mtime_ns,
+                            },
+                        );
+                    }
+                    Err(e) => match e.as_refusal() {
+                        Some(why) => refused.push(refusal(file.as_str(), why)),
+                        None => return Err(e.into()),
+                    },
                 }
             }
         }
@@ -234,18 +304,28 @@ impl Service {
             let Ok(safe) = SafePath::parse(&file) else {
                 continue;
             };
-            let path = project.dir.join(safe.as_str());
-            if known.matches(stat(&path)?) {
-                std::fs::remove_file(&path)
-                    .map_err(crate::service::io_context(format!("removing {file}")))?;
+            let on_disk = match stat(root, safe.as_str()) {
+                Ok(on_disk) => on_disk,
+                Err(e) => match e.as_refusal() {
+                    Some(why) => {
+                        refused.push(refusal(&file, why));
+                        continue;
+                    }
+                    None => return Err(e.into()),
+                },
+            };
+            if known.matches(on_disk) {
+                root.remove_file(safe.as_str())?;
             }
         }
         tracker.write_exclude(pointers.keys())?;
         if state != before {
             tracker.save_state(&state)?;
         }
-        self.remember_blobs(project, &pointers);
-        Ok(needed)
+        for failure in &refused {
+            tracing::warn!(project = %project.name, path = %failure.path, reason = %failure.reason, "not written");
+        }
+        Ok((needed, refused))
     }
 
     /// Writes every large file whose bytes the store holds into the
@@ -264,21 +344,19 @@ impl Service {
         project: &mut Project,
         scope: FetchScope,
         wanted: &[SafePath],
-    ) -> Result<(Vec<Needed>, bool), ServiceError> {
+    ) -> Result<(Vec<Needed>, bool, Vec<FetchFailure>), ServiceError> {
         let bring_back = |file: &SafePath| scope == FetchScope::Requested && covers(wanted, file);
-        let mut needed = self.materialise_blobs(project, &bring_back)?;
+        let (mut needed, mut refused) = self.materialise_blobs(project, &bring_back)?;
         let on_demand = Tracker::new(&project.dir).load_state()?.on_demand;
         let links_wanted = link_filter(scope, on_demand, &bring_back);
-        needed.extend(
-            self.materialise_links(project, &links_wanted)?
-                .into_iter()
-                .map(|(file, pointer)| Needed {
-                    file,
-                    pointer,
-                    was_local: true,
-                }),
-        );
-        Ok((needed, on_demand))
+        let (missing, links_refused) = self.materialise_links(project, &links_wanted)?;
+        needed.extend(missing.into_iter().map(|(file, pointer)| Needed {
+            file,
+            pointer,
+            was_local: true,
+        }));
+        refused.extend(links_refused);
+        Ok((needed, on_demand, refused))
     }
 
     /// Each large file's hash and whether its bytes are here.
@@ -327,14 +405,6 @@ impl Service {
         Ok(out)
     }
 
-    pub(crate) fn remember_blobs(&self, project: &Project, pointers: &BTreeMap<SafePath, Pointer>) {
-        let mut hashes: HashSet<BlobHash> = pointers.values().map(|p| p.hash).collect();
-        hashes.extend(self.linked_hashes(project));
-        let project = project.id();
-        let mut index = self.blob_index.lock().unwrap_or_else(|e| e.into_inner());
-        index.insert(project, hashes);
-    }
-
     /// Every blob the project's history points to, cached until its head
     /// moves.
     pub(crate) fn history_blobs(&self, project: &Project) -> Arc<BTreeMap<BlobHash, u64>> {
@@ -379,11 +449,12 @@ impl Service {
         let service = self.clone();
         let owned = name.to_owned();
         let asked = wanted.clone();
-        let (id, members, needed, on_demand, known) =
+        let (id, members, needed, on_demand, known, refused) =
             tokio::task::spawn_blocking(move || -> Result<_, ServiceError> {
                 let handle = service.project(&owned)?;
                 let mut project = service.lock_project(&handle);
-                let (needed, on_demand) = service.materialise(&mut project, scope, &asked)?;
+                let (needed, on_demand, refused) =
+                    service.materialise(&mut project, scope, &asked)?;
                 let mut known: Vec<SafePath> =
                     Tracker::new(&project.dir).pointers()?.into_keys().collect();
                 for link in crate::datasets::links(&project)? {
@@ -392,7 +463,7 @@ impl Service {
                     }));
                 }
                 let members = crate::housekeeping::readers(&project);
-                Ok((project.id(), members, needed, on_demand, known))
+                Ok((project.id(), members, needed, on_demand, known, refused))
             })
             .await
             .map_err(|e| ServiceError::BadRequest(e.to_string()))??;
@@ -410,7 +481,10 @@ impl Service {
         let selected = |file: &SafePath| covers(&wanted, file);
         let mut result = FetchResult::default();
         for file in &known {
-            if selected(file) && !needed.iter().any(|n| &n.file == file) {
+            if selected(file)
+                && !needed.iter().any(|n| &n.file == file)
+                && !refused.iter().any(|r| r.path == file.as_str())
+            {
                 result.already_local.push(file.to_string());
             }
         }
@@ -427,6 +501,8 @@ impl Service {
             .cloned()
             .collect();
         if needed.is_empty() {
+            result.failed.extend(refused);
+            result.failed.sort_by(|a, b| a.path.cmp(&b.path));
             return Ok(result);
         }
         let Some(endpoint) = self.blob_endpoint.get().cloned() else {
@@ -522,17 +598,25 @@ impl Service {
                 .buffer_unordered(PARALLEL_FETCHES)
                 .collect()
                 .await;
-        result.peers = fetcher.served().iter().map(|p| p.to_did()).collect();
+        let served = fetcher.served();
+        result.peers = served.iter().map(|p| p.to_did()).collect();
         fetcher.close().await;
         tracing::debug!(elapsed = ?started.elapsed(), "fetch: transfers done");
 
+        let arrived: Vec<BlobHash> = outcomes
+            .iter()
+            .filter(|(_, outcome)| outcome.is_ok())
+            .flat_map(|(hashes, _)| hashes.iter().copied())
+            .collect();
         let service = self.clone();
         let owned = name.to_owned();
         let asked = wanted.clone();
         let still_needed = tokio::task::spawn_blocking(move || -> Result<_, ServiceError> {
             let handle = service.project(&owned)?;
             let mut project = service.lock_project(&handle);
-            Ok(service.materialise(&mut project, scope, &asked)?.0)
+            service.note_arrived(&project, &served, arrived)?;
+            let (still_needed, _, refused) = service.materialise(&mut project, scope, &asked)?;
+            Ok((still_needed, refused))
         })
         .await
         .map_err(|e| ServiceError::BadRequest(e.to_string()))??;
@@ -548,6 +632,8 @@ impl Service {
                 }
             }
         }
+        let (still_needed, refused) = still_needed;
+        result.failed.extend(refused);
         let still_needed: HashSet<SafePath> = still_needed.into_iter().map(|n| n.file).collect();
         for need in needed {
             if !still_needed.contains(&need.file) {
@@ -658,48 +744,121 @@ impl Service {
         Ok(())
     }
 
-    /// Whether `peer` may fetch `hash`: some project that references it is
-    /// readable by the peer.
+    /// Whether `peer` may fetch every one of `hashes`: each must be in the
+    /// record of obtained blobs of some project the peer may read now. What
+    /// a project's pointers, links or figures name does not count (any
+    /// writer can name any hash); only what this node got for the project
+    /// does (see `blobs::obtained`). Judged from memory: the records are
+    /// read once, and only projects that hold a hash asked for are looked
+    /// at. A hash this node lacks and one the peer may not have get the
+    /// same answer.
     fn may_fetch(&self, peer: &PeerKey, hashes: &[BlobHash]) -> bool {
-        let mut unanswered: HashSet<&BlobHash> = hashes.iter().collect();
-        let Ok(names) = self.project_names() else {
+        if hashes.is_empty() {
             return false;
-        };
-        for name in names {
-            if unanswered.is_empty() {
-                break;
+        }
+        self.load_obtained();
+        let holders = self.obtained.holders(hashes);
+        let mut answered = vec![false; hashes.len()];
+        let mut left = hashes.len();
+        for holder in holders {
+            if holder.positions.iter().all(|&i| answered[i]) {
+                continue;
             }
-            let Ok(handle) = self.project(name.as_str()) else {
+            let Ok(handle) = self.project(holder.name.as_str()) else {
                 continue;
             };
             let project = self.lock_project(&handle);
-            if !project.access.roles(now_ms()).can_read(peer) {
+            // The folder may have been replaced by another project since.
+            if project.id() != holder.id || !project.access.roles(now_ms()).can_read(peer) {
                 continue;
             }
-            let id = project.id();
-            let cached = {
-                let index = self.blob_index.lock().unwrap_or_else(|e| e.into_inner());
-                index.get(&id).cloned()
-            };
-            let current = match cached {
-                Some(current) => current,
-                None => match Tracker::new(&project.dir).pointers() {
-                    Ok(pointers) => {
-                        self.remember_blobs(&project, &pointers);
-                        let index = self.blob_index.lock().unwrap_or_else(|e| e.into_inner());
-                        index.get(&id).cloned().unwrap_or_default()
-                    }
-                    Err(_) => HashSet::new(),
-                },
-            };
-            let history = self.history_blobs(&project);
-            unanswered.retain(|hash| !current.contains(*hash) && !history.contains_key(*hash));
-            if !unanswered.is_empty() {
-                let figures = crate::env::figures::feed_figures(&project);
-                unanswered.retain(|hash| !figures.contains(*hash));
+            drop(project);
+            for i in holder.positions {
+                if !answered[i] {
+                    answered[i] = true;
+                    left -= 1;
+                }
+            }
+            if left == 0 {
+                return true;
             }
         }
-        unanswered.is_empty()
+        false
+    }
+
+    /// Reads every project's record of obtained blobs, once per process.
+    fn load_obtained(&self) {
+        self.obtained.load_all_once(|| {
+            for name in self.project_names().unwrap_or_default() {
+                let Ok(handle) = self.project(name.as_str()) else {
+                    continue;
+                };
+                let project = self.lock_project(&handle);
+                if let Err(e) = self.obtained.load(&project.id(), &project.name) {
+                    tracing::warn!(project = %name, error = %e, "its blobs are not served");
+                }
+            }
+        });
+    }
+
+    /// Records blobs this node obtained for the project (hashed here for
+    /// it, or fetched for it from its members), so the gate serves them to
+    /// its readers. A failure to record only means they are not served
+    /// from here.
+    pub(crate) fn note_obtained(
+        &self,
+        project: &Project,
+        hashes: impl IntoIterator<Item = BlobHash>,
+    ) {
+        if let Err(e) = self.obtained.record(&project.id(), &project.name, hashes) {
+            tracing::warn!(project = %project.name, error = %e, "blobs not recorded as obtained; they are not served from here");
+        }
+    }
+
+    /// Records blobs fetched for the project, if every peer that sent
+    /// bytes holds a role in it: a public project can be fetched from any
+    /// reader, but only what its members sent counts as obtained for it.
+    pub(crate) fn note_fetched(
+        &self,
+        project: &Project,
+        served: &[PeerKey],
+        hashes: impl IntoIterator<Item = BlobHash>,
+    ) {
+        let roles = project.access.roles(now_ms());
+        if served.is_empty() {
+            return;
+        }
+        if let Some(stranger) = served.iter().find(|p| roles.role_of(p).is_none()) {
+            tracing::info!(
+                project = %project.name,
+                peer = %stranger.short(),
+                "fetched from a peer with no role: not served on from here"
+            );
+            return;
+        }
+        self.note_obtained(project, hashes);
+    }
+
+    /// Records the blobs a fetch for the project brought, those complete in
+    /// the store now (see [`Service::note_fetched`]).
+    fn note_arrived(
+        &self,
+        project: &Project,
+        served: &[PeerKey],
+        arrived: Vec<BlobHash>,
+    ) -> Result<(), ServiceError> {
+        if arrived.is_empty() || served.is_empty() {
+            return Ok(());
+        }
+        let presences = self.blob_store()?.presence_many(arrived.clone());
+        let complete: Vec<BlobHash> = arrived
+            .into_iter()
+            .zip(presences)
+            .filter(|(_, p)| p.as_ref().is_ok_and(|p| p.complete))
+            .map(|(hash, _)| hash)
+            .collect();
+        self.note_fetched(project, served, complete);
+        Ok(())
     }
 }
 
@@ -761,4 +920,60 @@ fn ip_of_multiaddr(address: &str) -> Option<IpAddr> {
         (Some("ip4" | "ip6"), Some(ip)) => ip.parse().ok(),
         _ => None,
     }
+}
+
+/// What a sweep's first step found: the pending changes it looked at when
+/// nothing Git sees changed, and the paths it left out, each with why.
+pub(crate) struct Prepared {
+    pub unchanged: Option<Vec<FileChange>>,
+    pub refused: Vec<String>,
+}
+
+/// `Ok(Some(value))`, or `Ok(None)` after noting a refused path (a link or
+/// an escape) in `refused`; other errors pass through.
+fn refusing<T>(
+    result: Result<T, crate::blobs::track::TrackError>,
+    refused: &mut Vec<String>,
+) -> Result<Option<T>, ServiceError> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(e) => match e.as_refusal() {
+            Some(why) => {
+                refused.push(why.to_string());
+                Ok(None)
+            }
+            None => Err(e.into()),
+        },
+    }
+}
+
+/// A file refused for writing, as a fetch reports it.
+pub(crate) fn refusal(path: &str, why: &crate::beneath::BeneathError) -> FetchFailure {
+    FetchFailure {
+        path: path.to_owned(),
+        reason: format!("refused: {why}"),
+    }
+}
+
+/// Whether the file at `file` holds exactly the pointer's bytes: its entry
+/// if so. The file is hashed from the handle opened beneath the root.
+fn same_content(
+    root: &crate::beneath::Beneath,
+    file: &SafePath,
+    pointer: &Pointer,
+) -> Result<Option<crate::beneath::Entry>, crate::blobs::track::TrackError> {
+    let Some((mut handle, entry)) = root.open_file(file.as_str())? else {
+        return Ok(None);
+    };
+    if entry.size != pointer.size {
+        return Ok(None);
+    }
+    let mut hasher = blake3::Hasher::new();
+    std::io::copy(&mut handle, &mut hasher).map_err(|source| {
+        crate::blobs::track::TrackError::Io {
+            path: file.as_str().into(),
+            source,
+        }
+    })?;
+    Ok((hasher.finalize().as_bytes() == pointer.hash.as_bytes()).then_some(entry))
 }

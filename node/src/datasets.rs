@@ -6,13 +6,14 @@ use std::fs;
 
 use iroh_blobs::format::collection::Collection;
 use tandem_protocol::activity::{Details, Kind};
-use tandem_protocol::api::{DatasetDetail, DatasetSummary, VersionSummary};
-use tandem_protocol::blob::{BlobHash, Pointer};
+use tandem_protocol::api::{DatasetDetail, DatasetSummary, FetchFailure, VersionSummary};
+use tandem_protocol::blob::Pointer;
 use tandem_protocol::dataset::{
     DATA_DIR, LINKS_DIR, Link, VERSIONS_DIR, Version, VersionFile, parse_reference,
 };
 use tandem_protocol::path::SafePath;
 
+use crate::beneath::{Beneath, BeneathError, WriteOptions};
 use crate::blobs::Tracker;
 use crate::blobs::store::{from_iroh, to_iroh};
 use crate::project::{Project, ProjectKind};
@@ -51,10 +52,45 @@ pub(crate) fn read_listings(dir: &std::path::Path) -> Result<Vec<(String, String
     Ok(out)
 }
 
+/// Reads every `*.toml` in the folder `rel` of a project, beneath its root:
+/// no link is followed, neither to the folder nor to a listing.
+pub(crate) fn read_listings_beneath(
+    root: &Beneath,
+    rel: &str,
+) -> Result<Vec<(String, String)>, ServiceError> {
+    let mut out = Vec::new();
+    for (name, kind) in root.list(rel)? {
+        let Some(stem) = name.strip_suffix(".toml") else {
+            continue;
+        };
+        if kind != crate::beneath::Kind::File {
+            if kind == crate::beneath::Kind::Symlink {
+                tracing::warn!(folder = rel, name = %name, "ignoring a listing that is a symbolic link");
+            }
+            continue;
+        }
+        match root.read(&format!("{rel}/{name}"), MAX_LISTING) {
+            Ok(Some(bytes)) => out.push((stem.to_owned(), String::from_utf8_lossy(&bytes).into_owned())),
+            Ok(None) => {}
+            Err(e @ (BeneathError::TooLarge { .. } | BeneathError::NotAFile { .. })) => {
+                tracing::warn!(problem = %e, "ignoring a listing");
+            }
+            Err(e) if e.is_refusal() => tracing::warn!(problem = %e, "ignoring a listing"),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(out)
+}
+
+/// A project's own folder, for reading its listings.
+fn work_tree(project: &Project) -> Result<Beneath, ServiceError> {
+    Ok(Beneath::open(&project.dir)?)
+}
+
 /// A dataset's versions, oldest first.
 pub(crate) fn versions(project: &Project) -> Result<Vec<Version>, ServiceError> {
     let mut out = Vec::new();
-    for (stem, text) in read_listings(&project.dir.join(VERSIONS_DIR))? {
+    for (stem, text) in read_listings_beneath(&work_tree(project)?, VERSIONS_DIR)? {
         match Version::from_toml(&text) {
             Ok(version) => out.push(version),
             Err(problem) => {
@@ -69,7 +105,7 @@ pub(crate) fn versions(project: &Project) -> Result<Vec<Version>, ServiceError> 
 /// The datasets a project pins.
 pub(crate) fn links(project: &Project) -> Result<Vec<Link>, ServiceError> {
     let mut out = Vec::new();
-    for (stem, text) in read_listings(&project.dir.join(LINKS_DIR))? {
+    for (stem, text) in read_listings_beneath(&work_tree(project)?, LINKS_DIR)? {
         match Link::from_toml(&text) {
             Ok(link) if link.name == stem => out.push(link),
             Ok(_) => {
@@ -173,8 +209,9 @@ impl Service {
         let mut project = self.lock_project(&handle);
         if !paths.is_empty() {
             let plan = crate::service::plan_copies(&project, DATA_DIR, paths)?;
+            let root = work_tree(&project)?;
             for (source, dest) in &plan {
-                crate::fsutil::copy_tree(source, dest)
+                crate::fsutil::copy_tree_beneath(source, &root, dest)
                     .map_err(io_context(format!("copying {}", source.display())))?;
             }
         }
@@ -249,6 +286,8 @@ impl Service {
             format!("{text}: {}", version.message)
         };
         self.commit_dataset_file(project, &Version::path(number), &version.to_toml(), summary)?;
+        // Made here from the dataset's own files.
+        self.note_obtained(project, [version.collection]);
         Ok(version)
     }
 
@@ -287,6 +326,9 @@ impl Service {
             collection: version.collection,
             files: version.files.clone(),
         };
+        // The folder the files go to must be a real folder of the project,
+        // not a link (one made from the container, say) leading elsewhere.
+        work_tree(&project)?.create_dir_all(&link.folder())?;
         let summary = format!(
             "Linked dataset {dataset_name} version {} ({} files, {}) at {}/",
             version.number,
@@ -300,6 +342,12 @@ impl Service {
             &link.to_toml(),
             summary,
         )?;
+        // The user links, here, a dataset they hold into this project: its
+        // readers may fetch the pinned files from this node.
+        self.note_obtained(
+            &project,
+            std::iter::once(link.collection).chain(link.files.iter().map(|f| f.hash)),
+        );
         self.materialise_links(&mut project, &|_| true)?;
         Ok(link)
     }
@@ -313,8 +361,14 @@ impl Service {
         contents: &str,
         summary: String,
     ) -> Result<(), ServiceError> {
-        crate::fsutil::atomic_write(&project.dir.join(relative), contents.as_bytes(), None)
-            .map_err(io_context(format!("writing {relative}")))?;
+        work_tree(project)?.write(
+            relative,
+            contents.as_bytes(),
+            WriteOptions {
+                mode: None,
+                sync: true,
+            },
+        )?;
         let commit = crate::repo::commit_paths(
             &project.repo,
             &self.signature()?,
@@ -334,13 +388,16 @@ impl Service {
 
     /// Writes linked datasets' files that the store holds into the
     /// project, read-only, and removes those of versions no longer
-    /// linked. Returns what is missing, as pointers at their project paths.
+    /// linked. Returns what is missing, as pointers at their project paths,
+    /// and what was refused (a link on the way). Every path is reached
+    /// beneath the project folder without following links.
     pub(crate) fn materialise_links(
         &self,
         project: &mut Project,
         wanted: &dyn Fn(&SafePath) -> bool,
-    ) -> Result<Vec<(SafePath, Pointer)>, ServiceError> {
+    ) -> Result<(Vec<(SafePath, Pointer)>, Vec<FetchFailure>), ServiceError> {
         let tracker = Tracker::new(&project.dir);
+        let root = tracker.beneath()?;
         let mut state = tracker.load_state()?;
         let before = state.clone();
         let mut expected: BTreeMap<String, Pointer> = BTreeMap::new();
@@ -356,12 +413,21 @@ impl Service {
             }
         }
         let mut missing = Vec::new();
+        let mut refused = Vec::new();
         for (relative, pointer) in &expected {
             let Ok(safe) = SafePath::parse(relative) else {
                 continue;
             };
-            let path = project.dir.join(safe.as_str());
-            let on_disk = crate::blobs::track::stat(&path)?;
+            let on_disk = match crate::blobs::track::stat(root, safe.as_str()) {
+                Ok(on_disk) => on_disk,
+                Err(e) => match e.as_refusal() {
+                    Some(why) => {
+                        refused.push(crate::data::refusal(relative, why));
+                        continue;
+                    }
+                    None => return Err(e.into()),
+                },
+            };
             if let Some(known) = state.linked.get(relative)
                 && known.matches(on_disk)
                 && known.hash == pointer.hash
@@ -377,20 +443,23 @@ impl Service {
                 continue;
             }
             if on_disk.is_some() {
-                let _ = fs::remove_file(&path);
+                let _ = root.remove_file(safe.as_str());
             }
-            store.export(&pointer.hash, &path)?;
-            crate::fsutil::make_read_only(&path)
-                .map_err(io_context(format!("protecting {relative}")))?;
-            if let Some((size, mtime_ns)) = crate::blobs::track::stat(&path)? {
-                state.linked.insert(
-                    relative.clone(),
-                    crate::blobs::track::Materialised {
-                        hash: pointer.hash,
-                        size,
-                        mtime_ns,
-                    },
-                );
+            match store.export(root, &pointer.hash, safe.as_str(), true) {
+                Ok(written) => {
+                    state.linked.insert(
+                        relative.clone(),
+                        crate::blobs::track::Materialised {
+                            hash: pointer.hash,
+                            size: written.size,
+                            mtime_ns: written.mtime_ns,
+                        },
+                    );
+                }
+                Err(e) => match e.as_refusal() {
+                    Some(why) => refused.push(crate::data::refusal(relative, why)),
+                    None => return Err(e.into()),
+                },
             }
         }
         let gone: Vec<String> = state
@@ -402,33 +471,20 @@ impl Service {
         for relative in gone {
             if let Some(known) = state.linked.remove(&relative)
                 && let Ok(safe) = SafePath::parse(&relative)
+                && let Ok(on_disk) = crate::blobs::track::stat(root, safe.as_str())
+                && known.matches(on_disk)
             {
-                let path = project.dir.join(safe.as_str());
-                if known.matches(crate::blobs::track::stat(&path)?) {
-                    let _ = fs::remove_file(&path);
-                }
+                let _ = root.remove_file(safe.as_str());
             }
         }
         let pointers = tracker.pointers()?;
         tracker.write_exclude(pointers.keys())?;
-        self.remember_blobs(project, &pointers);
         if state != before {
             tracker.save_state(&state)?;
         }
-        Ok(missing)
-    }
-
-    /// Hashes a project's links make servable to its readers: each pinned
-    /// version's collection and files.
-    pub(crate) fn linked_hashes(&self, project: &Project) -> Vec<BlobHash> {
-        let mut out = Vec::new();
-        for link in links(project).unwrap_or_default() {
-            out.push(link.collection);
-            out.extend(link.files.iter().map(|f| f.hash));
+        for failure in &refused {
+            tracing::warn!(project = %project.name, path = %failure.path, reason = %failure.reason, "not written");
         }
-        for version in versions(project).unwrap_or_default() {
-            out.push(version.collection);
-        }
-        out
+        Ok((missing, refused))
     }
 }

@@ -7,8 +7,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use tandem_protocol::api::{
-    AddPackages, BaseView, BuildProgress, BuildResult, ContainerView, EnvChange, EnvView,
-    ImportRequirements, LaunchRequest, OutdatedPackage, SnippetRequest,
+    AcceptSnippet, AddPackages, BaseView, BuildProgress, BuildResult, ContainerView, EnvChange,
+    EnvView, ImportRequirements, LaunchRequest, LimitsRequest, OutdatedPackage, SnippetRequest,
 };
 
 use crate::client::{Client, ClientError};
@@ -60,6 +60,20 @@ pub enum EnvCommand {
     /// Custom Dockerfile lines (RUN, ENV, …) applied after the packages
     #[command(subcommand)]
     Snippet(SnippetCommand),
+    /// Show or set the container's memory and process limits (a tracked
+    /// file: every member's containers get them)
+    Limits {
+        project: String,
+        /// Memory, swap included: e.g. 4GiB or 512MiB [default: half the engine's memory]
+        #[arg(long)]
+        memory: Option<String>,
+        /// Processes and threads [default: 4096]
+        #[arg(long)]
+        pids: Option<u32>,
+        /// Back to the defaults (then --memory and --pids, if given)
+        #[arg(long)]
+        reset: bool,
+    },
     /// List pinned packages that have newer versions
     Outdated {
         project: String,
@@ -80,6 +94,13 @@ pub enum SnippetCommand {
     },
     /// Remove a snippet
     Remove { project: String, name: String },
+    /// Accept snippets someone else wrote, after reading their lines (a
+    /// snippet from a peer is not built until you do)
+    Accept {
+        project: String,
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
 }
 
 fn path(project: &str) -> anyhow::Result<String> {
@@ -172,11 +193,29 @@ pub async fn run_env(client: &Client, command: EnvCommand) -> anyhow::Result<()>
                 }
             }
             for s in &env.snippets {
-                println!("Snippet {}:", s.name);
+                if s.accepted {
+                    println!("Snippet {}:", s.name);
+                } else {
+                    println!(
+                        "Snippet {} (from someone else, not accepted: not built until you run \
+                         `tandem env snippet accept {project} {}`):",
+                        s.name, s.name
+                    );
+                }
                 for line in s.lines.lines() {
                     println!("  {line}");
                 }
             }
+            println!(
+                "Limits: memory {}, processes {}",
+                env.limits
+                    .memory
+                    .as_deref()
+                    .unwrap_or("default (half the engine's)"),
+                env.limits
+                    .pids
+                    .map_or_else(|| "default (4096)".to_owned(), |p| p.to_string())
+            );
             match (&env.docker, &env.image) {
                 (Some(problem), _) => println!("Image: unknown ({problem})"),
                 (None, Some(image)) if env.built => println!("Image: {image} (built)"),
@@ -265,6 +304,82 @@ pub async fn run_env(client: &Client, command: EnvCommand) -> anyhow::Result<()>
             );
             let change: EnvChange = client.delete(&url).await?;
             print_change(&change);
+            Ok(())
+        }
+        EnvCommand::Snippet(SnippetCommand::Accept { project, names }) => {
+            let env: EnvView = client
+                .get(&format!("/api/projects/{}/env", path(&project)?))
+                .await?;
+            for name in names {
+                let snippet = env
+                    .snippets
+                    .iter()
+                    .find(|s| s.name == name)
+                    .with_context(|| format!("{project} has no snippet named {name:?}"))?;
+                // What is accepted is what is printed here: the node
+                // refuses if the lines changed in between.
+                println!("Snippet {name}:");
+                for line in snippet.lines.lines() {
+                    println!("  {line}");
+                }
+                let url = format!(
+                    "/api/projects/{}/env/snippets/{}/accept",
+                    path(&project)?,
+                    crate::cli::segment(&name)
+                );
+                let change: EnvChange = client
+                    .post(
+                        &url,
+                        &AcceptSnippet {
+                            hash: snippet.hash.clone(),
+                        },
+                    )
+                    .await?;
+                println!("{}", change.message);
+            }
+            Ok(())
+        }
+        EnvCommand::Limits {
+            project,
+            memory,
+            pids,
+            reset,
+        } => {
+            if memory.is_none() && pids.is_none() && !reset {
+                let env: EnvView = client
+                    .get(&format!("/api/projects/{}/env", path(&project)?))
+                    .await?;
+                println!(
+                    "memory: {}",
+                    env.limits
+                        .memory
+                        .as_deref()
+                        .unwrap_or("default (half the engine's)")
+                );
+                println!(
+                    "processes: {}",
+                    env.limits
+                        .pids
+                        .map_or_else(|| "default (4096)".to_owned(), |p| p.to_string())
+                );
+                return Ok(());
+            }
+            let url = format!("/api/projects/{}/env/limits", path(&project)?);
+            let change: EnvChange = client
+                .post(
+                    &url,
+                    &LimitsRequest {
+                        memory,
+                        pids,
+                        reset,
+                    },
+                )
+                .await?;
+            println!("{}", change.message);
+            if let Some(commit) = &change.commit {
+                println!("  commit {}", &commit[..commit.len().min(10)]);
+            }
+            println!("  a running JupyterLab gets them at the next `tandem launch`");
             Ok(())
         }
         EnvCommand::Outdated { project, json } => {

@@ -15,6 +15,8 @@ use git2::build::CheckoutBuilder;
 use git2::{FileFavor, MergeOptions, Oid, Repository, Signature};
 use serde::{Deserialize, Serialize};
 
+use tandem_protocol::wire::Oid as WireOid;
+
 use crate::repo::{BRANCH, RepoError};
 
 const STATE_FILE: &str = "TANDEM_SYNC";
@@ -25,8 +27,8 @@ pub enum GitSyncError {
     Repo(#[from] RepoError),
     #[error("git: {0}")]
     Git(#[from] git2::Error),
-    #[error("not a commit id: {0:?}")]
-    BadOid(String),
+    #[error(transparent)]
+    BadOid(#[from] tandem_protocol::wire::OidError),
     #[error("the pack did not contain commit {0}")]
     Missing(String),
     #[error("sync state file: {0}")]
@@ -37,12 +39,25 @@ pub enum GitSyncError {
         "a sync conflict with {peer} is waiting: resolve it with `tandem sync NAME --resolve ours|theirs|keep-both` or `--abort`"
     )]
     Pending { peer: String },
+    /// The history would check out a symbolic link or a submodule.
+    #[error("the changes from {peer} were not merged: {links}")]
+    Links { peer: String, links: IncomingLinks },
+    #[error("the changes from {peer} were not merged: {source}")]
+    Identity {
+        peer: String,
+        #[source]
+        source: crate::project::IdentityChange,
+    },
 }
 
 impl From<GitSyncError> for crate::service::ServiceError {
     fn from(e: GitSyncError) -> Self {
         match e {
-            GitSyncError::NoConflict | GitSyncError::Pending { .. } | GitSyncError::BadOid(_) => {
+            GitSyncError::NoConflict
+            | GitSyncError::Pending { .. }
+            | GitSyncError::BadOid(_)
+            | GitSyncError::Identity { .. }
+            | GitSyncError::Links { .. } => {
                 crate::service::ServiceError::BadRequest(e.to_string())
             }
             other => crate::service::ServiceError::BadRequest(format!("sync failed: {other}")),
@@ -50,8 +65,14 @@ impl From<GitSyncError> for crate::service::ServiceError {
     }
 }
 
+/// A full object id, refusing abbreviations (libgit2 would pad them with
+/// zeros, Git would resolve them).
 pub fn parse_oid(text: &str) -> Result<Oid, GitSyncError> {
-    Oid::from_str(text).map_err(|_| GitSyncError::BadOid(text.to_owned()))
+    to_git(&WireOid::parse(text)?)
+}
+
+fn to_git(oid: &WireOid) -> Result<Oid, GitSyncError> {
+    Ok(Oid::from_str(oid.as_str())?)
 }
 
 /// The current branch head.
@@ -64,7 +85,8 @@ pub fn has_commit(repo: &Repository, oid: &str) -> bool {
 }
 
 /// Objects reachable from `want` but not from `have` (unknown haves are
-/// ignored), as a pack.
+/// ignored), as a pack. Every id must be a full one (see [`WireOid`]): the
+/// request is refused otherwise, before Git sees any of it.
 ///
 /// Uses `git pack-objects` when Git is installed: it reuses the deltas and
 /// compressed objects already on disk, as `git daemon` does, where
@@ -75,9 +97,9 @@ pub fn build_pack(
     want: &[String],
     have: &[String],
 ) -> Result<Vec<u8>, GitSyncError> {
-    for oid in want {
-        parse_oid(oid)?;
-    }
+    let want = WireOid::parse_all(want)?;
+    let have = WireOid::parse_all(have)?;
+    let (want, have) = (want.as_slice(), have.as_slice());
     if git_cli_enabled() {
         match pack_with_git_cli(repo, want, have) {
             Ok(pack) => return Ok(pack),
@@ -94,28 +116,27 @@ fn git_cli_enabled() -> bool {
 
 fn pack_with_git_cli(
     repo: &Repository,
-    want: &[String],
-    have: &[String],
+    want: &[WireOid],
+    have: &[WireOid],
 ) -> Result<Vec<u8>, String> {
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
     let mut input = String::new();
     for oid in want {
-        input.push_str(oid);
+        input.push_str(oid.as_str());
         input.push('\n');
     }
     for oid in have {
         // Unknown haves are ignored, as in the libgit2 path.
-        if let Ok(parsed) = parse_oid(oid)
+        if let Ok(parsed) = to_git(oid)
             && repo.find_commit(parsed).is_ok()
         {
             input.push('^');
-            input.push_str(oid);
+            input.push_str(oid.as_str());
             input.push('\n');
         }
     }
-    let mut child = Command::new("git")
-        .arg("--git-dir")
-        .arg(repo.path())
+    // Deaf to repository config that runs programs (see `repo::git_command`).
+    let mut child = crate::repo::git_command(repo.path())
         .args([
             "pack-objects",
             "--stdout",
@@ -146,15 +167,15 @@ fn pack_with_git_cli(
 
 fn build_pack_libgit2(
     repo: &Repository,
-    want: &[String],
-    have: &[String],
+    want: &[WireOid],
+    have: &[WireOid],
 ) -> Result<Vec<u8>, GitSyncError> {
     let mut walk = repo.revwalk()?;
     for oid in want {
-        walk.push(parse_oid(oid)?)?;
+        walk.push(to_git(oid)?)?;
     }
     for oid in have {
-        if let Ok(oid) = parse_oid(oid)
+        if let Ok(oid) = to_git(oid)
             && repo.find_commit(oid).is_ok()
         {
             walk.hide(oid)?;
@@ -330,14 +351,111 @@ fn advance(repo: &Repository, commit: Oid, message: &str) -> Result<(), GitSyncE
     Ok(())
 }
 
+/// Symbolic links (git mode 120000) and submodules (160000) that a tree
+/// would bring into a working tree. Checked out, a link in a project lets
+/// whoever committed it aim the node's later writes and reads anywhere on
+/// this machine (`input/evil -> ../../..`), so incoming history that holds
+/// one anywhere is refused, naming the paths.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncomingLinks {
+    /// Path and what it is, in tree order.
+    pub paths: Vec<(String, &'static str)>,
+}
+
+impl std::fmt::Display for IncomingLinks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const SHOWN: usize = 5;
+        let named: Vec<String> = self
+            .paths
+            .iter()
+            .take(SHOWN)
+            .map(|(path, what)| format!("{path} is {what}"))
+            .collect();
+        write!(f, "{}", named.join(", "))?;
+        if self.paths.len() > SHOWN {
+            write!(f, " (and {} more)", self.paths.len() - SHOWN)?;
+        }
+        write!(
+            f,
+            "; refused: Tandem never checks out links or submodules from another copy"
+        )
+    }
+}
+
+impl std::error::Error for IncomingLinks {}
+
+/// The links and submodules `to` holds that `from` does not hold the same
+/// (`from` = `None`: all of `to`). Only what differs is walked, so a sync
+/// costs in proportion to what changed.
+pub fn incoming_links(
+    repo: &Repository,
+    from: Option<&git2::Tree<'_>>,
+    to: &git2::Tree<'_>,
+) -> Result<Option<IncomingLinks>, git2::Error> {
+    let mut options = git2::DiffOptions::new();
+    options.include_typechange(true);
+    let diff = repo.diff_tree_to_tree(from, Some(to), Some(&mut options))?;
+    let mut paths = Vec::new();
+    for delta in diff.deltas() {
+        if delta.status() == git2::Delta::Deleted {
+            continue;
+        }
+        let file = delta.new_file();
+        let what = match file.mode() {
+            git2::FileMode::Link => "a symbolic link (git mode 120000)",
+            git2::FileMode::Commit => "a submodule (git mode 160000)",
+            _ => continue,
+        };
+        let path = file
+            .path_bytes()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .unwrap_or_default();
+        paths.push((path, what));
+    }
+    Ok((!paths.is_empty()).then_some(IncomingLinks { paths }))
+}
+
+/// Refuses a tree that brings links or submodules in (see
+/// [`IncomingLinks`]); checked before the branch or the working tree moves.
+fn keeps_out_links(
+    repo: &Repository,
+    ours: Option<&git2::Tree<'_>>,
+    tree: &git2::Tree<'_>,
+    peer_label: &str,
+) -> Result<(), GitSyncError> {
+    match incoming_links(repo, ours, tree)? {
+        Some(links) => Err(GitSyncError::Links {
+            peer: peer_label.to_owned(),
+            links,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Refuses a tree that would change the pinned identity (checked before
+/// the branch or the working tree moves).
+fn keeps_identity(
+    repo: &Repository,
+    tree: &git2::Tree<'_>,
+    pinned: &crate::project::Manifest,
+    peer_label: &str,
+) -> Result<(), GitSyncError> {
+    crate::project::check_tree(repo, tree, pinned).map_err(|source| GitSyncError::Identity {
+        peer: peer_label.to_owned(),
+        source,
+    })
+}
+
 /// Merges `theirs` into the branch: fast-forward, clean merge, or recorded
-/// conflict (nothing in the working tree changes then).
+/// conflict (nothing in the working tree changes then). A result that
+/// would change the project's pinned identity is refused.
 pub fn merge(
     repo: &Repository,
     author: &Signature<'_>,
     theirs: &str,
     peer: &str,
     peer_label: &str,
+    pinned: &crate::project::Manifest,
 ) -> Result<MergeOutcome, GitSyncError> {
     if let Some(waiting) = pending_conflict(repo) {
         return Err(GitSyncError::Pending { peer: waiting });
@@ -347,6 +465,8 @@ pub fn merge(
         .find_commit(theirs_oid)
         .map_err(|_| GitSyncError::Missing(theirs.to_owned()))?;
     let Some(ours_oid) = head(repo) else {
+        keeps_identity(repo, &theirs_commit.tree()?, pinned, peer_label)?;
+        keeps_out_links(repo, None, &theirs_commit.tree()?, peer_label)?;
         advance(repo, theirs_oid, "tandem sync: first history")?;
         return Ok(MergeOutcome::FastForward {
             head: theirs.to_owned(),
@@ -358,6 +478,9 @@ pub fn merge(
     }
     let commits = count_new(repo, Some(ours_oid), theirs_oid);
     if repo.graph_descendant_of(theirs_oid, ours_oid)? {
+        keeps_identity(repo, &theirs_commit.tree()?, pinned, peer_label)?;
+        let ours_tree = repo.find_commit(ours_oid)?.tree()?;
+        keeps_out_links(repo, Some(&ours_tree), &theirs_commit.tree()?, peer_label)?;
         advance(repo, theirs_oid, "tandem sync: fast-forward")?;
         return Ok(MergeOutcome::FastForward {
             head: theirs.to_owned(),
@@ -394,6 +517,7 @@ pub fn merge(
         &ours_commit,
         &theirs_commit,
         &format!("[tandem:sync] Merged changes from {peer_label}"),
+        (pinned, peer_label),
     )?;
     Ok(MergeOutcome::Merged {
         head: head.to_string(),
@@ -408,8 +532,11 @@ fn commit_merge(
     ours: &git2::Commit<'_>,
     theirs: &git2::Commit<'_>,
     message: &str,
+    (pinned, peer_label): (&crate::project::Manifest, &str),
 ) -> Result<Oid, GitSyncError> {
     let tree = repo.find_tree(index.write_tree_to(repo)?)?;
+    keeps_identity(repo, &tree, pinned, peer_label)?;
+    keeps_out_links(repo, Some(&ours.tree()?), &tree, peer_label)?;
     let oid = repo.commit(None, author, author, message, &tree, &[ours, theirs])?;
     advance(repo, oid, "tandem sync: merge")?;
     Ok(oid)
@@ -446,6 +573,7 @@ pub fn resolve(
     repo: &Repository,
     author: &Signature<'_>,
     how: Resolution,
+    pinned: &crate::project::Manifest,
 ) -> Result<(String, Option<Oid>), GitSyncError> {
     let text = fs::read_to_string(state_path(repo)).map_err(|_| GitSyncError::NoConflict)?;
     let state: PendingConflict =
@@ -505,6 +633,7 @@ pub fn resolve(
                 &ours,
                 &theirs,
                 &format!("[tandem:sync] {message}"),
+                (pinned, &state.peer_label),
             )?;
             (message, Some(oid))
         }
@@ -553,7 +682,7 @@ mod tests {
     fn packs_from_git_and_from_libgit2_both_carry_the_history() {
         let source = tempfile::tempdir().expect("tempdir");
         let (repo, head) = repo_with_commits(source.path(), 20);
-        let want = [head.to_string()];
+        let want = [wire(head)];
         let mut packs = vec![build_pack_libgit2(&repo, &want, &[]).expect("libgit2 pack")];
         // Git may be missing on a user's machine, never in this workspace's CI.
         packs.push(pack_with_git_cli(&repo, &want, &[]).expect("git pack-objects"));
@@ -575,14 +704,50 @@ mod tests {
             .find_commit(head)
             .expect("head")
             .parent_id(0)
-            .expect("parent")
-            .to_string();
-        let want = [head.to_string()];
+            .expect("parent");
+        let want = [wire(head)];
         let full = pack_with_git_cli(&repo, &want, &[]).expect("full");
-        let unknown = "0123456789012345678901234567890123456789".to_owned();
-        let thin = pack_with_git_cli(&repo, &want, &[parent, unknown]).expect("incremental");
+        let unknown = WireOid::parse("0123456789012345678901234567890123456789").expect("full id");
+        let thin = pack_with_git_cli(&repo, &want, &[wire(parent), unknown]).expect("incremental");
         assert!(thin.len() < full.len(), "{} < {}", thin.len(), full.len());
         assert!(build_pack(&repo, &["nonsense".into()], &[]).is_err());
+    }
+
+    fn wire(oid: Oid) -> WireOid {
+        WireOid::parse(&oid.to_string()).expect("git2 prints full ids")
+    }
+
+    #[test]
+    fn abbreviated_ids_never_reach_git() {
+        let source = tempfile::tempdir().expect("tempdir");
+        let (repo, head) = repo_with_commits(source.path(), 3);
+        let full = head.to_string();
+        // `git pack-objects --revs` would resolve each of these (a prefix,
+        // a name, a differently cased id) and pack what it matched.
+        for bad in [
+            &full[..7],
+            &full[..39],
+            "HEAD",
+            "main",
+            &full.to_uppercase(),
+        ] {
+            let err = build_pack(&repo, &[bad.to_owned()], &[]).expect_err(bad);
+            assert!(
+                matches!(err, GitSyncError::BadOid(_))
+                    && err.to_string().contains("full Git object id"),
+                "{bad}: {err}"
+            );
+            let err = build_pack(&repo, &[full.clone()], &[bad.to_owned()]).expect_err(bad);
+            assert!(matches!(err, GitSyncError::BadOid(_)), "{bad}: {err}");
+            assert!(parse_oid(bad).is_err(), "{bad}");
+        }
+        assert!(!has_commit(&repo, &full[..12]));
+        assert!(has_commit(&repo, &full));
+        assert!(
+            !build_pack(&repo, &[full], &[])
+                .expect("full ids pack")
+                .is_empty()
+        );
     }
 
     #[test]

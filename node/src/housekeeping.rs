@@ -194,7 +194,7 @@ impl Service {
                 )));
             }
             for (f, pointer) in matching {
-                let on_disk = stat(&project.dir.join(f.as_str()))?;
+                let on_disk = stat(tracker.beneath()?, f.as_str())?;
                 let unedited = match state.files.get(f.as_str()) {
                     Some(known) => known.matches(on_disk) && known.hash == pointer.hash,
                     None => on_disk.is_none(),
@@ -236,12 +236,11 @@ impl Service {
         for candidate in &confirmed {
             match &candidate.file {
                 Some(file) => {
-                    let path = project.dir.join(file.as_str());
+                    let root = tracker.beneath()?;
                     if let Some(known) = state.files.get(file.as_str())
-                        && known.matches(stat(&path)?)
+                        && known.matches(stat(root, file.as_str())?)
                     {
-                        std::fs::remove_file(&path)
-                            .map_err(crate::service::io_context(format!("removing {file}")))?;
+                        root.remove_file(file.as_str())?;
                     }
                     state.files.remove(file.as_str());
                     state.evicted.insert(file.to_string());

@@ -1,9 +1,14 @@
 //! The Tandem node: its store, projects, activity feed, HTTP API and CLI.
 
+// First, so that its `println!` and `print!` (quiet on a closed stdout)
+// are the ones every module below uses.
+#[macro_use]
+pub mod stdout;
 pub mod access_store;
 pub mod api;
 pub mod archive;
 pub mod autosync;
+pub mod beneath;
 pub mod bench;
 pub mod blobs;
 pub mod browse;

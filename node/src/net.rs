@@ -74,6 +74,46 @@ struct Behaviour {
 /// What `tandem peers` shows (shared with the web UI).
 pub use tandem_protocol::api::PeerInfo;
 
+/// Addresses kept per peer; the newest are kept. A peer names its own
+/// addresses (identify, mDNS), so without a cap one peer could grow the
+/// book without end.
+const MAX_PEER_ADDRESSES: usize = 16;
+/// Characters kept of the name a peer gives itself.
+const MAX_PEER_NAME: usize = 100;
+/// Peers remembered at most. Any device on the LAN can connect with fresh
+/// keys; past this the peers seen longest ago (and not connected) go.
+const MAX_BOOK_PEERS: usize = 1_000;
+
+/// Keeps one peer's entry within its caps.
+fn bound_entry(info: &mut PeerInfo) {
+    if info.addresses.len() > MAX_PEER_ADDRESSES {
+        let extra = info.addresses.len() - MAX_PEER_ADDRESSES;
+        info.addresses.drain(..extra);
+    }
+    if let Some(name) = &mut info.name
+        && name.chars().count() > MAX_PEER_NAME
+    {
+        *name = name.chars().take(MAX_PEER_NAME).collect();
+    }
+}
+
+/// Drops the peers seen longest ago until the book is within its cap,
+/// never the one being updated, and connected peers last.
+fn bound_book(book: &mut PeerBook, keep: &str) {
+    while book.peers.len() > MAX_BOOK_PEERS {
+        let oldest = book
+            .peers
+            .iter()
+            .filter(|(id, _)| id.as_str() != keep)
+            .min_by_key(|(_, info)| (info.connected, info.last_seen_ms.unwrap_or(0)))
+            .map(|(id, _)| id.clone());
+        match oldest {
+            Some(id) => book.peers.remove(&id),
+            None => break,
+        };
+    }
+}
+
 /// Peers remembered across restarts (`peers.json`).
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct PeerBook {
@@ -457,6 +497,10 @@ impl Driver {
                 rtt_ms: None,
             });
         update(entry);
+        bound_entry(entry);
+        if self.book.peers.len() > MAX_BOOK_PEERS {
+            bound_book(&mut self.book, &peer.to_base58());
+        }
     }
 
     fn save_book(&self) {
@@ -973,5 +1017,57 @@ mod tests {
         let libp2p_id = keypair(&key).expect("keypair").public().to_peer_id();
         assert_eq!(libp2p_id.to_base58(), key.public().to_peer_id());
         assert_eq!(peer_key(&libp2p_id), Some(key.public()));
+    }
+
+    fn info(id: &str, seen: i64, connected: bool) -> PeerInfo {
+        PeerInfo {
+            did: String::new(),
+            peer_id: id.into(),
+            name: None,
+            addresses: vec![],
+            found_by: "mdns".into(),
+            connected,
+            last_seen_ms: Some(seen),
+            rtt_ms: None,
+        }
+    }
+
+    #[test]
+    fn a_peer_cannot_grow_the_book_without_end() {
+        let mut one = info("a", 0, false);
+        one.addresses = (0..1_000)
+            .map(|i| format!("/ip4/10.0.0.1/tcp/{i}"))
+            .collect();
+        one.name = Some("x".repeat(100_000));
+        bound_entry(&mut one);
+        assert_eq!(one.addresses.len(), MAX_PEER_ADDRESSES);
+        assert_eq!(
+            one.addresses.last().map(String::as_str),
+            Some("/ip4/10.0.0.1/tcp/999")
+        );
+        assert_eq!(one.name.as_deref().map(str::len), Some(MAX_PEER_NAME));
+
+        let mut book = PeerBook::default();
+        book.peers
+            .insert("connected".into(), info("connected", 0, true));
+        for i in 0..MAX_BOOK_PEERS + 50 {
+            let id = format!("junk-{i:05}");
+            book.peers
+                .insert(id.clone(), info(&id, 1 + i as i64, false));
+        }
+        bound_book(&mut book, "junk-00000");
+        assert_eq!(book.peers.len(), MAX_BOOK_PEERS);
+        assert!(
+            book.peers.contains_key("connected"),
+            "a connected peer is dropped last"
+        );
+        assert!(
+            book.peers.contains_key("junk-00000"),
+            "the peer being updated stays"
+        );
+        assert!(
+            !book.peers.contains_key("junk-00001"),
+            "the oldest goes first"
+        );
     }
 }

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use tandem_protocol::access::{Roles, Verified};
+use tandem_protocol::access::Roles;
 use tandem_protocol::activity::{Details, Kind};
 use tandem_protocol::signed::Signed;
 use tandem_protocol::sync::{BRANCH, Effect, GitOutcome, LocalView, Report, Session};
@@ -50,6 +50,14 @@ const HAVE_LANDMARKS: usize = 16;
 struct View<'a>(&'a Project);
 
 impl LocalView for View<'_> {
+    fn access(&self) -> &tandem_protocol::access::Access {
+        &self.0.access
+    }
+
+    fn now_ms(&self) -> i64 {
+        now_ms()
+    }
+
     fn access_heads(&self) -> Vec<tandem_protocol::access::StatementId> {
         self.0.access.heads()
     }
@@ -228,10 +236,9 @@ impl Service {
     ) -> Result<(Option<MergeOutcome>, usize), ServiceError> {
         match effect {
             Effect::ApplyAccess(statements) => {
-                for statement in statements {
-                    let Ok(verified) = Verified::check(statement, &project.id()) else {
-                        continue;
-                    };
+                // The session kept only statements that count or that
+                // counting ones need (see `Access::admit`).
+                for verified in statements {
                     if !project.access.contains(&verified.id) {
                         project
                             .access_store
@@ -254,6 +261,7 @@ impl Service {
                     &head,
                     &peer.to_peer_id(),
                     peer_label,
+                    &project.manifest,
                 )?;
                 // Access statements that arrived with the history.
                 project.access = project
@@ -409,25 +417,32 @@ impl Service {
         }
     }
 
-    /// Sweep, then fetch from every connected peer that has the project and
-    /// allows it, merge, and record what happened.
+    /// Sweep, then fetch from every connected peer that holds a role in the
+    /// project (in this node's view: anyone else is sent nothing that
+    /// names it), merge, and record what happened.
     pub async fn sync_project(self: &Arc<Self>, name: &str) -> Result<SyncSummary, ServiceError> {
         let net = self.net()?.clone();
         let service = self.clone();
         let owned = name.to_owned();
-        let id = tokio::task::spawn_blocking(move || -> Result<ProjectId, ServiceError> {
-            service.sweep(&owned)?;
-            let handle = service.project(&owned)?;
-            let project = service.lock_project(&handle);
-            if let Some(peer) = gitsync::pending_conflict(&project.repo) {
-                return Err(gitsync::GitSyncError::Pending { peer }.into());
-            }
-            Ok(project.id())
-        })
-        .await
-        .map_err(|e| ServiceError::BadRequest(e.to_string()))??;
+        let (id, roles) =
+            tokio::task::spawn_blocking(move || -> Result<(ProjectId, Roles), ServiceError> {
+                service.sweep(&owned)?;
+                let handle = service.project(&owned)?;
+                let project = service.lock_project(&handle);
+                if let Some(peer) = gitsync::pending_conflict(&project.repo) {
+                    return Err(gitsync::GitSyncError::Pending { peer }.into());
+                }
+                Ok((project.id(), project.access.roles(now_ms())))
+            })
+            .await
+            .map_err(|e| ServiceError::BadRequest(e.to_string()))??;
         let mut summary = SyncSummary::default();
-        for (peer, info) in net.connected_peers().await? {
+        let members = net
+            .connected_peers()
+            .await?
+            .into_iter()
+            .filter(|(peer, _)| roles.role_of(peer).is_some());
+        for (peer, info) in members {
             let result = self.sync_with(name, id, peer, info.name.clone()).await;
             if let Some(MergeOutcome::Conflicts { files }) = &result.merge {
                 summary.conflicts = files.clone();
@@ -497,7 +512,8 @@ impl Service {
     pub fn resolve_sync(&self, name: &str, how: Resolution) -> Result<String, ServiceError> {
         let handle = self.project(name)?;
         let mut project = self.lock_project(&handle);
-        let (message, commit) = gitsync::resolve(&project.repo, &self.signature()?, how)?;
+        let (message, commit) =
+            gitsync::resolve(&project.repo, &self.signature()?, how, &project.manifest)?;
         self.append(
             &mut project,
             Kind::Sync,
@@ -708,6 +724,19 @@ impl Service {
         repository
             .reference(&format!("refs/heads/{BRANCH}"), oid, true, "tandem clone")
             .map_err(repo::RepoError::from)?;
+        // No link or submodule is ever checked out (see `IncomingLinks`).
+        let tree = repository
+            .find_commit(oid)
+            .and_then(|c| c.tree())
+            .map_err(repo::RepoError::from)?;
+        if let Some(links) =
+            gitsync::incoming_links(&repository, None, &tree).map_err(repo::RepoError::from)?
+        {
+            return Err(ServiceError::BadRequest(format!(
+                "the clone was not made: {links}"
+            )));
+        }
+        drop(tree);
         repository
             .checkout_head(Some(git2::build::CheckoutBuilder::new().force()))
             .map_err(repo::RepoError::from)?;
@@ -734,17 +763,18 @@ impl Service {
             let _ = std::fs::create_dir_all(work.join(section).join("untracked"));
         }
         drop(repository);
-        std::fs::rename(&work, &dest)
-            .map_err(crate::service::io_context("moving the clone into place"))?;
-        let project = Project::open(
-            name.clone(),
-            dest.clone(),
-            &self.home().feeds_dir(),
-            &self.home().access_dir(),
-        )?;
+        // Pinned from the history's manifest, checked above to be the
+        // project asked for: no later commit can change it.
+        crate::project::pin(self.home(), &name, &manifest)?;
+        if let Err(e) = std::fs::rename(&work, &dest) {
+            crate::project::unpin(self.home(), &name);
+            return Err(crate::service::io_context("moving the clone into place")(e));
+        }
+        let project = Project::open(name.clone(), dest.clone(), self.home())?;
         if !project.access.roles(now_ms()).can_write(peer) {
             drop(project);
             let _ = std::fs::remove_dir_all(&dest);
+            crate::project::unpin(self.home(), &name);
             return Err(ServiceError::BadRequest(
                 "the only peer offering this project may not write to it, so its history cannot be trusted; try again when a writer is online".into(),
             ));
@@ -792,10 +822,28 @@ fn describe(summary: &SyncSummary) -> String {
             data.bytes_received as f64 / 1e6
         ));
     }
-    if !data.failed.is_empty() {
+    // Files refused for where they would go (a link on the way) are named:
+    // the user must see what was not written, and why.
+    let (refused, failed): (Vec<_>, Vec<_>) = data
+        .failed
+        .iter()
+        .partition(|f| f.reason.starts_with("refused: "));
+    if !failed.is_empty() {
         message.push_str(&format!(
             "; {} large file(s) not fetched yet",
-            data.failed.len()
+            failed.len()
+        ));
+    }
+    if !refused.is_empty() {
+        let named: Vec<&str> = refused
+            .iter()
+            .take(5)
+            .map(|f| f.reason.trim_start_matches("refused: "))
+            .collect();
+        message.push_str(&format!(
+            "; {} large file(s) refused: {}",
+            refused.len(),
+            named.join("; ")
         ));
     }
     message

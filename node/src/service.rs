@@ -43,6 +43,9 @@ pub enum ServiceError {
     Blobs(#[from] crate::blobs::BlobStoreError),
     #[error(transparent)]
     Track(#[from] crate::blobs::track::TrackError),
+    /// A path beneath a project refused or unusable (see `beneath`).
+    #[error(transparent)]
+    Beneath(#[from] crate::beneath::BeneathError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -93,14 +96,13 @@ pub struct Service {
     blobs: std::sync::OnceLock<crate::blobs::BlobStore>,
     blobs_opening: Mutex<()>,
     pub(crate) blob_endpoint: std::sync::OnceLock<Arc<crate::blobs::BlobEndpoint>>,
-    /// Hashes each project's pointers name, for the blob gate.
-    pub(crate) blob_index:
-        Mutex<std::collections::HashMap<ProjectId, std::collections::HashSet<BlobHash>>>,
     pub(crate) transfers: crate::blobs::transfers::Transfers,
     /// Blobs each project's history points to, with the head it was read at.
     pub(crate) blob_history: Mutex<std::collections::HashMap<ProjectId, BlobHistory>>,
     /// Environment builds and JupyterLab containers.
     pub(crate) env: crate::env::EnvState,
+    /// Per project, the blobs this node obtained for it: all the gate serves.
+    pub(crate) obtained: crate::blobs::obtained::Obtained,
 }
 
 /// The blobs a project's history points to (hash → size), and the head
@@ -126,6 +128,7 @@ impl Service {
                 let _ = fs::remove_dir_all(item.path()).or_else(|_| fs::remove_file(item.path()));
             }
         }
+        let obtained = crate::blobs::obtained::Obtained::new(home.obtained_dir());
         Ok(Self {
             net: std::sync::OnceLock::new(),
             auto: std::sync::OnceLock::new(),
@@ -136,10 +139,10 @@ impl Service {
             blobs: std::sync::OnceLock::new(),
             blobs_opening: Mutex::new(()),
             blob_endpoint: std::sync::OnceLock::new(),
-            blob_index: Mutex::new(std::collections::HashMap::new()),
             transfers: Default::default(),
             blob_history: Mutex::new(std::collections::HashMap::new()),
             env: crate::env::EnvState::default(),
+            obtained,
         })
     }
 
@@ -254,12 +257,7 @@ impl Service {
         if !dir.is_dir() {
             return Err(ServiceError::NoSuchProject(name.to_string()));
         }
-        let project = Project::open(
-            name.clone(),
-            dir,
-            &self.home.feeds_dir(),
-            &self.home.access_dir(),
-        )?;
+        let project = Project::open(name.clone(), dir, &self.home)?;
         let project = Arc::new(Mutex::new(project));
         open.insert(name, project.clone());
         Ok(project)
@@ -271,10 +269,18 @@ impl Service {
         let mut names = Vec::new();
         for item in fs::read_dir(&dir).map_err(io_context(format!("reading {}", dir.display())))? {
             let Ok(item) = item else { continue };
-            if !item.path().join(crate::project::MANIFEST).is_file() {
+            let Some(name) = item
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<ProjectName>().ok())
+            else {
                 continue;
-            }
-            if let Some(name) = item.file_name().to_str().and_then(|n| n.parse().ok()) {
+            };
+            // A pinned project whose manifest went missing is still one
+            // (it opens with the pinned identity and says so).
+            if item.path().join(crate::project::MANIFEST).is_file()
+                || self.home.pin_path(&name).is_file()
+            {
                 names.push(name);
             }
         }
@@ -348,10 +354,14 @@ impl Service {
             &format!("{summary}\n\n{}", self.trailer()),
         )?;
         drop(repository);
-        fs::rename(staging.path(), &dir).map_err(io_context(format!(
-            "moving the project to {}",
-            dir.display()
-        )))?;
+        crate::project::pin(&self.home, &name, &manifest)?;
+        if let Err(e) = fs::rename(staging.path(), &dir) {
+            crate::project::unpin(&self.home, &name);
+            return Err(io_context(format!(
+                "moving the project to {}",
+                dir.display()
+            ))(e));
+        }
         let _ = staging.keep();
         let project = self.project(name.as_str())?;
         let mut project = lock(&project);
@@ -425,6 +435,7 @@ impl Service {
             last_activity: project.feed.latest().map(EntryView::from),
             role: project.access.role_of(&self.key.public(), now_ms()),
             public: project.access.roles(now_ms()).public,
+            problems: project.problems.clone(),
         })
     }
 
@@ -501,6 +512,8 @@ impl Service {
             .tmp_dir()
             .join(format!("deleted-{}", hex::encode(random_bytes::<8>())));
         fs::rename(&dir, &trash).map_err(io_context(format!("removing {}", dir.display())))?;
+        crate::project::unpin(&self.home, &parsed);
+        self.obtained.forget(&id);
         let feed = self.home.feeds_dir().join(id.to_string());
         let _ = fs::remove_dir_all(&feed);
         fs::remove_dir_all(&trash).map_err(io_context(format!("removing {}", trash.display())))?;
@@ -520,19 +533,32 @@ impl Service {
         &self,
         project: &mut Project,
     ) -> Result<Vec<FileChange>, ServiceError> {
-        let changes = match self.prepare_blobs(project)? {
+        Ok(self.pending_and_refused(project)?.0)
+    }
+
+    /// [`Service::pending_user_changes`], and the paths a sweep leaves out
+    /// (links, pointers beyond links), each with why.
+    pub(crate) fn pending_and_refused(
+        &self,
+        project: &mut Project,
+    ) -> Result<(Vec<FileChange>, Vec<String>), ServiceError> {
+        let prepared = self.prepare_blobs(project)?;
+        let changes = match prepared.unchanged {
             Some(unchanged) => unchanged,
             None => repo::pending_changes(&project.repo)?,
         };
-        Ok(as_user_files(changes))
+        Ok((as_user_files(changes), prepared.refused))
     }
 
     pub(crate) fn sweep_locked(&self, project: &mut Project) -> Result<SweepResult, ServiceError> {
-        let changes = self.pending_user_changes(project)?;
+        // A manifest that names another project is never committed.
+        project.enforce_pin()?;
+        let (changes, refused) = self.pending_and_refused(project)?;
         if changes.is_empty() {
             return Ok(SweepResult {
                 commit: None,
                 entries: vec![],
+                refused,
             });
         }
         let groups = summarize(&changes);
@@ -546,6 +572,7 @@ impl Service {
             return Ok(SweepResult {
                 commit: None,
                 entries: vec![],
+                refused,
             });
         };
         let mut entries = Vec::new();
@@ -566,6 +593,7 @@ impl Service {
         Ok(SweepResult {
             commit: Some(commit.to_string()),
             entries,
+            refused,
         })
     }
 
@@ -586,8 +614,9 @@ impl Service {
         let project = self.project(name)?;
         let mut project = lock(&project);
         let plan = plan_copies(&project, section.as_str(), paths)?;
+        let root = crate::beneath::Beneath::open(&project.dir)?;
         for (source, dest) in &plan {
-            crate::fsutil::copy_tree(source, dest)
+            crate::fsutil::copy_tree_beneath(source, &root, dest)
                 .map_err(io_context(format!("copying {}", source.display())))?;
         }
         self.sweep_locked(&mut project)
@@ -596,12 +625,12 @@ impl Service {
 
 /// Checks every source before anything is copied, so a typo in the third
 /// path does not leave the first two half-added; returns source → target
-/// pairs under `folder` of the project.
+/// pairs, targets relative to the project folder, under `folder`.
 pub(crate) fn plan_copies(
     project: &Project,
     folder: &str,
     paths: &[String],
-) -> Result<Vec<(PathBuf, PathBuf)>, ServiceError> {
+) -> Result<Vec<(PathBuf, String)>, ServiceError> {
     {
         let mut plan = Vec::new();
         for raw in paths {
@@ -629,7 +658,9 @@ pub(crate) fn plan_copies(
                     "{raw} is already inside the project; run `tandem sweep` to record changes"
                 )));
             }
-            plan.push((source, project.dir.join(folder).join(file_name)));
+            let target = tandem_protocol::path::SafePath::parse(&format!("{folder}/{file_name}"))
+                .map_err(|e| ServiceError::BadRequest(format!("{raw}: {e}")))?;
+            plan.push((source, target.to_string()));
         }
         Ok(plan)
     }

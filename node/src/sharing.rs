@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use tandem_protocol::PeerKey;
-use tandem_protocol::access::{Action, Role, Statement, Verified};
+use tandem_protocol::access::{Action, Role};
 use tandem_protocol::activity::{Details, Filter, Kind};
 use tandem_protocol::api::{EntryView, MemberView, MembersView};
 
@@ -60,8 +60,10 @@ impl Service {
         }
     }
 
-    /// Signs a statement on top of everything this node has seen, stores
-    /// it, commits its file alone, and records an access entry.
+    /// Signs a statement on top of everything this node has seen (with
+    /// merge statements first when there are more heads than one statement
+    /// may name), stores it, commits its files alone, and records an access
+    /// entry.
     fn issue(
         &self,
         project: &mut Project,
@@ -70,29 +72,25 @@ impl Service {
         expires_ms: Option<i64>,
         message: String,
     ) -> Result<EntryView, ServiceError> {
-        let statement = Statement::create(
-            project.id(),
-            subject,
-            action,
-            self.key(),
-            project.access.heads(),
-            now_ms(),
-            expires_ms,
-        )
-        .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
-        let verified = Verified::check(statement, &project.id())
+        let issued = project
+            .access
+            .issue(subject, action, self.key(), now_ms(), expires_ms)
             .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
-        project
-            .access_store
-            .save(&verified)
-            .map_err(crate::project::ProjectOpenError::from)?;
-        let file = AccessStore::project_file(&verified.id);
-        project.access.insert(verified);
+        let mut files = Vec::new();
+        for verified in issued {
+            project
+                .access_store
+                .save(&verified)
+                .map_err(crate::project::ProjectOpenError::from)?;
+            files.push(AccessStore::project_file(&verified.id));
+            project.access.insert(verified);
+        }
+        let paths: Vec<&str> = files.iter().map(String::as_str).collect();
         let commit = repo::commit_paths(
             &project.repo,
             &self.signature()?,
             &format!("[tandem:access] {message}\n\n{}", self.trailer()),
-            &[file.as_str()],
+            &paths,
         )?;
         self.append(
             project,

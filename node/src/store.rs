@@ -8,6 +8,11 @@
 //! projects/<name>/  one Git working tree per project
 //! feeds/<id>/       activity documents, one per writer, per project
 //! access/<id>/      signed access statements, per project (enforced copy)
+//! pins/<name>.toml  each project's manifest as pinned when it came here
+//!                   (created, cloned, imported): its id and genesis win
+//!                   over whatever the working tree says later
+//! obtained/<id>     hashes of the blobs this node obtained for a project;
+//!                   the blob gate serves nothing else
 //! tmp/              staging for imports; emptied on start
 //! ```
 
@@ -126,14 +131,73 @@ impl Home {
     pub fn blobs_dir(&self) -> PathBuf {
         self.root.join("blobs")
     }
+    /// Each project's pinned identity (see [`Home::pin_path`]).
+    pub fn pins_dir(&self) -> PathBuf {
+        self.root.join("pins")
+    }
+    /// The manifest pinned for the project folder `projects/<name>/`: kept
+    /// outside the working tree, so nothing a peer commits can change it.
+    pub fn pin_path(&self, name: &tandem_protocol::ProjectName) -> PathBuf {
+        self.pins_dir().join(format!("{}.toml", name.as_str()))
+    }
+    /// Per project, the blobs this node obtained for it.
+    pub fn obtained_dir(&self) -> PathBuf {
+        self.root.join("obtained")
+    }
+
+    /// Creates the home folder with mode 0700, since it holds the identity
+    /// key, every project and the API token; an existing one that other
+    /// users may enter is made 0700, with a warning (files inside it were
+    /// made with the default umask). A home that cannot be made private is
+    /// an error, not silently used.
+    #[cfg(unix)]
+    fn ensure_root(&self) -> Result<(), StoreError> {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        let root = &self.root;
+        if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs::create_dir_all(parent).context(|| format!("creating {}", parent.display()))?;
+        }
+        match fs::DirBuilder::new().mode(0o700).create(root) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e).context(|| format!("creating {}", root.display())),
+        }
+        let mode = fs::metadata(root)
+            .context(|| format!("reading {}", root.display()))?
+            .permissions()
+            .mode()
+            & 0o777;
+        if mode & 0o077 != 0 {
+            fs::set_permissions(root, fs::Permissions::from_mode(0o700)).context(|| {
+                format!(
+                    "making the home folder {} private (mode 0700; it is {mode:o}); run `chmod 700` on it",
+                    root.display()
+                )
+            })?;
+            tracing::warn!(
+                home = %root.display(),
+                was = %format!("{mode:o}"),
+                "the home folder was open to other users; it is now mode 0700"
+            );
+        }
+        Ok(())
+    }
+
+    #[cfg(not(unix))]
+    fn ensure_root(&self) -> Result<(), StoreError> {
+        fs::create_dir_all(&self.root).context(|| format!("creating {}", self.root.display()))
+    }
 
     /// Creates the folder skeleton (idempotent).
     pub fn ensure_layout(&self) -> Result<(), StoreError> {
+        self.ensure_root()?;
         for dir in [
             self.projects_dir(),
             self.feeds_dir(),
             self.access_dir(),
             self.tmp_dir(),
+            self.pins_dir(),
+            self.obtained_dir(),
         ] {
             fs::create_dir_all(&dir).context(|| format!("creating {}", dir.display()))?;
         }
@@ -165,7 +229,7 @@ impl Home {
     /// Creates a key only when none exists: an existing key is never replaced.
     /// Returns the key and whether it was created now.
     pub fn create_key_if_missing(&self, random: [u8; 32]) -> Result<(SecretKey, bool), StoreError> {
-        fs::create_dir_all(&self.root).context(|| format!("creating {}", self.root.display()))?;
+        self.ensure_root()?;
         let path = self.key_path();
         let key = SecretKey::from_bytes(random);
         // create_new fails if the file exists, so two racing inits cannot
@@ -205,7 +269,7 @@ impl Home {
     /// Takes the home's write lock, waiting up to `wait` for another CLI
     /// command to finish. The lock is released when the returned file drops.
     pub fn lock(&self, wait: Duration) -> Result<HomeLock, StoreError> {
-        fs::create_dir_all(&self.root).context(|| format!("creating {}", self.root.display()))?;
+        self.ensure_root()?;
         let path = self.lock_path();
         let file = OpenOptions::new()
             .create(true)
@@ -273,6 +337,23 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_home_is_made_0700_and_an_open_one_is_tightened() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fresh = Home::at(dir.path().join("a/b/home"));
+        fresh.lock(Duration::from_secs(1)).expect("lock");
+        assert_eq!(mode(fresh.root()), 0o700);
+        let open = Home::at(dir.path().join("open"));
+        fs::create_dir(open.root()).expect("mkdir");
+        fs::set_permissions(open.root(), fs::Permissions::from_mode(0o777)).expect("chmod");
+        open.ensure_layout().expect("layout");
+        assert_eq!(mode(open.root()), 0o700);
+        open.create_key_if_missing([7; 32]).expect("key");
+        assert_eq!(mode(open.root()), 0o700);
+    }
 
     #[test]
     fn key_is_created_once_with_mode_0600() {

@@ -101,24 +101,16 @@ async fn download(
     Path((name, path)): Path<(String, String)>,
 ) -> Response {
     let raw = path.clone();
+    // Opened beneath the project folder, never through a link; the
+    // handle opened there is what is sent.
     let found = run(&s, move |s| {
         let dir = crate::service::lock(&*s.project(&name)?).dir.clone();
-        let (_, full) = crate::browse::resolve(&dir, &raw)?;
-        if !full.is_file() {
-            return Err(ServiceError::NoSuchFile(format!(
-                "{raw} is not here (a large file still on peers? fetch it first)"
-            )));
-        }
-        Ok(full)
+        crate::browse::open_for_download(&dir, &raw)
     })
     .await;
-    let full = match found {
-        Ok(full) => full,
+    let file = match found {
+        Ok(file) => tokio::fs::File::from_std(file),
         Err(e) => return e.into_response(),
-    };
-    let file = match tokio::fs::File::open(&full).await {
-        Ok(file) => file,
-        Err(_) => return ServiceError::NoSuchFile(path).into_response(),
     };
     let length = file.metadata().await.map(|m| m.len()).ok();
     let file_name = path.rsplit('/').next().unwrap_or("download");

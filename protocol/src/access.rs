@@ -24,6 +24,14 @@
 //!   of a later statement, and at the evaluation time for current roles).
 //! - Visibility is private unless a counting statement made it public;
 //!   concurrent disagreement resolves to private.
+//!
+//! What a node keeps (see [`Access::admit`]): a statement whose issuer
+//! was not authorised in its causal past changes no role, so it is kept
+//! only while it is an ancestor of one that was; otherwise it is dropped,
+//! never stored, never served and never named as a parent. Anyone can sign
+//! such statements with throw-away keys, so without this a peer could
+//! bloat a project's access DAG (and its heads, which the next statement
+//! must name) without end.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -35,8 +43,20 @@ use crate::identity::{PeerKey, SecretKey};
 use crate::project::ProjectId;
 use crate::signed::{Signable, Signed, SignedError};
 
-/// Most parents one statement may name (bounds work per statement).
+/// Most parents one statement may name (bounds work per statement). A
+/// node with more heads than this first issues merge statements (see
+/// [`Access::issue`]), so the limit never stops a grant or a revoke.
 pub const MAX_PARENTS: usize = 64;
+/// Most statements taken from one peer's answer; the rest arrive in a
+/// later sync (answers list parents first).
+pub const MAX_RECEIVED: usize = 10_000;
+/// Most statements that do not count (kept only as ancestors of ones that
+/// do) one batch from one sender may add.
+pub const MAX_UNCOUNTED_PER_SENDER: usize = 64;
+/// Most statements that do not count a project keeps in all. Honest nodes
+/// never name such statements as parents, so only a misbehaving admin can
+/// come near this.
+pub const MAX_UNCOUNTED: usize = 256;
 
 /// What a member may do. Ordered from least to most.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -329,6 +349,7 @@ pub enum Inserted {
     Duplicate,
 }
 
+#[derive(Clone)]
 struct Node {
     statement: Statement,
     signature: crate::identity::Signature,
@@ -343,6 +364,7 @@ struct Node {
 ///
 /// Nodes are numbered in an arrival-dependent topological order, but every
 /// answer depends only on ancestry, never on the numbering.
+#[derive(Clone)]
 pub struct Access {
     project: ProjectId,
     owner: PeerKey,
@@ -350,6 +372,41 @@ pub struct Access {
     index: HashMap<StatementId, usize>,
     by_subject: HashMap<PeerKey, Vec<usize>>,
     pending: HashMap<StatementId, Verified>,
+    /// Bit i set: node i is authorized or an ancestor of one that is: what
+    /// is served and may be stored.
+    kept: Vec<u64>,
+    /// Bit i set: node i is a strict ancestor of an authorized node, so it
+    /// is not a head.
+    covered: Vec<u64>,
+    /// Kept nodes that are not authorized (ancestors of ones that are).
+    uncounted: usize,
+}
+
+/// What [`Access::admit`] makes of statements received from one sender.
+pub struct Admission {
+    /// The statements to keep, parents first: each counts (its issuer held
+    /// admin or owner in its causal past) or is an ancestor of one that
+    /// does.
+    pub kept: Vec<Verified>,
+    /// Already held here.
+    pub known: usize,
+    /// Do not count and no kept statement follows them: dropped.
+    pub uncounted: usize,
+    /// Name parents that neither this node nor the batch holds: dropped
+    /// (the sender offers them again once it can send the parents too).
+    pub waiting: usize,
+    /// Would count, but need more statements that do not count than the
+    /// caps allow ([`MAX_UNCOUNTED_PER_SENDER`], [`MAX_UNCOUNTED`]).
+    pub over_cap: usize,
+    /// This access state with `kept` added.
+    pub after: Access,
+}
+
+impl Admission {
+    /// How many received statements were dropped.
+    pub fn dropped(&self) -> usize {
+        self.uncounted + self.waiting + self.over_cap
+    }
 }
 
 fn has_bit(bits: &[u64], i: usize) -> bool {
@@ -398,7 +455,21 @@ impl Access {
             index: HashMap::new(),
             by_subject: HashMap::new(),
             pending: HashMap::new(),
+            kept: Vec::new(),
+            covered: Vec::new(),
+            uncounted: 0,
         }
+    }
+
+    /// Builds the access state of a project from statements read from
+    /// disk, keeping only what [`Access::admit`] keeps (without the
+    /// per-sender cap: they are this node's own files).
+    pub fn from_verified(
+        project: ProjectId,
+        owner: PeerKey,
+        statements: Vec<Verified>,
+    ) -> Admission {
+        Self::new(project, owner).admit_capped(statements, MAX_UNCOUNTED)
     }
 
     pub fn project(&self) -> ProjectId {
@@ -426,43 +497,39 @@ impl Access {
         self.index.contains_key(id) || self.pending.contains_key(id)
     }
 
-    /// The statements with no known successor: the parents of the next
-    /// statement this peer issues.
+    /// The counting statements that no counting statement follows: the
+    /// parents of the next statement this peer issues. A statement that
+    /// does not count is never a head, so junk cannot grow this list.
     pub fn heads(&self) -> Vec<StatementId> {
-        let mut is_parent = vec![false; self.nodes.len()];
-        for node in &self.nodes {
-            for parent in &node.statement.parents {
-                if let Some(&i) = self.index.get(parent) {
-                    is_parent[i] = true;
-                }
-            }
-        }
         let mut heads: Vec<StatementId> = self
             .nodes
             .iter()
-            .zip(is_parent)
-            .filter(|(_, p)| !p)
-            .map(|(n, _)| n.id)
+            .enumerate()
+            .filter(|(i, n)| n.authorized && !has_bit(&self.covered, *i))
+            .map(|(_, n)| n.id)
             .collect();
         heads.sort();
         heads
     }
 
-    /// Every statement in the DAG, in a topological order.
-    pub fn statements(&self) -> impl Iterator<Item = (&StatementId, &Statement)> {
-        self.nodes.iter().map(|n| (&n.id, &n.statement))
+    /// Kept statements that do not count (ancestors of ones that do).
+    pub fn uncounted(&self) -> usize {
+        self.uncounted
     }
 
-    /// Every statement in the DAG with its signature, in a topological
-    /// order: what a peer is sent so it can check them itself.
-    pub fn signed_statements(&self) -> Vec<SignedStatement> {
+    /// Every kept statement (see [`Access::admit`]), in a topological order.
+    pub fn statements(&self) -> impl Iterator<Item = (&StatementId, &Statement)> {
         self.nodes
             .iter()
-            .map(|n| Signed {
-                payload: n.statement.clone(),
-                signature: n.signature,
-            })
-            .collect()
+            .enumerate()
+            .filter(|(i, _)| has_bit(&self.kept, *i))
+            .map(|(_, n)| (&n.id, &n.statement))
+    }
+
+    /// Every kept statement with its signature, in a topological order:
+    /// what a peer is sent so it can check them itself.
+    pub fn signed_statements(&self) -> Vec<SignedStatement> {
+        self.statements_beyond(&[])
     }
 
     /// The statements that are not `have` nor in their causal past: what a
@@ -479,7 +546,7 @@ impl Access {
         self.nodes
             .iter()
             .enumerate()
-            .filter(|(i, _)| !has_bit(&known, *i))
+            .filter(|(i, _)| has_bit(&self.kept, *i) && !has_bit(&known, *i))
             .map(|(_, n)| Signed {
                 payload: n.statement.clone(),
                 signature: n.signature,
@@ -522,6 +589,199 @@ impl Access {
         Inserted::Added { unblocked }
     }
 
+    /// Judges statements received from one sender (a peer's answer, or
+    /// files read from disk) against this state, without changing it.
+    ///
+    /// The statements are placed in the DAG in an order where parents come
+    /// first; those whose parents are missing wait and are dropped. Of the
+    /// placed ones, a statement is kept if it counts (its issuer held admin
+    /// or owner in its causal past) or is an ancestor of one that does;
+    /// the others change no role, so they are dropped: they never become
+    /// heads, are never stored and never served. Statements that do not
+    /// count but are ancestors of ones that do are capped, per sender
+    /// ([`MAX_UNCOUNTED_PER_SENDER`]) and per project ([`MAX_UNCOUNTED`]);
+    /// a counting statement that would exceed a cap is dropped with its
+    /// descendants. Honest nodes only name counting statements as parents,
+    /// so the caps only bind a misbehaving admin.
+    pub fn admit(&self, received: Vec<Verified>) -> Admission {
+        self.admit_capped(received, MAX_UNCOUNTED_PER_SENDER)
+    }
+
+    fn admit_capped(&self, received: Vec<Verified>, per_sender: usize) -> Admission {
+        let mut known = 0;
+        let mut seen = HashSet::new();
+        let mut batch: Vec<Option<Verified>> = Vec::new();
+        for verified in received {
+            if self.index.contains_key(&verified.id) || !seen.insert(verified.id) {
+                known += 1;
+                continue;
+            }
+            batch.push(Some(verified));
+        }
+        let position: HashMap<StatementId, usize> = batch
+            .iter()
+            .enumerate()
+            .filter_map(|(k, v)| v.as_ref().map(|v| (v.id, k)))
+            .collect();
+        // Kahn's algorithm: a statement is placed once its parents are.
+        let mut missing = vec![0usize; batch.len()];
+        let mut unplaceable = vec![false; batch.len()];
+        let mut children: Vec<Vec<usize>> = vec![Vec::new(); batch.len()];
+        for (k, verified) in batch.iter().enumerate() {
+            let Some(verified) = verified else { continue };
+            for parent in &verified.statement.payload.parents {
+                if self.index.contains_key(parent) {
+                    continue;
+                }
+                match position.get(parent) {
+                    Some(&q) => {
+                        missing[k] += 1;
+                        children[q].push(k);
+                    }
+                    None => unplaceable[k] = true,
+                }
+            }
+        }
+        let mut ready: std::collections::VecDeque<usize> = (0..batch.len())
+            .filter(|&k| missing[k] == 0 && !unplaceable[k])
+            .collect();
+        let mut scratch = self.clone();
+        let base = scratch.nodes.len();
+        while let Some(k) = ready.pop_front() {
+            if let Some(verified) = batch[k].take() {
+                scratch.add(verified);
+            }
+            for &c in &children[k] {
+                missing[c] -= 1;
+                if missing[c] == 0 && !unplaceable[c] {
+                    ready.push_back(c);
+                }
+            }
+        }
+        let waiting = batch.iter().filter(|v| v.is_some()).count();
+
+        // Keep the counting statements, in topological order, with the
+        // ancestors they need, as far as the caps allow.
+        let mut keep = self.kept.clone();
+        let mut skipped: Vec<u64> = Vec::new();
+        let mut added_uncounted = 0;
+        for i in base..scratch.nodes.len() {
+            let node = &scratch.nodes[i];
+            if !node.authorized {
+                continue;
+            }
+            if node.ancestors.iter().zip(&skipped).any(|(a, s)| a & s != 0) {
+                set_bit(&mut skipped, i);
+                continue;
+            }
+            let needed: usize = node
+                .ancestors
+                .iter()
+                .enumerate()
+                .map(|(w, a)| (a & !keep.get(w).copied().unwrap_or(0)).count_ones() as usize)
+                .sum();
+            if needed > 0
+                && (added_uncounted + needed > per_sender
+                    || self.uncounted + added_uncounted + needed > MAX_UNCOUNTED)
+            {
+                set_bit(&mut skipped, i);
+                continue;
+            }
+            added_uncounted += needed;
+            union(&mut keep, &node.ancestors);
+            set_bit(&mut keep, i);
+        }
+        let mut kept = Vec::new();
+        let (mut uncounted, mut over_cap) = (0, 0);
+        for i in base..scratch.nodes.len() {
+            let node = &scratch.nodes[i];
+            if has_bit(&keep, i) {
+                kept.push(Verified {
+                    statement: Signed {
+                        payload: node.statement.clone(),
+                        signature: node.signature,
+                    },
+                    id: node.id,
+                });
+            } else if node.authorized {
+                over_cap += 1;
+            } else {
+                uncounted += 1;
+            }
+        }
+        let after = if kept.len() == scratch.nodes.len() - base {
+            scratch
+        } else {
+            let mut after = self.clone();
+            for verified in &kept {
+                after.add(verified.clone());
+            }
+            after
+        };
+        Admission {
+            kept,
+            known,
+            uncounted,
+            waiting,
+            over_cap,
+            after,
+        }
+    }
+
+    /// Signs a statement by `issuer` on top of every head, ready to be
+    /// stored and inserted in the order returned.
+    ///
+    /// When there are more heads than one statement may name, merge
+    /// statements gather them first, [`MAX_PARENTS`] at a time: each is the
+    /// issuer granting itself reader, which evaluation ignores (a self
+    /// grant never counts, and statements about the owner are ignored), so
+    /// it changes no role on any node, old or new. However many heads
+    /// concurrent work left, the owner or an admin can always act.
+    pub fn issue(
+        &self,
+        subject: PeerKey,
+        action: Action,
+        issuer: &SecretKey,
+        issued_ms: i64,
+        expires_ms: Option<i64>,
+    ) -> Result<Vec<Verified>, AccessError> {
+        let mut out = Vec::new();
+        let mut heads = self.heads();
+        while heads.len() > MAX_PARENTS {
+            let mut next = Vec::new();
+            for chunk in heads.chunks(MAX_PARENTS) {
+                if let [single] = chunk {
+                    next.push(*single);
+                    continue;
+                }
+                let merge = Statement::create(
+                    self.project,
+                    issuer.public(),
+                    Action::Grant { role: Role::Reader },
+                    issuer,
+                    chunk.to_vec(),
+                    issued_ms,
+                    None,
+                )?;
+                let merge = Verified::check(merge, &self.project)?;
+                next.push(merge.id);
+                out.push(merge);
+            }
+            heads = next;
+        }
+        let statement = Statement::create(
+            self.project,
+            subject,
+            action,
+            issuer,
+            heads,
+            issued_ms,
+            expires_ms,
+        )?;
+        out.push(Verified::check(statement, &self.project)?);
+        Ok(out)
+    }
+
     fn parents_known(&self, statement: &Statement) -> bool {
         statement.parents.iter().all(|p| self.index.contains_key(p))
     }
@@ -545,6 +805,21 @@ impl Access {
                 )
                 .is_some_and(|(role, _)| role.can_manage());
         let i = self.nodes.len();
+        if authorized {
+            for (w, word) in ancestors.iter().enumerate() {
+                let mut fresh = word & !self.kept.get(w).copied().unwrap_or(0);
+                while fresh != 0 {
+                    let bit = fresh.trailing_zeros() as usize;
+                    fresh &= fresh - 1;
+                    if !self.nodes[w * 64 + bit].authorized {
+                        self.uncounted += 1;
+                    }
+                }
+            }
+            union(&mut self.kept, &ancestors);
+            set_bit(&mut self.kept, i);
+            union(&mut self.covered, &ancestors);
+        }
         self.index.insert(verified.id, i);
         self.by_subject
             .entry(statement.subject)
@@ -720,4 +995,319 @@ pub fn evaluate(
         }
     }
     access.roles(now_ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::project::Genesis;
+
+    fn key(n: u32) -> SecretKey {
+        let mut bytes = [7u8; 32];
+        bytes[..4].copy_from_slice(&n.to_le_bytes());
+        SecretKey::from_bytes(bytes)
+    }
+
+    struct World {
+        project: ProjectId,
+        owner: SecretKey,
+        access: Access,
+    }
+
+    impl World {
+        fn new() -> Self {
+            let owner = key(0);
+            let project =
+                Genesis::create(&"p".parse().expect("name"), &owner, 0, [0; 16]).project_id();
+            Self {
+                access: Access::new(project, owner.public()),
+                project,
+                owner,
+            }
+        }
+
+        /// Issues a statement as a node does, and inserts it.
+        fn act(&mut self, issuer: &SecretKey, subject: PeerKey, action: Action, at: i64) {
+            let issued = self
+                .access
+                .issue(subject, action, issuer, at, None)
+                .expect("statement can be issued");
+            for verified in issued {
+                self.access.insert(verified);
+            }
+        }
+
+        /// A validly signed statement from a throw-away key: it never counts.
+        fn junk(&self, n: u32, parents: Vec<StatementId>) -> Verified {
+            let stranger = key(10_000 + n);
+            let s = Statement::create(
+                self.project,
+                stranger.public(),
+                Action::Grant { role: Role::Admin },
+                &stranger,
+                parents,
+                n as i64,
+                None,
+            )
+            .expect("signed");
+            Verified::check(s, &self.project).expect("valid signature")
+        }
+    }
+
+    #[test]
+    fn a_flood_of_junk_from_throwaway_keys_is_dropped_and_the_owner_still_acts() {
+        let mut w = World::new();
+        let (rex, bob) = (key(1), key(2));
+        let owner = w.owner.clone();
+        w.act(
+            &owner,
+            rex.public(),
+            Action::Grant { role: Role::Reader },
+            1,
+        );
+        let heads = w.access.heads();
+        let flood: Vec<Verified> = (0..70).map(|n| w.junk(n, heads.clone())).collect();
+        let admission = w.access.admit(flood);
+        assert!(admission.kept.is_empty(), "junk is never kept");
+        assert_eq!(admission.uncounted, 70);
+        assert_eq!(admission.after.heads(), heads, "junk never becomes a head");
+        assert_eq!(admission.after.signed_statements().len(), 1);
+
+        // Even inserted raw (an older node's store), junk is neither a
+        // head nor served, and the owner's next statement names one parent.
+        for n in 0..70 {
+            let junk = w.junk(n, heads.clone());
+            w.access.insert(junk);
+        }
+        assert_eq!(w.access.heads(), heads);
+        assert_eq!(w.access.statements_beyond(&[]).len(), 1);
+        w.act(&owner, rex.public(), Action::Revoke, 2);
+        w.act(
+            &owner,
+            bob.public(),
+            Action::Grant { role: Role::Writer },
+            3,
+        );
+        assert_eq!(w.access.role_of(&rex.public(), 10), None);
+        assert_eq!(w.access.role_of(&bob.public(), 10), Some(Role::Writer));
+        assert_eq!(w.access.heads().len(), 1);
+    }
+
+    #[test]
+    fn a_writers_statements_never_count_and_are_dropped() {
+        let mut w = World::new();
+        let (wendy, mallory) = (key(1), key(2));
+        let owner = w.owner.clone();
+        w.act(
+            &owner,
+            wendy.public(),
+            Action::Grant { role: Role::Writer },
+            1,
+        );
+        let grants: Vec<Verified> = (0..50)
+            .map(|n| {
+                let s = Statement::create(
+                    w.project,
+                    key(100 + n).public(),
+                    Action::Grant { role: Role::Admin },
+                    &wendy,
+                    w.access.heads(),
+                    2 + n as i64,
+                    None,
+                )
+                .expect("signed");
+                Verified::check(s, &w.project).expect("valid")
+            })
+            .collect();
+        let revoke = Statement::create(
+            w.project,
+            owner.public(),
+            Action::Revoke,
+            &mallory,
+            w.access.heads(),
+            3,
+            None,
+        )
+        .expect("signed");
+        let mut received = grants;
+        received.push(Verified::check(revoke, &w.project).expect("valid"));
+        let admission = w.access.admit(received);
+        assert!(admission.kept.is_empty());
+        assert_eq!(admission.uncounted, 51);
+        assert_eq!(admission.after.roles(10), w.access.roles(10));
+    }
+
+    #[test]
+    fn junk_that_a_counting_statement_names_is_kept_within_the_caps() {
+        let w = World::new();
+        let owner = w.owner.clone();
+        let bob = key(1);
+        let base = w.access.heads();
+        // An older node stored three junk statements and named them.
+        let junk: Vec<Verified> = (0..3).map(|n| w.junk(n, base.clone())).collect();
+        let grant = Statement::create(
+            w.project,
+            bob.public(),
+            Action::Grant { role: Role::Writer },
+            &owner,
+            junk.iter().map(|j| j.id).collect(),
+            5,
+            None,
+        )
+        .expect("signed");
+        let grant = Verified::check(grant, &w.project).expect("valid");
+        let mut received = junk.clone();
+        received.push(grant.clone());
+        // Order does not matter: parents are placed first.
+        received.reverse();
+        let admission = w.access.admit(received);
+        assert_eq!(admission.kept.len(), 4);
+        assert_eq!(admission.kept.last().map(|v| v.id), Some(grant.id));
+        assert_eq!(admission.after.heads(), vec![grant.id]);
+        assert_eq!(admission.after.uncounted(), 3);
+        assert_eq!(
+            admission.after.role_of(&bob.public(), 10),
+            Some(Role::Writer)
+        );
+
+        // One sender may not bring more than its share of such ancestors.
+        let many: Vec<Verified> = (0..MAX_UNCOUNTED_PER_SENDER as u32 + 1)
+            .map(|n| w.junk(100 + n, base.clone()))
+            .collect();
+        let greedy = Statement::create(
+            w.project,
+            bob.public(),
+            Action::Grant { role: Role::Admin },
+            &owner,
+            many.iter().take(MAX_PARENTS).map(|j| j.id).collect(),
+            6,
+            None,
+        )
+        .expect("signed");
+        let greedy = Verified::check(greedy, &w.project).expect("valid");
+        let on_top = Statement::create(
+            w.project,
+            key(3).public(),
+            Action::Grant { role: Role::Reader },
+            &owner,
+            vec![greedy.id],
+            7,
+            None,
+        )
+        .expect("signed");
+        let on_top = Verified::check(on_top, &w.project).expect("valid");
+        let mut received = many;
+        received.push(greedy);
+        received.push(on_top);
+        // Exactly one sender's cap: kept, with the one junk it does not
+        // name dropped.
+        let admission = w.access.admit(received);
+        assert_eq!((admission.over_cap, admission.uncounted), (0, 1));
+        assert_eq!(admission.kept.len(), MAX_UNCOUNTED_PER_SENDER + 2);
+
+        // Once the project holds its cap of such ancestors, no more come in.
+        let more: Vec<Verified> = (0..2).map(|n| w.junk(500 + n, base.clone())).collect();
+        let again = Statement::create(
+            w.project,
+            key(4).public(),
+            Action::Grant { role: Role::Reader },
+            &owner,
+            more.iter().map(|j| j.id).collect(),
+            8,
+            None,
+        )
+        .expect("signed");
+        let again = Verified::check(again, &w.project).expect("valid");
+        let mut fill = admission.after;
+        let mut n = 1_000;
+        while fill.uncounted() + 2 <= MAX_UNCOUNTED {
+            let batch: Vec<Verified> = (0..2).map(|k| w.junk(n + k, base.clone())).collect();
+            let s = Statement::create(
+                w.project,
+                key(n + 5).public(),
+                Action::Grant { role: Role::Reader },
+                &owner,
+                batch.iter().map(|j| j.id).collect(),
+                n as i64,
+                None,
+            )
+            .expect("signed");
+            let mut received = batch;
+            received.push(Verified::check(s, &w.project).expect("valid"));
+            fill = fill.admit(received).after;
+            n += 10;
+        }
+        let mut received = more;
+        received.push(again.clone());
+        let admission = fill.admit(received);
+        assert_eq!(admission.over_cap, 1, "the project's cap holds");
+        assert!(!admission.after.contains(&again.id));
+    }
+
+    #[test]
+    fn statements_whose_parents_never_arrive_are_dropped() {
+        let w = World::new();
+        let phantom: StatementId = hex::encode([9u8; 32]).parse().expect("id");
+        let orphan = w.junk(1, vec![phantom]);
+        let admission = w.access.admit(vec![orphan]);
+        assert_eq!(admission.waiting, 1);
+        assert!(admission.kept.is_empty());
+        assert_eq!(admission.after.pending(), 0);
+    }
+
+    #[test]
+    fn an_admin_flooding_real_grants_cannot_stop_the_owner() {
+        let mut w = World::new();
+        let owner = w.owner.clone();
+        let admin = key(1);
+        w.act(
+            &owner,
+            admin.public(),
+            Action::Grant { role: Role::Admin },
+            1,
+        );
+        // 300 concurrent grants, all on the same heads: they count.
+        let heads = w.access.heads();
+        for n in 0..300 {
+            let s = Statement::create(
+                w.project,
+                key(100 + n).public(),
+                Action::Grant { role: Role::Reader },
+                &admin,
+                heads.clone(),
+                2,
+                None,
+            )
+            .expect("signed");
+            w.access
+                .insert(Verified::check(s, &w.project).expect("valid"));
+        }
+        assert_eq!(w.access.heads().len(), 300);
+        let before = w.access.roles(10);
+        let issued = w
+            .access
+            .issue(admin.public(), Action::Revoke, &owner, 3, None)
+            .expect("the owner can always act");
+        assert!(issued.len() > 1, "merge statements gather the heads");
+        assert!(
+            issued
+                .iter()
+                .all(|v| v.statement.payload.parents.len() <= MAX_PARENTS)
+        );
+        // Another node, receiving them in any order, agrees.
+        let mut other = w.access.clone();
+        let admission = other.admit(issued.iter().rev().cloned().collect());
+        assert_eq!(admission.kept.len(), issued.len());
+        other = admission.after;
+        for v in issued {
+            w.access.insert(v);
+        }
+        assert_eq!(w.access.heads().len(), 1);
+        assert_eq!(other.heads(), w.access.heads());
+        assert_eq!(w.access.role_of(&admin.public(), 10), None);
+        // The merges changed nothing else: every grant still stands.
+        let after = w.access.roles(10);
+        assert_eq!(after.members.len(), before.members.len() - 1);
+        assert_eq!(other.roles(10), after);
+    }
 }

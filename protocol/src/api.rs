@@ -100,6 +100,10 @@ pub struct ProjectSummary {
     /// This node's role in the project.
     pub role: Option<Role>,
     pub public: bool,
+    /// What the node ignored about this project, for the user to see (say,
+    /// a working-tree manifest that names another project).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -330,6 +334,10 @@ pub struct SweepResult {
     /// The new commit, or none when nothing had changed.
     pub commit: Option<String>,
     pub entries: Vec<EntryView>,
+    /// Paths left out of the commit, each with why: symbolic links (never
+    /// committed), pointers whose file lies beyond a link.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<String>,
 }
 
 /// Feed query as typed by a user; the node resolves names and dates.
@@ -448,6 +456,13 @@ pub struct BaseView {
 pub struct SnippetView {
     pub name: String,
     pub lines: String,
+    /// Names these lines (see `Snippet::hash`); accepting sends it back.
+    #[serde(default)]
+    pub hash: String,
+    /// Whether this node's user wrote or accepted these lines; a snippet
+    /// from someone else is not built until they are.
+    #[serde(default)]
+    pub accepted: bool,
 }
 
 /// A project's environment.
@@ -465,6 +480,34 @@ pub struct EnvView {
     pub docker: Option<String>,
     /// The generated Dockerfile (never tracked).
     pub dockerfile: String,
+    /// The project's container limits (`.tandem/env/limits.toml`).
+    #[serde(default)]
+    pub limits: LimitsView,
+}
+
+/// Container limits: what the project sets (None: the node's default).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LimitsView {
+    pub memory: Option<String>,
+    pub pids: Option<u32>,
+}
+
+/// `tandem env limits`: set either or both; `reset` clears both first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LimitsRequest {
+    #[serde(default)]
+    pub memory: Option<String>,
+    #[serde(default)]
+    pub pids: Option<u32>,
+    #[serde(default)]
+    pub reset: bool,
+}
+
+/// Accepting a snippet: the hash of the lines the user saw, so lines that
+/// changed since are not accepted unseen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcceptSnippet {
+    pub hash: String,
 }
 
 /// `tandem env add`: names alone get the newest version.

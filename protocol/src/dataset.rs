@@ -61,8 +61,12 @@ pub struct Version {
 }
 
 impl Version {
+    /// The files' total size; saturating, since the sizes come from a
+    /// listing anyone with the dataset could have written.
     pub fn bytes(&self) -> u64 {
-        self.files.iter().map(|f| f.size).sum()
+        self.files
+            .iter()
+            .fold(0, |total, f| total.saturating_add(f.size))
     }
 
     pub fn to_toml(&self) -> String {
@@ -176,5 +180,25 @@ mod tests {
             ..version
         };
         assert_eq!(Version::from_toml(&fine.to_toml()), Ok(fine));
+    }
+
+    #[test]
+    fn a_listing_of_huge_sizes_does_not_overflow() {
+        let file = |n: u8| {
+            format!(
+                "[[files]]\npath = \"f{n}\"\nhash = \"{}\"\nsize = {}\n",
+                BlobHash::of(&[n]),
+                i64::MAX
+            )
+        };
+        let text = format!(
+            "number = 1\ncollection = \"{}\"\ncreated_ms = 0\n{}{}{}",
+            BlobHash::of(b"c"),
+            file(1),
+            file(2),
+            file(3)
+        );
+        let version = Version::from_toml(&text).expect("a valid listing");
+        assert_eq!(version.bytes(), u64::MAX);
     }
 }

@@ -9,6 +9,7 @@
 //! .tandem/env/base.toml                   base id and revision
 //! .tandem/env/packages/<mgr>_<name>.toml  manager, name, pinned version
 //! .tandem/env/snippets/<name>.toml        custom Dockerfile lines
+//! .tandem/env/limits.toml                 container memory and pids limits
 //! ```
 //!
 //! Everything here is pure: the node reads the files, this module parses and
@@ -25,6 +26,24 @@ pub const ENV_DIR: &str = ".tandem/env";
 pub const BASE_FILE: &str = ".tandem/env/base.toml";
 pub const PACKAGES_DIR: &str = ".tandem/env/packages";
 pub const SNIPPETS_DIR: &str = ".tandem/env/snippets";
+pub const LIMITS_FILE: &str = ".tandem/env/limits.toml";
+
+/// Least memory a project may give its container: JupyterLab and a kernel
+/// need about this much to start.
+pub const MIN_MEMORY: u64 = 256 * MIB;
+/// Fewest processes (threads count too) a project may give its container.
+pub const MIN_PIDS: u32 = 64;
+/// Most processes a project may ask for: past this the limit protects
+/// nothing (Linux's own default maximum is 4 194 304).
+pub const MAX_PIDS: u32 = 1 << 20;
+/// Processes a container may run when the project sets no limit: room for
+/// JupyterLab, several kernels and their BLAS threads, while a fork bomb
+/// stops here instead of taking the host down.
+pub const DEFAULT_PIDS: u32 = 4096;
+const KIB: u64 = 1024;
+const MIB: u64 = 1024 * KIB;
+const GIB: u64 = 1024 * MIB;
+const TIB: u64 = 1024 * GIB;
 
 /// Longest snippet accepted: custom lines are for a few commands, not a
 /// second Dockerfile.
@@ -48,6 +67,12 @@ pub enum EnvError {
     Malformed { path: String, message: String },
     #[error("requirements line {line}: {message}")]
     Requirement { line: usize, message: String },
+    #[error("container limit {what} {given:?}: {reason}")]
+    BadLimit {
+        what: &'static str,
+        given: String,
+        reason: String,
+    },
 }
 
 /// The package managers an environment can pin packages with.
@@ -528,6 +553,155 @@ pub fn snippet_path(name: &str) -> String {
     format!("{SNIPPETS_DIR}/{name}.toml")
 }
 
+impl Snippet {
+    /// Names exactly these lines under this name: what a user accepts
+    /// before a snippet from someone else is built.
+    pub fn hash(&self) -> String {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(b"tandem snippet v1\0");
+        hasher.update(self.name.as_bytes());
+        hasher.update(b"\0");
+        hasher.update(self.lines.as_bytes());
+        hasher.finalize().to_hex().to_string()
+    }
+}
+
+/// A project's container limits: `.tandem/env/limits.toml`. Unset fields
+/// take the node's defaults (half the engine's memory, [`DEFAULT_PIDS`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Bytes of memory, at least [`MIN_MEMORY`].
+    pub memory: Option<u64>,
+    /// Processes and threads, [`MIN_PIDS`] to [`MAX_PIDS`].
+    pub pids: Option<u32>,
+}
+
+impl Limits {
+    pub fn parse(text: &str) -> Result<Self, EnvError> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Raw {
+            memory: Option<String>,
+            pids: Option<i64>,
+        }
+        let raw: Raw = toml::from_str(text).map_err(|e| EnvError::Malformed {
+            path: LIMITS_FILE.to_owned(),
+            message: e.message().to_owned(),
+        })?;
+        Ok(Limits {
+            memory: raw.memory.as_deref().map(parse_memory).transpose()?,
+            pids: raw
+                .pids
+                .map(|n| validate_pids(&n.to_string()))
+                .transpose()?,
+        })
+    }
+
+    pub fn to_toml(&self) -> String {
+        let mut out = String::new();
+        if let Some(memory) = self.memory {
+            out.push_str(&format!("memory = \"{}\"\n", format_size(memory)));
+        }
+        if let Some(pids) = self.pids {
+            out.push_str(&format!("pids = {pids}\n"));
+        }
+        out
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.memory.is_none() && self.pids.is_none()
+    }
+}
+
+/// Reads a memory size: a number (fractions allowed) and a unit, `B`,
+/// `KiB`, `MiB`, `GiB`, `TiB` (or Docker's `k`, `m`, `g`, `t`, which mean
+/// the same) or decimal `KB`, `MB`, `GB`, `TB`; case is ignored.
+pub fn parse_memory(text: &str) -> Result<u64, EnvError> {
+    let bad = |reason: &str| EnvError::BadLimit {
+        what: "memory",
+        given: text.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let trimmed = text.trim();
+    let split = trimmed
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(split);
+    let unit = unit.trim().to_ascii_lowercase();
+    let scale: u64 = match unit.as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => KIB,
+        "m" | "mib" => MIB,
+        "g" | "gib" => GIB,
+        "t" | "tib" => TIB,
+        "kb" => 1000,
+        "mb" => 1000_u64.pow(2),
+        "gb" => 1000_u64.pow(3),
+        "tb" => 1000_u64.pow(4),
+        _ => return Err(bad("use a unit such as MiB or GiB (e.g. 4GiB)")),
+    };
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    if whole.is_empty() || fraction.contains('.') || fraction.len() > 6 || text.len() > 32 {
+        return Err(bad("write a number and a unit, e.g. 4GiB or 1.5GiB"));
+    }
+    let whole: u64 = whole
+        .parse()
+        .map_err(|_| bad("write a number and a unit, e.g. 4GiB"))?;
+    let fraction_value: u64 = if fraction.is_empty() {
+        0
+    } else {
+        fraction
+            .parse()
+            .map_err(|_| bad("write a number and a unit, e.g. 1.5GiB"))?
+    };
+    let denominator = 10_u64.pow(fraction.len() as u32);
+    let bytes = whole
+        .checked_mul(scale)
+        .and_then(|b| b.checked_add(fraction_value.checked_mul(scale)? / denominator))
+        .ok_or_else(|| bad("too large"))?;
+    if bytes < MIN_MEMORY {
+        return Err(bad(&format!(
+            "at least {} (JupyterLab needs it to start)",
+            format_size(MIN_MEMORY)
+        )));
+    }
+    // Docker takes the limit as a signed 64-bit count.
+    if bytes > i64::MAX as u64 {
+        return Err(bad("too large"));
+    }
+    Ok(bytes)
+}
+
+/// Reads a process limit.
+pub fn validate_pids(text: &str) -> Result<u32, EnvError> {
+    let bad = |reason: String| EnvError::BadLimit {
+        what: "pids",
+        given: text.to_owned(),
+        reason,
+    };
+    let n: u32 = text
+        .trim()
+        .parse()
+        .map_err(|_| bad("a whole number of processes".into()))?;
+    if !(MIN_PIDS..=MAX_PIDS).contains(&n) {
+        return Err(bad(format!("between {MIN_PIDS} and {MAX_PIDS}")));
+    }
+    Ok(n)
+}
+
+/// A size the way people write it: whole GiB or MiB when it is one.
+pub fn format_size(bytes: u64) -> String {
+    for (unit, scale) in [("TiB", TIB), ("GiB", GIB), ("MiB", MIB), ("KiB", KIB)] {
+        if bytes >= scale && bytes.is_multiple_of(scale) {
+            return format!("{} {unit}", bytes / scale);
+        }
+    }
+    if bytes >= GIB {
+        return format!("{:.2} GiB", bytes as f64 / GIB as f64);
+    }
+    format!("{bytes} B")
+}
+
 /// A whole environment, as read from a project.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnvSpec {
@@ -886,5 +1060,55 @@ mod tests {
         assert!(is_prerelease("1.0~beta1-1"));
         assert!(!is_prerelease("2.4.6"));
         assert!(!is_prerelease("1:2.3-4+deb12u1"));
+    }
+
+    #[test]
+    fn memory_limits_read_units_and_refuse_nonsense() {
+        assert_eq!(parse_memory("4GiB"), Ok(4 * GIB));
+        assert_eq!(parse_memory("4 g"), Ok(4 * GIB));
+        assert_eq!(parse_memory("1.5GiB"), Ok(GIB + GIB / 2));
+        assert_eq!(parse_memory("512MiB"), Ok(512 * MIB));
+        assert_eq!(parse_memory("2GB"), Ok(2_000_000_000));
+        for bad in [
+            "",
+            "GiB",
+            "4 parsecs",
+            "-1GiB",
+            "1.2.3GiB",
+            "100MiB",
+            "4",
+            "1e9",
+            "99999999999TiB",
+        ] {
+            assert!(parse_memory(bad).is_err(), "{bad:?}");
+        }
+        assert!(validate_pids("4096").is_ok());
+        for bad in ["0", "10", "-5", "x", "99999999"] {
+            assert!(validate_pids(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_limits_file_round_trips_and_unknown_fields_are_refused() {
+        let limits = Limits {
+            memory: Some(4 * GIB),
+            pids: Some(2048),
+        };
+        assert_eq!(Limits::parse(&limits.to_toml()), Ok(limits));
+        assert_eq!(Limits::parse(""), Ok(Limits::default()));
+        assert!(Limits::parse("memory = \"4GiB\"\nprivileged = true\n").is_err());
+        assert!(Limits::parse("pids = 1\n").is_err());
+        assert_eq!(format_size(4 * GIB), "4 GiB");
+        assert_eq!(format_size(1536 * MIB), "1536 MiB");
+    }
+
+    #[test]
+    fn a_snippet_s_hash_names_its_name_and_lines() {
+        let one = Snippet::new("tools", "RUN echo one").expect("valid");
+        let two = Snippet::new("tools", "RUN echo two").expect("valid");
+        let other = Snippet::new("other", "RUN echo one").expect("valid");
+        assert_eq!(one.hash(), one.clone().hash());
+        assert_ne!(one.hash(), two.hash());
+        assert_ne!(one.hash(), other.hash());
     }
 }

@@ -6,18 +6,21 @@
 //! through the mesh, so a member hears of a change even when it is not
 //! connected to the writer. Three rules keep this private:
 //!
-//! - The topic is a hash of the project id *and* the project's current
-//!   access heads ([`topic`]), so it says nothing about the project.
+//! - The topic is a hash of the project's [`Secret`] *and* its current
+//!   access heads ([`topic`]), so it says nothing about the project. The
+//!   secret comes from the genesis nonce, which travels only inside the
+//!   project's history: the project id, which is shared more freely
+//!   (invitations, offers, a revoked member's memory), is not enough.
 //!   Members whose access views differ for a moment are on different
 //!   topics; the node's direct announcement covers them until they agree.
 //! - Gossipsub tells every connected peer which topics a node is on, so
 //!   anyone may learn a topic string and subscribe to it. The payload is
 //!   therefore sealed (XChaCha20-Poly1305) with a key derived from the same
 //!   secret inputs in another context ([`key`]): only a node that holds the
-//!   project id and its current access heads can read it. The access heads
-//!   change with every grant and revocation, so a revoked member cannot
-//!   read anything published after the revocation, and a peer without a
-//!   role never could.
+//!   project's genesis and its current access heads can read it. The access
+//!   heads change with every grant and revocation and are only sent to
+//!   members, so a revoked member cannot read anything published after the
+//!   revocation, and a peer without a role never could.
 //! - A receiver checks that the publisher signed the heads, that the
 //!   message's transport-level source is that same key, and (in the node)
 //!   that the key holds a role in the project before it acts or relays.
@@ -27,7 +30,7 @@ use chacha20poly1305::{KeyInit, XChaCha20Poly1305, XNonce};
 
 use crate::access::StatementId;
 use crate::identity::PeerKey;
-use crate::project::ProjectId;
+use crate::project::{ProjectId, SignedGenesis};
 use crate::signed::SignedError;
 use crate::wire::{MAX_REFS, Refs, SignedRefs};
 
@@ -60,12 +63,34 @@ pub enum GossipError {
 /// Bytes of the random nonce that starts every sealed announcement.
 pub const NONCE_LEN: usize = 24;
 
-fn access_digest(context: &str, project: &ProjectId, access_heads: &[StatementId]) -> [u8; 32] {
+/// What only holders of a project know: derived from its genesis, whose
+/// random nonce reaches a node only with the project's history (served to
+/// members alone). Never sent anywhere.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Secret([u8; 32]);
+
+impl Secret {
+    /// The secret of the project this genesis founds.
+    pub fn of(genesis: &SignedGenesis) -> Self {
+        let mut hasher = blake3::Hasher::new_derive_key("tandem gossip secret v1");
+        hasher.update(genesis.project_id().as_bytes());
+        hasher.update(genesis.payload.nonce.as_bytes());
+        Self(*hasher.finalize().as_bytes())
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+fn access_digest(context: &str, secret: &Secret, access_heads: &[StatementId]) -> [u8; 32] {
     let mut heads: Vec<&[u8; 32]> = access_heads.iter().map(StatementId::as_bytes).collect();
     heads.sort();
     heads.dedup();
     let mut hasher = blake3::Hasher::new_derive_key(context);
-    hasher.update(project.as_bytes());
+    hasher.update(&secret.0);
     for head in heads {
         hasher.update(head);
     }
@@ -74,16 +99,16 @@ fn access_digest(context: &str, project: &ProjectId, access_heads: &[StatementId
 
 /// The key that seals announcements while the project's access is at
 /// these heads.
-pub fn key(project: &ProjectId, access_heads: &[StatementId]) -> [u8; 32] {
-    access_digest("tandem gossip key v1", project, access_heads)
+pub fn key(secret: &Secret, access_heads: &[StatementId]) -> [u8; 32] {
+    access_digest("tandem gossip key v2", secret, access_heads)
 }
 
 /// The gossipsub topic of a project as its members see it now.
 ///
-/// Order of `access_heads` does not matter; the result does not reveal
-/// the project id.
-pub fn topic(project: &ProjectId, access_heads: &[StatementId]) -> String {
-    let digest = access_digest("tandem gossip topic v1", project, access_heads);
+/// Order of `access_heads` does not matter; the result reveals neither the
+/// project id nor the secret.
+pub fn topic(secret: &Secret, access_heads: &[StatementId]) -> String {
+    let digest = access_digest("tandem gossip topic v2", secret, access_heads);
     format!("tandem/p/{}", hex::encode(digest))
 }
 
@@ -92,6 +117,7 @@ pub fn topic(project: &ProjectId, access_heads: &[StatementId]) -> String {
 /// crate stays free of I/O).
 pub fn encode(
     refs: &SignedRefs,
+    secret: &Secret,
     access_heads: &[StatementId],
     nonce: [u8; NONCE_LEN],
 ) -> Result<Vec<u8>, GossipError> {
@@ -99,7 +125,7 @@ pub fn encode(
         return Err(GossipError::TooManyRefs(refs.payload.heads.len()));
     }
     let plain = refs.to_json().into_bytes();
-    let cipher = XChaCha20Poly1305::new(&key(&refs.payload.project, access_heads).into());
+    let cipher = XChaCha20Poly1305::new(&key(secret, access_heads).into());
     let sealed = cipher
         .encrypt(XNonce::from_slice(&nonce), plain.as_slice())
         .map_err(|_| GossipError::Sealed)?;
@@ -119,6 +145,7 @@ pub fn decode(
     bytes: &[u8],
     source: Option<&PeerKey>,
     project: &ProjectId,
+    secret: &Secret,
     access_heads: &[StatementId],
 ) -> Result<Refs, GossipError> {
     if bytes.len() > MAX_ANNOUNCEMENT {
@@ -129,7 +156,7 @@ pub fn decode(
         return Err(GossipError::Sealed);
     }
     let (nonce, sealed) = bytes.split_at(NONCE_LEN);
-    let cipher = XChaCha20Poly1305::new(&key(project, access_heads).into());
+    let cipher = XChaCha20Poly1305::new(&key(secret, access_heads).into());
     let plain = cipher
         .decrypt(XNonce::from_slice(nonce), sealed)
         .map_err(|_| GossipError::Sealed)?;
@@ -157,10 +184,21 @@ mod tests {
     use crate::SecretKey;
     use crate::signed::Signed;
 
+    fn genesis(byte: u8) -> SignedGenesis {
+        crate::project::Genesis::create(
+            &"p".parse().expect("test fixture"),
+            &SecretKey::from_bytes([0x44; 32]),
+            0,
+            [byte; 16],
+        )
+    }
+
     fn project(byte: u8) -> ProjectId {
-        format!("tp{}", bs58::encode([byte; 32]).into_string())
-            .parse()
-            .expect("test fixture")
+        genesis(byte).project_id()
+    }
+
+    fn secret(byte: u8) -> Secret {
+        Secret::of(&genesis(byte))
     }
 
     fn heads_of(key: &SecretKey, project: ProjectId, head: &str) -> SignedRefs {
@@ -181,62 +219,81 @@ mod tests {
     }
 
     #[test]
-    fn topic_depends_on_project_and_access_but_not_order() {
+    fn topic_depends_on_the_secret_and_access_but_not_order() {
         let (a, b) = (statement_id(1), statement_id(2));
-        let p = project(7);
-        assert_eq!(topic(&p, &[a, b]), topic(&p, &[b, a]));
+        let s = secret(7);
+        assert_eq!(topic(&s, &[a, b]), topic(&s, &[b, a]));
         assert_ne!(
-            topic(&p, &[a]),
-            topic(&p, &[a, b]),
+            topic(&s, &[a]),
+            topic(&s, &[a, b]),
             "a grant moves the topic"
         );
-        assert_ne!(topic(&p, &[a]), topic(&project(8), &[a]));
-        assert!(!topic(&p, &[a]).contains(&p.to_string()));
+        assert_ne!(topic(&s, &[a]), topic(&secret(8), &[a]));
+        let p = project(7);
+        assert!(!topic(&s, &[a]).contains(&p.to_string()));
+        assert!(!topic(&s, &[a]).contains(&hex::encode(p.as_bytes())));
         assert_ne!(
-            key(&p, &[a]).to_vec(),
-            hex::decode(topic(&p, &[a]).trim_start_matches("tandem/p/")).expect("test fixture"),
+            key(&s, &[a]).to_vec(),
+            hex::decode(topic(&s, &[a]).trim_start_matches("tandem/p/")).expect("test fixture"),
             "the topic, which anyone may see, is not the key"
         );
+    }
+
+    #[test]
+    fn the_project_id_alone_derives_nothing() {
+        // Whoever knows the id and the heads (a stranger who was told the
+        // id, say) but not the genesis cannot make a secret from them:
+        // the id is an input to the secret, never the secret itself.
+        let g = genesis(3);
+        let mut forged = g.clone();
+        forged.payload.nonce = hex::encode([0u8; 16]);
+        assert_ne!(Secret::of(&g), Secret::of(&forged));
+        assert_ne!(
+            Secret::of(&g).0,
+            *g.project_id().as_bytes(),
+            "the secret is not the id"
+        );
+        assert!(!format!("{:?}", Secret::of(&g)).contains(&hex::encode(Secret::of(&g).0)));
     }
 
     #[test]
     fn round_trip_checks_seal_signature_and_source() {
         let alice = SecretKey::from_bytes([0x11; 32]);
         let mallory = SecretKey::from_bytes([0x22; 32]);
-        let p = project(1);
+        let (p, s) = (project(1), secret(1));
         let access = [statement_id(1)];
         let refs = heads_of(&alice, p, "abc");
-        let bytes = encode(&refs, &access, [7; NONCE_LEN]).expect("test fixture");
+        let bytes = encode(&refs, &s, &access, [7; NONCE_LEN]).expect("test fixture");
         assert!(
             !String::from_utf8_lossy(&bytes).contains("abc"),
             "the heads travel sealed"
         );
         assert_eq!(
-            decode(&bytes, Some(&alice.public()), &p, &access).expect("test fixture"),
+            decode(&bytes, Some(&alice.public()), &p, &s, &access).expect("test fixture"),
             refs.payload
         );
         assert!(matches!(
-            decode(&bytes, Some(&mallory.public()), &p, &access),
+            decode(&bytes, Some(&mallory.public()), &p, &s, &access),
             Err(GossipError::WrongSource { .. })
         ));
         assert_eq!(
-            decode(&bytes, None, &p, &access),
+            decode(&bytes, None, &p, &s, &access),
             Err(GossipError::Anonymous)
         );
 
         // A forged body signed by nobody, sealed with the right key.
         let mut forged = refs.clone();
         forged.payload.heads[0].1 = "def".into();
-        let bytes = encode(&forged, &access, [8; NONCE_LEN]).expect("test fixture");
+        let bytes = encode(&forged, &s, &access, [8; NONCE_LEN]).expect("test fixture");
         assert!(matches!(
-            decode(&bytes, Some(&alice.public()), &p, &access),
+            decode(&bytes, Some(&alice.public()), &p, &s, &access),
             Err(GossipError::Signature(_))
         ));
 
         // Heads signed for another project, sealed with this one's key.
         let other = heads_of(&alice, project(2), "abc");
-        let mut sealed_here = encode(&other, &access, [9; NONCE_LEN]).expect("test fixture");
-        let cipher = XChaCha20Poly1305::new(&key(&p, &access).into());
+        let mut sealed_here = encode(&other, &s, &access, [9; NONCE_LEN]).expect("test fixture");
+        let cipher = XChaCha20Poly1305::new(&key(&s, &access).into());
         let plain = other.to_json().into_bytes();
         sealed_here.truncate(NONCE_LEN);
         sealed_here.extend(
@@ -245,7 +302,7 @@ mod tests {
                 .expect("test fixture"),
         );
         assert_eq!(
-            decode(&sealed_here, Some(&alice.public()), &p, &access),
+            decode(&sealed_here, Some(&alice.public()), &p, &s, &access),
             Err(GossipError::WrongProject)
         );
     }
@@ -253,19 +310,20 @@ mod tests {
     #[test]
     fn a_revoked_member_cannot_open_what_comes_after() {
         let alice = SecretKey::from_bytes([0x11; 32]);
-        let p = project(1);
+        let (p, s) = (project(1), secret(1));
         let before = [statement_id(1)];
         let after = [statement_id(1), statement_id(3)];
         let bytes =
-            encode(&heads_of(&alice, p, "abc"), &after, [1; NONCE_LEN]).expect("test fixture");
+            encode(&heads_of(&alice, p, "abc"), &s, &after, [1; NONCE_LEN]).expect("test fixture");
         assert_eq!(
-            decode(&bytes, Some(&alice.public()), &p, &before),
+            decode(&bytes, Some(&alice.public()), &p, &s, &before),
             Err(GossipError::Sealed),
             "who knows only the old access heads learns nothing"
         );
         assert_eq!(
-            decode(&bytes, Some(&alice.public()), &project(9), &after),
-            Err(GossipError::Sealed)
+            decode(&bytes, Some(&alice.public()), &p, &secret(9), &after),
+            Err(GossipError::Sealed),
+            "who knows the id and the heads but not the genesis learns nothing"
         );
     }
 
@@ -273,21 +331,21 @@ mod tests {
     fn bad_input_is_refused_without_panicking() {
         let alice = SecretKey::from_bytes([0x33; 32]);
         let me = Some(alice.public());
-        let p = project(1);
+        let (p, s) = (project(1), secret(1));
         let access = [statement_id(1)];
         for bytes in [&b""[..], b"{", b"null", &[0xff; 40], &[0; NONCE_LEN]] {
             assert_eq!(
-                decode(bytes, me.as_ref(), &p, &access),
+                decode(bytes, me.as_ref(), &p, &s, &access),
                 Err(GossipError::Sealed)
             );
         }
         let huge = vec![b' '; MAX_ANNOUNCEMENT + 1];
         assert!(matches!(
-            decode(&huge, me.as_ref(), &p, &access),
+            decode(&huge, me.as_ref(), &p, &s, &access),
             Err(GossipError::TooLarge(_))
         ));
         // Sealed garbage: opens, but is not a signed heads document.
-        let cipher = XChaCha20Poly1305::new(&key(&p, &access).into());
+        let cipher = XChaCha20Poly1305::new(&key(&s, &access).into());
         let mut bytes = vec![5; NONCE_LEN];
         bytes.extend(
             cipher
@@ -295,7 +353,7 @@ mod tests {
                 .expect("test fixture"),
         );
         assert!(matches!(
-            decode(&bytes, me.as_ref(), &p, &access),
+            decode(&bytes, me.as_ref(), &p, &s, &access),
             Err(GossipError::Malformed(_))
         ));
         let mut refs = heads_of(&alice, p, "abc").payload;
@@ -304,7 +362,7 @@ mod tests {
             .collect();
         let signed = Signed::sign(refs, &alice).expect("test fixture");
         assert!(matches!(
-            encode(&signed, &access, [0; NONCE_LEN]),
+            encode(&signed, &s, &access, [0; NONCE_LEN]),
             Err(GossipError::TooManyRefs(_))
         ));
     }

@@ -117,6 +117,74 @@ pub struct FeedBundle {
     pub bundle: Vec<u8>,
 }
 
+/// A Git object id as peers must name it: exactly 40 lowercase hex digits.
+///
+/// Git resolves anything shorter as an abbreviation (`git pack-objects`
+/// would pack whatever object the prefix happens to match, named or not),
+/// and libgit2 pads it with zeros; so ids from the wire are parsed into
+/// this type before they reach either, and every other form is refused.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Oid(String);
+
+/// Why a text is not a full object id. Holds at most the first 64
+/// characters of the text, so a hostile megabyte never reaches a log.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{shown:?} is not a full Git object id (40 lowercase hex digits); abbreviated and other forms are refused"
+)]
+pub struct OidError {
+    pub shown: String,
+}
+
+impl Oid {
+    /// Length of a SHA-1 object id in hex.
+    pub const LEN: usize = 40;
+
+    pub fn parse(text: &str) -> Result<Self, OidError> {
+        let full = text.len() == Self::LEN
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if full {
+            Ok(Self(text.to_owned()))
+        } else {
+            Err(OidError {
+                shown: text.chars().take(64).collect(),
+            })
+        }
+    }
+
+    /// Parses every id of a list (a pack request's `want` or `have`),
+    /// refusing the list if any one is not full.
+    pub fn parse_all(texts: &[String]) -> Result<Vec<Self>, OidError> {
+        texts.iter().map(|t| Self::parse(t)).collect()
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for Oid {
+    type Err = OidError;
+
+    fn from_str(text: &str) -> Result<Self, OidError> {
+        Self::parse(text)
+    }
+}
+
+impl std::fmt::Display for Oid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl AsRef<str> for Oid {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A peer's branch heads for one project, signed by that peer and pinned to
 /// the project id, so they cannot be replayed elsewhere.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,8 +215,8 @@ pub enum RefsError {
     WrongPeer { signed: String, sent: String },
     #[error("refs list {0} heads; the limit is {MAX_REFS}")]
     TooMany(usize),
-    #[error("not a commit id: {0:?}")]
-    BadOid(String),
+    #[error("refs name a bad commit: {0}")]
+    BadOid(OidError),
     #[error(transparent)]
     Signature(#[from] SignedError),
 }
@@ -169,10 +237,7 @@ impl SignedRefs {
             return Err(RefsError::TooMany(self.payload.heads.len()));
         }
         for (_, oid) in &self.payload.heads {
-            let ok = oid.len() == 40 && oid.bytes().all(|b| b.is_ascii_hexdigit());
-            if !ok {
-                return Err(RefsError::BadOid(oid.clone()));
-            }
+            Oid::parse(oid).map_err(RefsError::BadOid)?;
         }
         self.verify()?;
         Ok(())
@@ -265,6 +330,52 @@ mod tests {
             Err(RefsError::Signature(_))
         ));
         assert_eq!(signed.head("main"), Some("a".repeat(40).as_str()));
+    }
+
+    #[test]
+    fn only_full_lowercase_object_ids_parse() {
+        let full = "0123456789abcdef0123456789abcdef01234567";
+        assert_eq!(Oid::parse(full).map(|o| o.to_string()), Ok(full.to_owned()));
+        for bad in [
+            "",
+            "abc1234",                                  // an abbreviation git would resolve
+            &full[..39],                                // one short
+            &format!("{full}0"),                        // one long
+            &full.to_uppercase(),                       // uppercase
+            "HEAD",                                     // a name git would resolve
+            "--all",                                    // an option to pack-objects
+            "^0123456789abcdef0123456789abcdef0123456", // a negation
+            "0123456789abcdef0123456789abcdef0123456\n", // a line break
+            "0123456789abcdef0123456789abcdef012345é",  // 40 bytes, not hex
+        ] {
+            let err = Oid::parse(bad).expect_err(bad);
+            assert!(
+                err.to_string().contains("not a full Git object id"),
+                "{err}"
+            );
+        }
+        let long = "a".repeat(1_000_000);
+        assert_eq!(Oid::parse(&long).expect_err("long").shown.len(), 64);
+        assert!(Oid::parse_all(&[full.to_owned(), "abc".into()]).is_err());
+        assert_eq!(Oid::parse_all(&[full.to_owned()]).map(|v| v.len()), Ok(1));
+    }
+
+    #[test]
+    fn refs_with_an_abbreviated_or_uppercase_head_are_refused() {
+        let peer = SecretKey::from_bytes([1; 32]);
+        for head in ["abc1234".to_owned(), "A".repeat(40)] {
+            let refs = Refs {
+                project: project(1),
+                peer: peer.public(),
+                heads: vec![("main".into(), head)],
+                time_ms: 5,
+            };
+            let signed = Signed::sign(refs, &peer).expect("sign");
+            assert!(matches!(
+                signed.check(&project(1), &peer.public()),
+                Err(RefsError::BadOid(_))
+            ));
+        }
     }
 
     #[test]

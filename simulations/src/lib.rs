@@ -19,9 +19,14 @@
 //! verdict shared (`Verdicts`); roles and access heads are re-evaluated
 //! only when a peer's statements change; message sizes are summed from
 //! remembered element sizes instead of re-encoding (`WireSizes`). Each
-//! peer syncs with one random peer per round, so work per round is linear
-//! in the number of peers (times what one sync carries, which grows with it).
+//! peer syncs with one random peer per round, chosen among those that hold
+//! a role in its view (a node names a project only to its members), so
+//! work per round is linear in the number of peers (times what one sync
+//! carries, which grows with it). Optionally some readers flood their
+//! access answers with junk (`Config::flooding_readers`); no member may
+//! keep any of it.
 
+use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 
@@ -76,6 +81,10 @@ pub struct Config {
     /// Also encode every message with serde_json and panic if the counted
     /// size differs (see `WireSizes`). Slow; for tests.
     pub check_wire_sizes: bool,
+    /// Readers whose answers to access requests also carry 70 validly
+    /// signed statements from throw-away keys (the flood of issue 13):
+    /// no member may keep one, and every member must still converge.
+    pub flooding_readers: usize,
 }
 
 impl Config {
@@ -90,6 +99,7 @@ impl Config {
             busy_rounds: 20,
             max_quiet_rounds: 200,
             check_wire_sizes: false,
+            flooding_readers: 0,
         }
     }
 }
@@ -156,14 +166,26 @@ struct Peer {
     /// Each peer's head as last merged from it: the node keeps these under
     /// `refs/tandem/peers/`, and a session offers them as `have`.
     known: HashMap<PeerKey, u32>,
+    /// Junk this (hostile) peer adds to every access answer.
+    flood: Vec<SignedStatement>,
 }
 
 struct View<'a> {
     peer: &'a Peer,
     dag: &'a Dag,
+    verdicts: &'a RefCell<Verdicts>,
 }
 
 impl LocalView for View<'_> {
+    fn access(&self) -> &Access {
+        &self.peer.access
+    }
+    fn now_ms(&self) -> i64 {
+        0
+    }
+    fn verify(&self, statement: SignedStatement, project: &ProjectId) -> Option<Verified> {
+        self.verdicts.borrow_mut().check(&statement, project)
+    }
     fn access_heads(&self) -> Vec<StatementId> {
         self.peer.access_heads.clone()
     }
@@ -177,6 +199,9 @@ impl LocalView for View<'_> {
     }
     fn roles(&self) -> Roles {
         self.peer.roles.clone()
+    }
+    fn role_of(&self, peer: &PeerKey) -> Option<Role> {
+        self.peer.roles.role_of(peer)
     }
     fn haves_for(&self, peer: &PeerKey) -> Vec<String> {
         // As the node does: the peer's last head, then commits along the
@@ -422,6 +447,7 @@ impl Peer {
             session: None,
             signed_refs: None,
             known: HashMap::new(),
+            flood: Vec::new(),
         };
         peer.refresh_access();
         peer
@@ -522,9 +548,11 @@ impl Peer {
             Request::Projects | Request::Announce { .. } | Request::BlobEndpoint => {
                 Response::Denied
             }
-            Request::Access { have, .. } => Response::Access {
-                statements: self.access.statements_beyond(&have),
-            },
+            Request::Access { have, .. } => {
+                let mut statements = self.access.statements_beyond(&have);
+                statements.extend(self.flood.iter().cloned());
+                Response::Access { statements }
+            }
             Request::Refs { .. } => {
                 if let Some((head, refs)) = &self.signed_refs
                     && *head == self.head
@@ -587,24 +615,16 @@ impl Peer {
         }
     }
 
-    fn apply(
-        &mut self,
-        effect: &Effect,
-        project: &ProjectId,
-        verdicts: &mut Verdicts,
-        dag: &mut Dag,
-    ) {
+    fn apply(&mut self, effect: &Effect, dag: &mut Dag) {
         match effect {
             Effect::ApplyAccess(statements) => {
+                // The session already checked them and kept only what counts.
                 let mut added = false;
-                for s in statements {
-                    let Some(v) = verdicts.check(s, project) else {
-                        continue;
-                    };
+                for v in statements {
                     if self.access.contains(&v.id) {
                         continue;
                     }
-                    added |= matches!(self.access.insert(v), Inserted::Added { .. });
+                    added |= matches!(self.access.insert(v.clone()), Inserted::Added { .. });
                 }
                 if added {
                     self.refresh_access();
@@ -905,6 +925,30 @@ pub fn run(config: &Config) -> Outcome {
         })
         .collect();
 
+    let mut junk = Vec::new();
+    for n in 0..config.flooding_readers.min(config.readers) {
+        let flood: Vec<SignedStatement> = (0..70u64)
+            .map(|k| {
+                let mut b = [0xee; 32];
+                b[..8].copy_from_slice(&(n as u64 * 1_000 + k).to_le_bytes());
+                b[8..16].copy_from_slice(&config.seed.to_le_bytes());
+                let throwaway = SecretKey::from_bytes(b);
+                Statement::create(
+                    project,
+                    throwaway.public(),
+                    Action::Grant { role: Role::Admin },
+                    &throwaway,
+                    vec![],
+                    k as i64,
+                    None,
+                )
+                .expect("junk statement")
+            })
+            .collect();
+        junk.extend(flood.iter().map(StatementId::of));
+        peers[first_reader + n].flood = flood;
+    }
+
     let mut net = Net {
         sizes: WireSizes::default(),
         check_wire_sizes: config.check_wire_sizes,
@@ -919,7 +963,12 @@ pub fn run(config: &Config) -> Outcome {
         bytes: 0,
         bytes_by_kind: BTreeMap::new(),
     };
-    let mut verdicts = Verdicts::default();
+    let verdicts = RefCell::new(Verdicts::default());
+    let index_of: HashMap<PeerKey, usize> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (k.public(), i))
+        .collect();
     let mut next_session = 0u64;
     let mut now = 0u64;
     let mut partition: Option<(BTreeSet<usize>, u64)> = None;
@@ -958,24 +1007,37 @@ pub fn run(config: &Config) -> Outcome {
                 }
             }
         }
-        // Every idle peer starts a session with a random other peer.
+        // Every idle peer starts a session with a random other peer among
+        // those that hold a role in its view, as the node does (it names a
+        // project only to its members).
         for i in 0..config.peers {
             if peers[i].session.is_some() {
                 continue;
             }
-            let mut j = rng.below(config.peers as u64) as usize;
-            if j == i {
-                j = (j + 1) % config.peers;
+            let members: Vec<usize> = peers[i]
+                .roles
+                .members
+                .keys()
+                .filter_map(|k| index_of.get(k).copied())
+                .filter(|&j| j != i)
+                .collect();
+            if members.is_empty() {
+                continue;
             }
+            let j = members[rng.below(members.len() as u64) as usize];
             let (session, effects) = Session::start(
                 project,
                 keys[j].public(),
                 &View {
                     peer: &peers[i],
                     dag: &dag,
+                    verdicts: &verdicts,
                 },
             );
             next_session += 1;
+            if session.is_done() {
+                continue;
+            }
             peers[i].session = Some((j, session, next_session));
             for e in effects {
                 if let Effect::Send(request) = e {
@@ -1029,13 +1091,20 @@ pub fn run(config: &Config) -> Outcome {
                         peer.session = Some((other, session, sid));
                         continue;
                     }
-                    let effects = session.on_response(response, &View { peer, dag: &dag });
+                    let effects = session.on_response(
+                        response,
+                        &View {
+                            peer,
+                            dag: &dag,
+                            verdicts: &verdicts,
+                        },
+                    );
                     let mut next_request = None;
                     for e in effects {
                         match e {
                             Effect::Send(r) => next_request = Some(r),
                             Effect::Finished(_) => {}
-                            other => peer.apply(&other, &project, &mut verdicts, &mut dag),
+                            other => peer.apply(&other, &mut dag),
                         }
                     }
                     if let Some(request) = next_request {
@@ -1072,6 +1141,11 @@ pub fn run(config: &Config) -> Outcome {
     }
 
     let mut violations = Vec::new();
+    for (i, peer) in peers.iter().enumerate() {
+        if let Some(id) = junk.iter().find(|id| peer.access.contains(id)) {
+            violations.push(format!("peer {i} kept the junk statement {id}"));
+        }
+    }
     for (author, commit) in &reader_commits {
         for (i, peer) in peers.iter().enumerate() {
             if i != *author && peer.holds.contains(*commit) {
@@ -1128,6 +1202,18 @@ mod tests {
             let checked = run(&config);
             assert!(checked.converged, "{checked:?}");
             assert_eq!(checked, run(&Config::new(peers, seed)));
+        }
+    }
+
+    #[test]
+    fn a_flooding_reader_changes_nothing() {
+        for seed in 0..20 {
+            let outcome = run(&Config {
+                flooding_readers: 1,
+                ..Config::new(10, seed)
+            });
+            assert!(outcome.converged, "seed {seed}: {outcome:?}");
+            assert!(outcome.violations.is_empty(), "seed {seed}: {outcome:?}");
         }
     }
 

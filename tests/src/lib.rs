@@ -200,8 +200,14 @@ impl TestNode {
 
     /// Starts `tandem up` with these network options.
     pub fn start_with(&mut self, network: &[&str]) {
-        let mut child = self
-            .command()
+        let command = self.command();
+        self.start_command(command, network);
+    }
+
+    /// Starts `tandem up` from `command`: [`TestNode::command`], possibly
+    /// rebuilt to run under another program (`setpriv`, say).
+    pub fn start_command(&mut self, mut command: Command, network: &[&str]) {
+        let mut child = command
             .args(["up", "--listen", "127.0.0.1:0"])
             .args(network)
             .stdout(Stdio::piped())

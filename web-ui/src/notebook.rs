@@ -180,6 +180,28 @@ mod tests {
     }
 
     #[test]
+    fn notebook_links_and_images_cannot_call_the_node() {
+        // A cell's HTML output (made by code anyone can commit) and its
+        // Markdown, pointing the browser at the node's API in the
+        // spellings that slip past string checks.
+        let bytes = notebook(serde_json::json!([
+            {"cell_type": "markdown", "source": "[go](http://127.0.0.1:4000/api/projects) ![](http://2130706433:4000/api/x)"},
+            {"cell_type": "code", "source": "display(HTML(...))", "outputs": [
+                {"output_type": "display_data", "data": {"text/html":
+                    "<img src=\"http://0x7f.1:4000/api/projects/p/env/outdated\"><a href=\"http://[::ffff:127.0.0.1]:4000/api/x\">x</a><img src=\"http://127.1:4000/api/y\"><a href=\"http://localhost:4000/\">y</a>"}},
+                {"output_type": "display_data", "data": {"text/markdown": "![](http://[::1]:4000/api/z) [z](http://0.0.0.0:4000/)"}}
+            ]}
+        ]));
+        let html = render(&bytes).expect("test fixture").into_string();
+        assert!(!html.contains("href="), "{html}");
+        assert!(
+            !html.contains("src=\"http"),
+            "no image may load from this machine: {html}"
+        );
+        assert!(!html.contains("4000"), "{html}");
+    }
+
+    #[test]
     fn non_notebooks_get_a_clear_error() {
         assert!(matches!(
             render(b"not json"),

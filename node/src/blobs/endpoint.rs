@@ -34,7 +34,10 @@ pub enum EndpointError {
 
 /// Decides whether a peer may fetch every one of some blobs. It must
 /// answer the same for a hash it does not have as for one the peer may not
-/// read.
+/// read, and must not trust what a project merely names: the node's gate
+/// serves only blobs it obtained for a project the peer may read (see
+/// `blobs::obtained`). It is asked for every request, a batch of up to 512
+/// hashes at a time, so it answers from memory.
 pub trait Gate: Send + Sync + 'static {
     fn may_fetch(&self, peer: &PeerKey, hashes: &[BlobHash]) -> bool;
 }

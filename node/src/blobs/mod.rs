@@ -4,6 +4,7 @@
 pub mod endpoint;
 pub mod fetch;
 pub mod history;
+pub mod obtained;
 pub mod store;
 pub mod track;
 pub mod transfers;

@@ -15,6 +15,8 @@ use iroh_blobs::{BlobFormat, Hash, HashAndFormat};
 use tandem_protocol::blob::BlobHash;
 use tokio::runtime::Handle;
 
+use crate::beneath::{Beneath, BeneathError, Entry};
+
 #[derive(Debug, thiserror::Error)]
 pub enum BlobStoreError {
     #[error("the blob store needs the node's async runtime")]
@@ -29,8 +31,43 @@ pub enum BlobStoreError {
         path: PathBuf,
         message: String,
     },
+    /// The target or source path leads through a link or out of the
+    /// project (see [`crate::beneath`]), or cannot be opened.
+    #[error("{source}")]
+    Path {
+        hash: Option<BlobHash>,
+        #[source]
+        source: BeneathError,
+    },
     #[error("the blob store failed: {0}")]
     Store(String),
+}
+
+impl BlobStoreError {
+    /// A path refused for what it is (a link, an escape): callers skip and
+    /// report it rather than stopping on it.
+    pub fn as_refusal(&self) -> Option<&BeneathError> {
+        match self {
+            Self::Path { source, .. } if source.is_refusal() => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// A file hashed into the store from a project's working tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ingested {
+    pub hash: BlobHash,
+    /// Size and modification time of the file as opened for hashing.
+    pub size: u64,
+    pub mtime_ns: i128,
+}
+
+/// Whether `/proc/self/fd` can name an open file (it lets the store read
+/// exactly the file that was opened beneath the project, by descriptor).
+fn proc_fd_available() -> bool {
+    static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVAILABLE.get_or_init(|| Path::new("/proc/self/fd").is_dir())
 }
 
 /// Files hashed or written at once.
@@ -124,9 +161,86 @@ impl BlobStore {
         )
     }
 
+    /// Hashes files of a project's working tree into the store. Each file
+    /// is opened beneath the root (never through a link) and the store
+    /// reads that open file, by descriptor: what is hashed is the file that
+    /// was checked, even if a link is swapped in meanwhile. Results come
+    /// back in the order of `files`.
+    pub fn ingest_beneath(
+        &self,
+        root: &Beneath,
+        files: Vec<String>,
+    ) -> Vec<Result<Ingested, BlobStoreError>> {
+        self.runtime.block_on(
+            futures::stream::iter(files)
+                .map(|file| self.ingest_one_beneath(root, file))
+                .buffered(CONCURRENCY)
+                .collect(),
+        )
+    }
+
+    async fn ingest_one_beneath(
+        &self,
+        root: &Beneath,
+        file: String,
+    ) -> Result<Ingested, BlobStoreError> {
+        let refused = |source| BlobStoreError::Path { hash: None, source };
+        let (handle, entry) = root.open_file(&file).map_err(refused)?.ok_or_else(|| {
+            BlobStoreError::Ingest {
+                path: PathBuf::from(&file),
+                message: "the file disappeared before it was stored".into(),
+            }
+        })?;
+        let (hash, _) = if proc_fd_available() {
+            use std::os::fd::AsRawFd;
+            let by_fd = PathBuf::from(format!("/proc/self/fd/{}", handle.as_raw_fd()));
+            let stored = self.ingest_path_async(by_fd, PathBuf::from(&file)).await;
+            drop(handle);
+            stored?
+        } else {
+            // No /proc: copy the open file to a staging file of the node's
+            // own, and store that.
+            let staging = self.tmp.join(format!(
+                "ingest-{}",
+                hex::encode(crate::store::random_bytes::<6>())
+            ));
+            let copied = (|| {
+                let mut handle = handle;
+                let mut out = std::fs::File::create(&staging)?;
+                std::io::copy(&mut handle, &mut out).map(|_| ())
+            })();
+            if let Err(e) = copied {
+                let _ = std::fs::remove_file(&staging);
+                return Err(BlobStoreError::Ingest {
+                    path: PathBuf::from(&file),
+                    message: e.to_string(),
+                });
+            }
+            let stored = self
+                .ingest_path_async(staging.clone(), PathBuf::from(&file))
+                .await;
+            let _ = std::fs::remove_file(&staging);
+            stored?
+        };
+        Ok(Ingested {
+            hash,
+            size: entry.size,
+            mtime_ns: entry.mtime_ns,
+        })
+    }
+
     async fn ingest_async(&self, path: PathBuf) -> Result<(BlobHash, u64), BlobStoreError> {
+        self.ingest_path_async(path.clone(), path).await
+    }
+
+    /// Stores the file at `path`; errors name `shown`.
+    async fn ingest_path_async(
+        &self,
+        path: PathBuf,
+        shown: PathBuf,
+    ) -> Result<(BlobHash, u64), BlobStoreError> {
         let fail = |message: String| BlobStoreError::Ingest {
-            path: path.clone(),
+            path: shown.clone(),
             message,
         };
         let absolute = std::path::absolute(&path).map_err(|e| fail(e.to_string()))?;
@@ -234,37 +348,67 @@ impl BlobStore {
         })
     }
 
-    /// Writes complete blobs to their targets, atomically each: the bytes
-    /// go to a temporary file first and are renamed into place, so a crash
-    /// never leaves half a file where the user's file belongs. Folders are
-    /// flushed once at the end rather than once per file.
-    pub fn export_many(&self, items: Vec<(BlobHash, PathBuf)>) -> Vec<Result<(), BlobStoreError>> {
-        let results: Vec<Result<(), BlobStoreError>> = self.runtime.block_on(
+    /// Writes complete blobs to files of a project's working tree,
+    /// atomically each: the bytes go to a staging file of the node's own
+    /// first and are renamed into a folder opened beneath the root (never
+    /// through a link), so a crash never leaves half a file where the
+    /// user's file belongs and nothing lands outside the project. Folders
+    /// are flushed once at the end rather than once per file. Each result
+    /// is the written file's size and modification time; `read_only` makes
+    /// the files read-only (pinned dataset files).
+    pub fn export_many(
+        &self,
+        root: &Beneath,
+        items: Vec<(BlobHash, String)>,
+        read_only: bool,
+    ) -> Vec<Result<Entry, BlobStoreError>> {
+        let results: Vec<Result<Entry, BlobStoreError>> = self.runtime.block_on(
             futures::stream::iter(items.iter().cloned())
-                .map(|(hash, target)| self.export_async(hash, target))
+                .map(|(hash, target)| self.export_async(root, hash, target, read_only))
                 .buffered(CONCURRENCY)
                 .collect(),
         );
-        let folders: std::collections::BTreeSet<&Path> =
-            items.iter().filter_map(|(_, t)| t.parent()).collect();
+        let folders: std::collections::BTreeSet<&str> = items
+            .iter()
+            .map(|(_, t)| t.rsplit_once('/').map_or("", |(folder, _)| folder))
+            .collect();
         for folder in folders {
-            crate::fsutil::sync_dir(folder);
+            root.sync_dir(folder);
         }
         results
     }
 
-    pub fn export(&self, hash: &BlobHash, target: &Path) -> Result<(), BlobStoreError> {
-        self.export_many(vec![(*hash, target.to_owned())])
+    pub fn export(
+        &self,
+        root: &Beneath,
+        hash: &BlobHash,
+        target: &str,
+        read_only: bool,
+    ) -> Result<Entry, BlobStoreError> {
+        self.export_many(root, vec![(*hash, target.to_owned())], read_only)
             .pop()
-            .unwrap_or(Ok(()))
+            .unwrap_or_else(|| Err(BlobStoreError::Store("nothing was written".into())))
     }
 
-    async fn export_async(&self, hash: BlobHash, target: PathBuf) -> Result<(), BlobStoreError> {
+    async fn export_async(
+        &self,
+        root: &Beneath,
+        hash: BlobHash,
+        target: String,
+        read_only: bool,
+    ) -> Result<Entry, BlobStoreError> {
         let fail = |message: String| BlobStoreError::Export {
             hash,
-            path: target.clone(),
+            path: PathBuf::from(&target),
             message,
         };
+        // Refused before any bytes are copied: a link on the way is the
+        // common hostile case, and it costs one lookup to find.
+        root.create_dir_all(target.rsplit_once('/').map_or("", |(folder, _)| folder))
+            .map_err(|source| BlobStoreError::Path {
+                hash: Some(hash),
+                source,
+            })?;
         let name = format!(
             "export-{}-{}",
             hash.short(),
@@ -277,14 +421,29 @@ impl BlobStore {
                 .await
                 .map_err(|e| fail(e.to_string()))?;
         }
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| fail(e.to_string()))?;
-        }
-        if let Err(e) = std::fs::rename(&staging, &target) {
+        let staged = (|| {
+            if read_only {
+                crate::fsutil::make_read_only(&staging)?;
+            }
+            std::fs::symlink_metadata(&staging)
+        })();
+        let meta = match staged {
+            Ok(meta) => meta,
+            Err(e) => {
+                let _ = std::fs::remove_file(&staging);
+                return Err(fail(e.to_string()));
+            }
+        };
+        // The rename keeps the staging file's size and time.
+        let entry = Entry::from_metadata(&meta);
+        if let Err(source) = root.rename_into(&staging, &target) {
             let _ = std::fs::remove_file(&staging);
-            return Err(fail(e.to_string()));
+            return Err(BlobStoreError::Path {
+                hash: Some(hash),
+                source,
+            });
         }
-        Ok(())
+        Ok(entry)
     }
 
     /// The fast path for writing a complete blob out: a kernel-side copy

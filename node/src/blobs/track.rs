@@ -14,7 +14,6 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::UNIX_EPOCH;
 
 use serde::{Deserialize, Serialize};
 use tandem_protocol::blob::{
@@ -22,6 +21,7 @@ use tandem_protocol::blob::{
 };
 use tandem_protocol::path::SafePath;
 
+use crate::beneath::{Beneath, BeneathError, Kind, WriteOptions};
 use crate::fsutil::atomic_write;
 
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +38,21 @@ pub enum TrackError {
         #[source]
         source: blob::BlobError,
     },
+    /// A path in the working tree that leads through a link or out of the
+    /// project (or cannot be used for another reason).
+    #[error(transparent)]
+    Beneath(#[from] BeneathError),
+}
+
+impl TrackError {
+    /// A path refused for what it is (a link, an escape): callers skip and
+    /// report it rather than stopping on it.
+    pub fn as_refusal(&self) -> Option<&BeneathError> {
+        match self {
+            Self::Beneath(e) if e.is_refusal() => Some(e),
+            _ => None,
+        }
+    }
 }
 
 fn io_at(path: &Path) -> impl FnOnce(io::Error) -> TrackError + '_ {
@@ -74,20 +89,14 @@ pub struct LocalState {
     pub linked: BTreeMap<String, Materialised>,
 }
 
-/// The size and modification time of a file, or `None` if it is missing.
-pub fn stat(path: &Path) -> Result<Option<(u64, i128)>, TrackError> {
-    match fs::symlink_metadata(path) {
-        Ok(meta) if meta.is_file() => {
-            let mtime = meta
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                .map_or(0, |d| d.as_nanos() as i128);
-            Ok(Some((meta.len(), mtime)))
-        }
-        Ok(_) => Ok(None),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(io_at(path)(e)),
+/// The size and modification time of the regular file at `file` beneath
+/// the project root, or `None` if there is none (a link there is not a
+/// file, and is never followed). A link or escape on the way is an error
+/// ([`TrackError::as_refusal`]).
+pub fn stat(root: &Beneath, file: &str) -> Result<Option<(u64, i128)>, TrackError> {
+    match root.lstat(file)? {
+        Some(entry) if entry.is_file() => Ok(Some((entry.size, entry.mtime_ns))),
+        _ => Ok(None),
     }
 }
 
@@ -101,17 +110,34 @@ impl Materialised {
 /// One project's blob bookkeeping, rooted at its working tree.
 pub struct Tracker {
     root: PathBuf,
+    /// The working tree, opened on first use; its folder handles are
+    /// reused for as long as this tracker lives (one sweep, say).
+    beneath: std::sync::OnceLock<Beneath>,
 }
+
+/// Largest policy file read.
+const MAX_POLICY_LEN: u64 = 64 * 1024;
 
 impl Tracker {
     pub fn new(root: &Path) -> Self {
         Self {
             root: root.to_owned(),
+            beneath: std::sync::OnceLock::new(),
         }
     }
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The working tree, through which every path from a pointer or a
+    /// listing is reached (see [`crate::beneath`]).
+    pub fn beneath(&self) -> Result<&Beneath, TrackError> {
+        if let Some(beneath) = self.beneath.get() {
+            return Ok(beneath);
+        }
+        let opened = Beneath::open(&self.root)?;
+        Ok(self.beneath.get_or_init(|| opened))
     }
 
     fn state_path(&self) -> PathBuf {
@@ -121,15 +147,24 @@ impl Tracker {
     /// The project's thresholds; a malformed policy file falls back to the
     /// defaults (with a warning) rather than stopping sweeps.
     pub fn policy(&self) -> Result<BlobPolicy, TrackError> {
-        let path = self.root.join(POLICY_FILE);
-        match fs::read_to_string(&path) {
-            Ok(text) => Ok(BlobPolicy::from_toml(&text).unwrap_or_else(|problem| {
-                tracing::warn!(path = %path.display(), %problem, "using the default blob thresholds");
-                BlobPolicy::default()
-            })),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(BlobPolicy::default()),
-            Err(e) => Err(io_at(&path)(e)),
-        }
+        let bytes = match self.beneath()?.read(POLICY_FILE, MAX_POLICY_LEN) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return Ok(BlobPolicy::default()),
+            Err(e @ (BeneathError::TooLarge { .. } | BeneathError::NotAFile { .. })) => {
+                tracing::warn!(problem = %e, "using the default blob thresholds");
+                return Ok(BlobPolicy::default());
+            }
+            Err(e) if e.is_refusal() => {
+                tracing::warn!(problem = %e, "using the default blob thresholds");
+                return Ok(BlobPolicy::default());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        Ok(BlobPolicy::from_toml(&text).unwrap_or_else(|problem| {
+            tracing::warn!(path = POLICY_FILE, %problem, "using the default blob thresholds");
+            BlobPolicy::default()
+        }))
     }
 
     pub fn load_state(&self) -> Result<LocalState, TrackError> {
@@ -152,33 +187,19 @@ impl Tracker {
     }
 
     /// Every pointer in the working tree, by the file it stands for.
-    /// Malformed pointers are reported, not skipped silently.
+    /// Malformed pointers are reported, not skipped silently; links among
+    /// them are never followed (and reported).
     pub fn pointers(&self) -> Result<BTreeMap<SafePath, Pointer>, TrackError> {
-        let dir = self.root.join(POINTER_DIR);
-        let mut out = BTreeMap::new();
-        if !dir.exists() {
-            return Ok(out);
+        let tree = self.beneath()?.read_tree(POINTER_DIR, MAX_POINTER_LEN)?;
+        for link in &tree.links {
+            tracing::warn!(path = %link, "ignoring a symbolic link among the blob pointers");
         }
-        for item in walkdir::WalkDir::new(&dir).follow_links(false) {
-            let item = item.map_err(|e| {
-                let path = e.path().unwrap_or(&dir).to_owned();
-                TrackError::Io {
-                    path,
-                    source: e.into(),
-                }
-            })?;
-            if !item.file_type().is_file() {
-                continue;
-            }
-            let path = item.path();
-            let Ok(relative) = path.strip_prefix(&self.root) else {
-                continue;
-            };
-            let relative = relative.to_string_lossy().replace('\\', "/");
+        let mut out = BTreeMap::new();
+        for (relative, bytes) in tree.files {
             // A malformed pointer (from a buggy or hostile peer) must not
             // stop every later sweep: it is reported and left out.
             let skip = |problem: blob::BlobError| {
-                tracing::warn!(path = %path.display(), %problem, "ignoring a malformed blob pointer");
+                tracing::warn!(path = %relative, %problem, "ignoring a malformed blob pointer");
             };
             let file = match blob::file_for_pointer(&relative) {
                 Ok(file) => file,
@@ -187,12 +208,14 @@ impl Tracker {
                     continue;
                 }
             };
-            let meta = item.metadata().map_err(|e| io_at(path)(e.into()))?;
-            if meta.len() > MAX_POINTER_LEN {
+            let Some(bytes) = bytes else {
                 skip(blob::BlobError::BadPointer("pointer is too large".into()));
                 continue;
-            }
-            let text = fs::read_to_string(path).map_err(io_at(path))?;
+            };
+            let Ok(text) = String::from_utf8(bytes) else {
+                skip(blob::BlobError::BadPointer("pointer is not text".into()));
+                continue;
+            };
             match Pointer::from_toml(&text) {
                 Ok(pointer) => {
                     out.insert(file, pointer);
@@ -207,20 +230,17 @@ impl Tracker {
     /// sweep may write thousands, and after a crash a lost pointer is
     /// rewritten by the next sweep (the local record is saved last).
     pub fn write_pointer(&self, file: &SafePath, pointer: &Pointer) -> Result<(), TrackError> {
-        let path = self.root.join(blob::pointer_path(file));
-        if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent).map_err(io_at(parent))?;
-        }
-        crate::fsutil::replace_file(&path, pointer.to_toml().as_bytes()).map_err(io_at(&path))
+        self.beneath()?.write(
+            &blob::pointer_path(file),
+            pointer.to_toml().as_bytes(),
+            WriteOptions::default(),
+        )?;
+        Ok(())
     }
 
     pub fn remove_pointer(&self, file: &SafePath) -> Result<(), TrackError> {
-        let path = self.root.join(blob::pointer_path(file));
-        match fs::remove_file(&path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io_at(&path)(e)),
-        }
+        self.beneath()?.remove_file(&blob::pointer_path(file))?;
+        Ok(())
     }
 
     /// Rewrites Tandem's block of `.git/info/exclude` to list exactly
@@ -278,14 +298,18 @@ impl Tracker {
 impl Tracker {
     /// `input/<name>` for each `.tandem/datasets/<name>.toml`.
     pub fn link_folders(&self) -> Vec<SafePath> {
-        let dir = self.root.join(tandem_protocol::dataset::LINKS_DIR);
-        let Ok(items) = fs::read_dir(dir) else {
+        let Ok(items) = self
+            .beneath()
+            .map_err(|e| e.to_string())
+            .and_then(|b| b.list(tandem_protocol::dataset::LINKS_DIR).map_err(|e| e.to_string()))
+        else {
             return vec![];
         };
         let mut out: Vec<SafePath> = items
-            .flatten()
-            .filter_map(|item| {
-                let name = item.file_name().to_str()?.strip_suffix(".toml")?.to_owned();
+            .into_iter()
+            .filter(|(_, kind)| *kind == Kind::File)
+            .filter_map(|(name, _)| {
+                let name = name.strip_suffix(".toml")?.to_owned();
                 name.parse::<tandem_protocol::ProjectName>().ok()?;
                 SafePath::parse(&format!("input/{name}")).ok()
             })

@@ -2,6 +2,14 @@
 //! running as the folder's owner. Containers carry labels naming the node
 //! and project, so a restarted node finds its own again and two nodes on
 //! one engine never touch each other's.
+//!
+//! Code in the container is the project's, and a project's code comes from
+//! every member; so the container cannot reach past the folder's files:
+//! `.git` and `.tandem` are mounted read-only over the project (history,
+//! repository config, manifest and pointers are the node's to write), it
+//! runs directly as the folder's owner with no capabilities and
+//! `no-new-privileges`, and a pids and a memory limit keep a runaway cell
+//! from taking the host down.
 
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
@@ -21,6 +29,15 @@ const NODE_LABEL: &str = "tandem.node";
 const PROJECT_LABEL: &str = "tandem.project";
 const NAME_LABEL: &str = "tandem.project-name";
 const TOKEN_LABEL: &str = "tandem.token";
+/// The confinement a container was started with: containers from before
+/// (or with other limits) are replaced, never reused or adopted.
+const CONFINEMENT_LABEL: &str = "tandem.confinement";
+/// Raised whenever the confinement below changes.
+const CONFINEMENT: &str = "2";
+/// Where the project is inside the container.
+const PROJECT_MOUNT: &str = "/mnt/project";
+/// Folders of the project the container may read but not write.
+const READ_ONLY: [&str; 2] = [".git", ".tandem"];
 const JUPYTER_PORT: &str = "8888/tcp";
 /// How long JupyterLab gets to answer after its container starts.
 const READY_TIMEOUT: Duration = Duration::from_secs(90);
@@ -34,6 +51,17 @@ pub struct LaunchSpec<'a> {
     pub project_dir: &'a Path,
     pub image: &'a str,
     pub gpu: bool,
+    /// Bytes of memory (swap included) the container may use.
+    pub memory: i64,
+    /// Processes and threads the container may run.
+    pub pids: i64,
+}
+
+impl LaunchSpec<'_> {
+    /// What [`CONFINEMENT_LABEL`] holds for this launch.
+    fn confinement(&self) -> String {
+        format!("{CONFINEMENT};memory={};pids={}", self.memory, self.pids)
+    }
 }
 
 /// A running project container.
@@ -46,9 +74,17 @@ pub struct Running {
     pub port: u16,
     pub token: String,
     pub started_ms: i64,
+    /// The confinement label it was started with (empty: before labels).
+    pub confinement: String,
 }
 
 impl Running {
+    /// Whether it was started with the current read-only mounts and
+    /// security options (whatever its limits).
+    pub fn confined(&self) -> bool {
+        self.confinement.split(';').next() == Some(CONFINEMENT)
+    }
+
     /// Where JupyterLab answers, without the token.
     pub fn base_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
@@ -67,15 +103,22 @@ pub async fn launch(docker: &Docker, spec: &LaunchSpec<'_>) -> Result<(Running, 
         if existing.0.project_id != spec.project_id {
             continue;
         }
-        if existing.1 && existing.0.image == spec.image {
+        if existing.1
+            && existing.0.image == spec.image
+            && existing.0.confinement == spec.confinement()
+        {
             return Ok((existing.0, false));
         }
-        // Stopped, or running an older image: replace it.
+        // Stopped, running an older image, or started with other limits or
+        // an older confinement: replace it.
         remove(docker, &existing.0.container).await?;
     }
     let metadata = std::fs::metadata(spec.project_dir)
         .map_err(|e| EnvError::Docker(format!("reading {}: {e}", spec.project_dir.display())))?;
+    // Run directly as the folder's owner: no step drops privileges, so the
+    // container needs no capability at all.
     let user = format!("{}:{}", metadata.uid(), metadata.gid());
+    let mounts = mounts(spec.project_dir)?;
     let token = hex::encode(crate::store::random_bytes::<24>());
     let name = format!(
         "tandem-{}-{}",
@@ -87,6 +130,7 @@ pub async fn launch(docker: &Docker, spec: &LaunchSpec<'_>) -> Result<(Running, 
         (PROJECT_LABEL.to_owned(), spec.project_id.to_owned()),
         (NAME_LABEL.to_owned(), spec.project_name.to_owned()),
         (TOKEN_LABEL.to_owned(), token.clone()),
+        (CONFINEMENT_LABEL.to_owned(), spec.confinement()),
     ]);
     let cmd = [
         "jupyter",
@@ -95,20 +139,20 @@ pub async fn launch(docker: &Docker, spec: &LaunchSpec<'_>) -> Result<(Running, 
         "--port=8888",
         "--no-browser",
         &format!("--IdentityProvider.token={token}"),
-        "--ServerApp.root_dir=/mnt/project",
+        &format!("--ServerApp.root_dir={PROJECT_MOUNT}"),
         // The host user may be root (a server, CI); the container is theirs.
         "--allow-root",
     ]
     .map(str::to_owned)
     .to_vec();
     let host_config = HostConfig {
-        // A mount, not a `binds` string: any character may be in the path.
-        mounts: Some(vec![Mount {
-            source: Some(absolute(spec.project_dir).display().to_string()),
-            target: Some("/mnt/project".to_owned()),
-            typ: Some(MountType::BIND),
-            ..Default::default()
-        }]),
+        mounts: Some(mounts),
+        security_opt: Some(vec!["no-new-privileges:true".to_owned()]),
+        cap_drop: Some(vec!["ALL".to_owned()]),
+        pids_limit: Some(spec.pids),
+        memory: Some(spec.memory),
+        // Swap counts towards the limit, so it limits.
+        memory_swap: Some(spec.memory),
         port_bindings: Some(HashMap::from([(
             JUPYTER_PORT.to_owned(),
             Some(vec![PortBinding {
@@ -156,6 +200,44 @@ pub async fn launch(docker: &Docker, spec: &LaunchSpec<'_>) -> Result<(Running, 
 
 fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
+}
+
+/// The project read-write, then `.git` and `.tandem` read-only over it (the
+/// engine mounts in order, so the nested mounts come after their parent).
+/// Mounts, not `binds` strings: any character may be in the path. Each
+/// source must be a real folder: the engine would follow a symlink and
+/// mount whatever it names.
+fn mounts(project_dir: &Path) -> Result<Vec<Mount>, EnvError> {
+    let root = absolute(project_dir);
+    let mut mounts = vec![Mount {
+        source: Some(root.display().to_string()),
+        target: Some(PROJECT_MOUNT.to_owned()),
+        typ: Some(MountType::BIND),
+        ..Default::default()
+    }];
+    for name in READ_ONLY {
+        let source = root.join(name);
+        let unsafe_mount = |what| EnvError::UnsafeMount {
+            path: source.clone(),
+            what,
+        };
+        match std::fs::symlink_metadata(&source) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return Err(unsafe_mount("a symbolic link"));
+            }
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => return Err(unsafe_mount("not a folder")),
+            Err(_) => return Err(unsafe_mount("missing")),
+        }
+        mounts.push(Mount {
+            source: Some(source.display().to_string()),
+            target: Some(format!("{PROJECT_MOUNT}/{name}")),
+            typ: Some(MountType::BIND),
+            read_only: Some(true),
+            ..Default::default()
+        });
+    }
+    Ok(mounts)
 }
 
 /// Polls JupyterLab's status route until it answers.
@@ -244,6 +326,7 @@ async fn inspect(docker: &Docker, container: &str) -> Result<Option<(Running, bo
             port,
             token: label(TOKEN_LABEL),
             started_ms,
+            confinement: label(CONFINEMENT_LABEL),
         },
         running && port != 0,
     )))
@@ -279,4 +362,46 @@ async fn logs(docker: &Docker, container: &str) -> Vec<String> {
         .lines()
         .map(str::to_owned)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn git_and_tandem_are_mounted_read_only_after_the_project() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join(".git")).expect("mkdir");
+        std::fs::create_dir(dir.path().join(".tandem")).expect("mkdir");
+        let mounts = mounts(dir.path()).expect("mounts");
+        let targets: Vec<(&str, bool)> = mounts
+            .iter()
+            .map(|m| {
+                (
+                    m.target.as_deref().unwrap_or_default(),
+                    m.read_only.unwrap_or(false),
+                )
+            })
+            .collect();
+        assert_eq!(
+            targets,
+            [
+                ("/mnt/project", false),
+                ("/mnt/project/.git", true),
+                ("/mnt/project/.tandem", true)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_linked_or_missing_git_folder_is_not_mounted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let elsewhere = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join(".tandem")).expect("mkdir");
+        let err = mounts(dir.path()).expect_err("missing");
+        assert!(err.to_string().contains(".git is missing"), "{err}");
+        std::os::unix::fs::symlink(elsewhere.path(), dir.path().join(".git")).expect("link");
+        let err = mounts(dir.path()).expect_err("link");
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+    }
 }

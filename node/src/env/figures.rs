@@ -64,8 +64,21 @@ impl Service {
         let providers = self.providers(id, members.as_ref()).await;
         let fetcher = Fetcher::new(&endpoint, &store);
         let outcome = fetcher.fetch_many(&missing, &providers, |_| {}).await;
+        let served = fetcher.served();
         fetcher.close().await;
         outcome.map_err(|e| ServiceError::BadRequest(format!("fetching figures: {e}")))?;
+        // Fetched for this project from its members: servable to its readers.
+        let service = self.clone();
+        let owned = name.to_owned();
+        let arrived = missing.clone();
+        tokio::task::spawn_blocking(move || {
+            let handle = service.project(&owned)?;
+            let project = service.lock_project(&handle);
+            service.note_fetched(&project, &served, arrived);
+            Ok::<_, ServiceError>(())
+        })
+        .await
+        .map_err(|e| ServiceError::BadRequest(e.to_string()))??;
         Ok(missing.len())
     }
 }

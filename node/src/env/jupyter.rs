@@ -27,6 +27,14 @@ const GONE_AFTER: u32 = 150;
 pub const OUTPUT_CAP: usize = 8 * 1024;
 /// Figures larger than this are left out of the feed.
 pub const MAX_FIGURE: usize = 8 * 1024 * 1024;
+/// Figures kept per cell; code in the container decides how many it
+/// displays, so a loop of `display()` calls must not fill the node's memory.
+pub const MAX_FIGURES_PER_CELL: usize = 32;
+/// Executions followed at once per kernel. A kernel (or code in it) can
+/// announce inputs that never finish; past this the oldest are dropped.
+pub const MAX_PENDING_CELLS: usize = 64;
+/// Code kept per cell, like the output.
+pub const CODE_CAP: usize = 256 * 1024;
 /// Cells whose code carries this marker are not recorded.
 pub const IGNORE_MARKER: &str = "# tandem: ignore";
 
@@ -156,7 +164,9 @@ async fn follow_kernel(
 /// caused them.
 pub struct Collector {
     kernel: String,
-    pending: HashMap<String, Cell>,
+    /// Cells in flight by request id, with the order they arrived in.
+    pending: HashMap<String, (u64, Cell)>,
+    arrived: u64,
 }
 
 impl Collector {
@@ -164,7 +174,24 @@ impl Collector {
         Collector {
             kernel,
             pending: HashMap::new(),
+            arrived: 0,
         }
+    }
+
+    fn drop_oldest(&mut self) {
+        if let Some(oldest) = self
+            .pending
+            .iter()
+            .min_by_key(|(_, (order, _))| *order)
+            .map(|(id, _)| id.clone())
+        {
+            tracing::debug!(kernel = %self.kernel, "too many executions in flight; forgetting the oldest");
+            self.pending.remove(&oldest);
+        }
+    }
+
+    fn cell(&mut self, parent: &str) -> Option<&mut Cell> {
+        self.pending.get_mut(parent).map(|(_, cell)| cell)
     }
 
     /// Takes one message; returns a cell when its execution has finished.
@@ -177,28 +204,39 @@ impl Collector {
         let content = message.get("content")?;
         match kind {
             "execute_input" => {
-                let code = content.get("code")?.as_str()?.to_owned();
+                let mut code = String::new();
+                push_capped_to(&mut code, content.get("code")?.as_str()?, CODE_CAP);
+                if self.pending.len() >= MAX_PENDING_CELLS && !self.pending.contains_key(parent) {
+                    self.drop_oldest();
+                }
+                self.arrived += 1;
                 self.pending.insert(
                     parent.to_owned(),
-                    Cell {
-                        kernel: self.kernel.clone(),
-                        code,
-                        ..Cell::default()
-                    },
+                    (
+                        self.arrived,
+                        Cell {
+                            kernel: self.kernel.clone(),
+                            code,
+                            ..Cell::default()
+                        },
+                    ),
                 );
             }
             "stream" => {
-                let cell = self.pending.get_mut(parent)?;
+                let cell = self.cell(parent)?;
                 push_capped(&mut cell.output, content.get("text")?.as_str()?);
             }
             "execute_result" | "display_data" => {
-                let cell = self.pending.get_mut(parent)?;
+                let cell = self.cell(parent)?;
                 let data = content.get("data")?;
                 let mut shown = false;
                 for mime in ["image/png", "image/svg+xml", "image/jpeg"] {
                     let Some(value) = data.get(mime) else {
                         continue;
                     };
+                    if cell.figures.len() >= MAX_FIGURES_PER_CELL {
+                        break;
+                    }
                     if let Some(bytes) = figure_bytes(mime, value)
                         && bytes.len() <= MAX_FIGURE
                     {
@@ -216,22 +254,27 @@ impl Collector {
                 }
             }
             "error" => {
-                let cell = self.pending.get_mut(parent)?;
+                let cell = self.cell(parent)?;
                 let name = content
                     .get("ename")
                     .and_then(Value::as_str)
                     .unwrap_or("Error");
                 let value = content.get("evalue").and_then(Value::as_str).unwrap_or("");
-                cell.error = Some(format!("{name}: {value}"));
+                let mut error = String::new();
+                push_capped(&mut error, &format!("{name}: {value}"));
+                cell.error = Some(error);
                 if let Some(lines) = content.get("traceback").and_then(Value::as_array) {
                     for line in lines.iter().filter_map(Value::as_str) {
+                        if cell.output.len() >= OUTPUT_CAP {
+                            break;
+                        }
                         push_capped(&mut cell.output, &tandem_protocol::text::strip_ansi(line));
                         push_capped(&mut cell.output, "\n");
                     }
                 }
             }
             "status" if content.get("execution_state").and_then(Value::as_str) == Some("idle") => {
-                return self.pending.remove(parent);
+                return self.pending.remove(parent).map(|(_, cell)| cell);
             }
             _ => {}
         }
@@ -256,10 +299,14 @@ fn figure_bytes(mime: &str, value: &Value) -> Option<Vec<u8>> {
 }
 
 fn push_capped(output: &mut String, text: &str) {
-    if output.len() >= OUTPUT_CAP {
+    push_capped_to(output, text, OUTPUT_CAP);
+}
+
+fn push_capped_to(output: &mut String, text: &str, cap: usize) {
+    if output.len() >= cap {
         return;
     }
-    let room = OUTPUT_CAP - output.len();
+    let room = cap - output.len();
     if text.len() <= room {
         output.push_str(text);
     } else {
@@ -284,6 +331,57 @@ mod tests {
             "parent_header": {"msg_id": parent},
             "content": content,
         })
+    }
+
+    #[test]
+    fn code_in_the_kernel_cannot_make_the_recorder_hold_unbounded_figures_or_cells() {
+        let mut collector = Collector::new("k".into());
+        let png = base64::engine::general_purpose::STANDARD.encode(b"\x89PNG fake");
+        collector.observe(&iopub(
+            "execute_input",
+            "a",
+            json!({"code": "for _ in range(10**6): display(fig)"}),
+        ));
+        for _ in 0..1_000 {
+            collector.observe(&iopub(
+                "display_data",
+                "a",
+                json!({"data": {"image/png": png}}),
+            ));
+        }
+        // Inputs that never finish, as a hostile kernel could announce.
+        for i in 0..10_000 {
+            collector.observe(&iopub(
+                "execute_input",
+                &format!("never-{i}"),
+                json!({"code": "x"}),
+            ));
+        }
+        assert!(collector.pending.len() <= MAX_PENDING_CELLS);
+        collector.observe(&iopub("execute_input", "b", json!({"code": "y"})));
+        let cell = collector
+            .observe(&iopub("status", "b", json!({"execution_state": "idle"})))
+            .expect("the newest cell is still followed");
+        assert_eq!(cell.code, "y");
+        // "a" was the oldest and has been forgotten; a fresh one keeps at most the cap.
+        let mut collector = Collector::new("k".into());
+        collector.observe(&iopub(
+            "execute_input",
+            "a",
+            json!({"code": "x".repeat(CODE_CAP * 2)}),
+        ));
+        for _ in 0..1_000 {
+            collector.observe(&iopub(
+                "display_data",
+                "a",
+                json!({"data": {"image/png": png}}),
+            ));
+        }
+        let cell = collector
+            .observe(&iopub("status", "a", json!({"execution_state": "idle"})))
+            .expect("cell");
+        assert_eq!(cell.figures.len(), MAX_FIGURES_PER_CELL);
+        assert!(cell.code.len() <= CODE_CAP + 20);
     }
 
     #[test]

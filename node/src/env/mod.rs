@@ -8,8 +8,10 @@
 //! - [`containers`]: launching, finding and stopping JupyterLab;
 //! - [`jupyter`]: following kernels' IOPub channels;
 //! - [`figures`]: figures from the feed, served to and fetched from members;
+//! - [`accepted`]: which snippets this node's user has seen and accepted;
 //! - [`service`]: the node's operations, used by the API.
 
+pub mod accepted;
 pub mod bases;
 pub mod build;
 pub mod containers;
@@ -20,6 +22,7 @@ pub mod resolve;
 pub mod service;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Mutex;
 
 use tandem_protocol::api::BuildProgress;
@@ -72,6 +75,43 @@ pub enum EnvError {
     LaunchFailed { log: Vec<String> },
     #[error("{0}")]
     NotHere(String),
+    #[error(
+        "{project} has Dockerfile snippets from someone else that you have not accepted, so \
+         nothing is built or launched. Read them:\n{}\nTo build them, run `tandem env snippet \
+         accept {project} {}` (or press Accept on the Environment page); to drop one, \
+         `tandem env snippet remove {project} NAME`",
+        describe_snippets(snippets),
+        snippets.iter().map(|(name, _)| name.as_str()).collect::<Vec<_>>().join(" ")
+    )]
+    UnacceptedSnippets {
+        project: String,
+        /// Name and lines of each.
+        snippets: Vec<(String, String)>,
+    },
+    #[error(
+        "snippet {name} is not the one you were shown: its lines are now\n{lines}Look at them \
+         again and accept those"
+    )]
+    SnippetChanged { name: String, lines: String },
+    #[error("{path} is {what}; the container is not started on it")]
+    UnsafeMount { path: PathBuf, what: &'static str },
+    #[error("the accepted snippets in {path}: {source}")]
+    Accepted {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn describe_snippets(snippets: &[(String, String)]) -> String {
+    let mut out = String::new();
+    for (name, lines) in snippets {
+        out.push_str(&format!("--- snippet {name}:\n"));
+        for line in lines.lines() {
+            out.push_str(&format!("    {line}\n"));
+        }
+    }
+    out.trim_end().to_owned()
 }
 
 impl EnvError {
@@ -87,6 +127,9 @@ impl EnvError {
                 | EnvError::BaseRevision { .. }
                 | EnvError::BuildFailed { .. }
                 | EnvError::NotHere(_)
+                | EnvError::UnacceptedSnippets { .. }
+                | EnvError::SnippetChanged { .. }
+                | EnvError::UnsafeMount { .. }
         )
     }
 }
@@ -100,6 +143,8 @@ pub struct EnvState {
     pub build_lock: tokio::sync::Mutex<()>,
     /// Followed containers, by container id.
     pub monitors: Mutex<HashMap<String, Monitor>>,
+    /// One change to the accepted snippets at a time (read, add, write).
+    pub accept_lock: Mutex<()>,
 }
 
 /// A container being followed for cell executions.
@@ -124,6 +169,7 @@ impl Default for EnvState {
             builds: Mutex::default(),
             build_lock: tokio::sync::Mutex::new(()),
             monitors: Mutex::default(),
+            accept_lock: Mutex::default(),
         }
     }
 }

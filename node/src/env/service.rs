@@ -9,14 +9,16 @@ use std::sync::Arc;
 use bollard::Docker;
 use tandem_protocol::activity::{Details, FileAction, FileChange, Kind};
 use tandem_protocol::api::{
-    BaseView, BuildProgress, BuildResult, ContainerView, EnvChange, EnvView, OutdatedPackage,
-    PackageView, SnippetView,
+    BaseView, BuildProgress, BuildResult, ContainerView, EnvChange, EnvView, LimitsRequest,
+    LimitsView, OutdatedPackage, PackageView, SnippetView,
 };
 use tandem_protocol::env::{
-    BASE_FILE, BaseRef, EnvSpec, Manager, PACKAGES_DIR, Package, PackageName, SNIPPETS_DIR,
-    Snippet, parse_requirements, snippet_path, validate_version,
+    BASE_FILE, BaseRef, DEFAULT_PIDS, EnvSpec, LIMITS_FILE, Limits, Manager, PACKAGES_DIR, Package,
+    PackageName, SNIPPETS_DIR, Snippet, format_size, parse_memory, parse_requirements,
+    snippet_path, validate_pids, validate_version,
 };
 
+use super::accepted::Accepted;
 use super::bases::{Base, DEFAULT_BASE};
 use super::build::{BuildEvent, Builder};
 use super::containers::{self, LaunchSpec, Running};
@@ -105,6 +107,46 @@ pub fn read_spec(dir: &Path) -> Result<EnvSpec, ServiceError> {
     Ok(EnvSpec::new(base, packages, snippets))
 }
 
+/// Reads a project's container limits; no file means the defaults.
+pub fn read_limits(dir: &Path) -> Result<Limits, ServiceError> {
+    match fs::read_to_string(dir.join(LIMITS_FILE)) {
+        Ok(text) => Ok(Limits::parse(&text)?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Limits::default()),
+        Err(e) => Err(io_context(format!("reading {LIMITS_FILE}"))(e)),
+    }
+}
+
+/// Memory a container gets when its project sets none: half of what the
+/// engine has (the host keeps the rest), 8 GiB when the engine does not say.
+const FALLBACK_MEMORY: u64 = 8 << 30;
+
+/// The memory and pids limits a container starts with. A project's memory
+/// limit is held to the engine's total: a limit above it limits nothing.
+async fn effective_limits(docker: &Docker, limits: &Limits) -> (i64, i64) {
+    let total = docker
+        .info()
+        .await
+        .ok()
+        .and_then(|info| info.mem_total)
+        .and_then(|t| u64::try_from(t).ok())
+        .filter(|t| *t > 0);
+    let memory = match (limits.memory, total) {
+        (Some(wanted), Some(total)) => wanted.min(total),
+        (Some(wanted), None) => wanted,
+        (None, Some(total)) => total / 2,
+        (None, None) => FALLBACK_MEMORY,
+    };
+    let memory = i64::try_from(memory).unwrap_or(i64::MAX);
+    (memory, i64::from(limits.pids.unwrap_or(DEFAULT_PIDS)))
+}
+
+fn limits_view(limits: &Limits) -> LimitsView {
+    LimitsView {
+        memory: limits.memory.map(format_size),
+        pids: limits.pids,
+    }
+}
+
 /// A package named on the command line: `name` or `name==version` (for
 /// apt, `name=version` as well).
 fn parse_wanted(manager: Manager, text: &str) -> Result<(PackageName, Option<String>), EnvError> {
@@ -183,8 +225,40 @@ impl Service {
         ))
     }
 
+    fn accepted(&self, project_id: &str) -> Accepted {
+        Accepted::new(self.home().root(), project_id)
+    }
+
+    /// Refuses to build while a snippet's lines are not ones this node's
+    /// user wrote or accepted.
+    fn check_snippets(
+        &self,
+        name: &str,
+        project_id: &str,
+        spec: &EnvSpec,
+    ) -> Result<(), ServiceError> {
+        let accepted = self.accepted(project_id).load()?;
+        let unaccepted: Vec<(String, String)> = spec
+            .snippets
+            .iter()
+            .filter(|s| !accepted.contains(&s.hash()))
+            .map(|s| (s.name.clone(), s.lines.clone()))
+            .collect();
+        if unaccepted.is_empty() {
+            Ok(())
+        } else {
+            Err(EnvError::UnacceptedSnippets {
+                project: name.to_owned(),
+                snippets: unaccepted,
+            }
+            .into())
+        }
+    }
+
     pub async fn env_show(&self, name: &str) -> Result<EnvView, ServiceError> {
-        let (spec, _, _) = self.spec_of(name)?;
+        let (spec, project_id, dir) = self.spec_of(name)?;
+        let accepted = self.accepted(&project_id).load()?;
+        let limits = read_limits(&dir)?;
         let base = self.env.catalog.get(spec.base.id.as_str())?;
         let (image, built, docker_error, base_here) = match docker::connect().await {
             Ok(docker) => {
@@ -208,12 +282,15 @@ impl Service {
                 .map(|s| SnippetView {
                     name: s.name.clone(),
                     lines: s.lines.clone(),
+                    hash: s.hash(),
+                    accepted: accepted.contains(&s.hash()),
                 })
                 .collect(),
             image,
             built,
             docker: docker_error,
             dockerfile: spec.dockerfile(),
+            limits: limits_view(&limits),
         })
     }
 
@@ -370,14 +447,95 @@ impl Service {
         snippet: &str,
         lines: &str,
     ) -> Result<EnvChange, ServiceError> {
-        self.spec_of(name)?;
+        let (_, project_id, _) = self.spec_of(name)?;
         let snippet = Snippet::new(snippet, lines).map_err(EnvError::from)?;
+        // This node's user wrote these lines: they are accepted as written,
+        // before the file exists, so no build sees them unaccepted.
+        {
+            let _one = lock(&self.env.accept_lock);
+            self.accepted(&project_id).add(&snippet.hash())?;
+        }
         let message = format!("Set Dockerfile snippet {}", snippet.name);
         let commit = self.commit_env(
             name,
             vec![(snippet.path(), Some(snippet.to_toml()))],
             &message,
         )?;
+        Ok(EnvChange {
+            added: vec![],
+            removed: vec![],
+            commit,
+            message,
+        })
+    }
+
+    /// Accepts a snippet from someone else, as the user saw it: `hash`
+    /// must name its current lines.
+    pub fn snippet_accept(
+        &self,
+        name: &str,
+        snippet: &str,
+        hash: &str,
+    ) -> Result<EnvChange, ServiceError> {
+        let (spec, project_id, _) = self.spec_of(name)?;
+        tandem_protocol::env::validate_snippet_name(snippet).map_err(EnvError::from)?;
+        let Some(found) = spec.snippets.iter().find(|s| s.name == snippet) else {
+            return Err(ServiceError::NoSuchFile(format!(
+                "{name} has no snippet named {snippet:?}"
+            )));
+        };
+        if found.hash() != hash {
+            return Err(EnvError::SnippetChanged {
+                name: found.name.clone(),
+                lines: found.lines.clone(),
+            }
+            .into());
+        }
+        {
+            let _one = lock(&self.env.accept_lock);
+            self.accepted(&project_id).add(hash)?;
+        }
+        Ok(EnvChange {
+            added: vec![],
+            removed: vec![],
+            commit: None,
+            message: format!(
+                "Accepted Dockerfile snippet {snippet}; `tandem build {name}` builds it"
+            ),
+        })
+    }
+
+    /// Sets the project's container limits (a tracked file: every member's
+    /// containers get them, each held to its own engine's memory).
+    pub fn env_limits(
+        &self,
+        name: &str,
+        request: &LimitsRequest,
+    ) -> Result<EnvChange, ServiceError> {
+        let (_, _, dir) = self.spec_of(name)?;
+        let mut limits = if request.reset {
+            Limits::default()
+        } else {
+            read_limits(&dir)?
+        };
+        if let Some(memory) = &request.memory {
+            limits.memory = Some(parse_memory(memory).map_err(EnvError::from)?);
+        }
+        if let Some(pids) = request.pids {
+            limits.pids = Some(validate_pids(&pids.to_string()).map_err(EnvError::from)?);
+        }
+        let describe = |limits: &Limits| {
+            let memory = limits
+                .memory
+                .map_or_else(|| "default".to_owned(), format_size);
+            let pids = limits
+                .pids
+                .map_or_else(|| "default".to_owned(), |p| p.to_string());
+            format!("memory {memory}, processes {pids}")
+        };
+        let message = format!("Set container limits: {}", describe(&limits));
+        let write = (!limits.is_empty()).then(|| limits.to_toml());
+        let commit = self.commit_env(name, vec![(LIMITS_FILE.to_owned(), write)], &message)?;
         Ok(EnvChange {
             added: vec![],
             removed: vec![],
@@ -580,7 +738,8 @@ impl Service {
 
     /// Builds the project's image; an unchanged environment is one lookup.
     pub async fn build(&self, name: &str) -> Result<BuildResult, ServiceError> {
-        let (spec, _, _) = self.spec_of(name)?;
+        let (spec, project_id, _) = self.spec_of(name)?;
+        self.check_snippets(name, &project_id, &spec)?;
         let docker = docker::connect().await?;
         self.build_spec(name, &docker, &spec).await
     }
@@ -618,8 +777,11 @@ impl Service {
             )));
         }
         let (spec, project_id, dir) = self.spec_of(name)?;
+        self.check_snippets(name, &project_id, &spec)?;
+        let limits = read_limits(&dir)?;
         let docker = docker::connect().await?;
         let built = self.build_spec(name, &docker, &spec).await?;
+        let (memory, pids) = effective_limits(&docker, &limits).await;
         let gpu = self
             .env
             .catalog
@@ -637,6 +799,8 @@ impl Service {
                 project_dir: &dir,
                 image: &built.image,
                 gpu,
+                memory,
+                pids,
             },
         )
         .await?;
@@ -726,6 +890,8 @@ impl Service {
         tokio::task::spawn_blocking(move || {
             let project = service.project(&name)?;
             let mut project = lock(&project);
+            // Captured here from the project's own notebook: obtained for it.
+            service.note_obtained(&project, figures.iter().filter_map(|f| f.parse().ok()));
             let (commit, files) = service.commit_pending(&mut project, &message)?;
             let output = (!cell.output.is_empty()).then_some(cell.output);
             service.append(
@@ -802,6 +968,16 @@ impl Service {
         match containers::list(&docker, &self.node_label(), false).await {
             Ok(found) => {
                 for (running, alive) in found {
+                    if alive && !running.confined() {
+                        // Started before `.git` and `.tandem` were mounted
+                        // read-only: its code could write them. Launching
+                        // again starts a confined one.
+                        tracing::warn!(project = %running.project_name, "stopping a JupyterLab started without the current confinement; run `tandem launch` again");
+                        if let Err(e) = containers::stop(&docker, &running.container).await {
+                            tracing::warn!(container = %running.container, error = %e, "could not stop");
+                        }
+                        continue;
+                    }
                     if alive {
                         tracing::info!(project = %running.project_name, url = %running.base_url(), "found a running JupyterLab");
                         self.monitor(&running);

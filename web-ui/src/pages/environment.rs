@@ -1,5 +1,8 @@
-//! The Environment page: the base, pinned packages, custom steps, and the
-//! build with its live log.
+//! The Environment page: the base, pinned packages, custom steps, the
+//! container's limits, and the build with its live log.
+//!
+//! A custom step from someone else is shown with its lines and an Accept
+//! button: the node builds nothing until this node's user accepts it.
 
 use maud::{Markup, html};
 use tandem_protocol::api::{ContainerView, EnvView, ProjectDetail};
@@ -80,10 +83,28 @@ pub fn page(
                 section.card #snippets {
                     h2 { "Custom steps" }
                     p.muted { "Dockerfile lines run after the packages: RUN, ENV, ARG, LABEL, WORKDIR, SHELL and USER." }
+                    @let unaccepted = env.snippets.iter().filter(|s| !s.accepted).count();
+                    @if unaccepted > 0 {
+                        div.error role="alert" #unaccepted-snippets {
+                            @if unaccepted == 1 { "A custom step below came from someone else." }
+                            @else { (unaccepted) " custom steps below came from someone else." }
+                            " Its lines run as root when the image builds, so nothing is built or launched until you read and accept them."
+                        }
+                    }
                     @for snippet in &env.snippets {
-                        div.snippet data-snippet=(snippet.name) {
-                            h3 { (snippet.name) }
+                        div.snippet data-snippet=(snippet.name) data-accepted=(snippet.accepted) {
+                            h3 {
+                                (snippet.name)
+                                @if !snippet.accepted { " " span.pill.warn { "from someone else · not accepted" } }
+                            }
                             pre.code { (snippet.lines) }
+                            @if !snippet.accepted {
+                                // The hash names the lines shown: lines changed since are refused.
+                                button data-api={ (api) "/env/snippets/" (encode(&snippet.name)) "/accept" }
+                                    data-body=(serde_json::json!({ "hash": snippet.hash }).to_string())
+                                    data-confirm={ "Build the step " (snippet.name) " with exactly the lines shown?" }
+                                    data-busy="Accepting…" { "Accept these lines" }
+                            }
                             button.danger data-method="DELETE" data-api={ (api) "/env/snippets/" (encode(&snippet.name)) }
                                 data-confirm={ "Remove the step " (snippet.name) "?" } { "Remove" }
                             (status())
@@ -95,6 +116,20 @@ pub fn page(
                         button type="submit" { "Add step" }
                     }
                     (status())
+                }
+                section.card #limits {
+                    h2 { "Container limits" }
+                    p.muted {
+                        "Memory (swap included): " (env.limits.memory.clone().unwrap_or_else(|| "half of this machine's (default)".into()))
+                        " · Processes and threads: " (env.limits.pids.map_or_else(|| "4096 (default)".to_owned(), |p| p.to_string()))
+                    }
+                    form.inline data-api={ (api) "/env/limits" } data-busy="Saving…" {
+                        label { "Memory" input name="memory" placeholder="e.g. 4GiB"; }
+                        label { "Processes" input name="pids" data-number inputmode="numeric" placeholder="e.g. 4096"; }
+                        button type="submit" { "Set limits" }
+                    }
+                    (status())
+                    p.muted { "The limits are part of the project: every member's JupyterLab gets them at its next launch." }
                 }
                 section.card #build {
                     h2 { "Build" }
