@@ -70,7 +70,10 @@ pub(crate) fn read_listings_beneath(
             continue;
         }
         match root.read(&format!("{rel}/{name}"), MAX_LISTING) {
-            Ok(Some(bytes)) => out.push((stem.to_owned(), String::from_utf8_lossy(&bytes).into_owned())),
+            Ok(Some(bytes)) => out.push((
+                stem.to_owned(),
+                String::from_utf8_lossy(&bytes).into_owned(),
+            )),
             Ok(None) => {}
             Err(e @ (BeneathError::TooLarge { .. } | BeneathError::NotAFile { .. })) => {
                 tracing::warn!(problem = %e, "ignoring a listing");
@@ -118,6 +121,10 @@ pub(crate) fn links(project: &Project) -> Result<Vec<Link>, ServiceError> {
     }
     Ok(out)
 }
+
+/// Linked files still missing (pointers at their project paths) and the
+/// ones refused on the way.
+type LinkMaterialised = (Vec<(SafePath, Pointer)>, Vec<FetchFailure>);
 
 impl Service {
     fn dataset(
@@ -395,7 +402,7 @@ impl Service {
         &self,
         project: &mut Project,
         wanted: &dyn Fn(&SafePath) -> bool,
-    ) -> Result<(Vec<(SafePath, Pointer)>, Vec<FetchFailure>), ServiceError> {
+    ) -> Result<LinkMaterialised, ServiceError> {
         let tracker = Tracker::new(&project.dir);
         let root = tracker.beneath()?;
         let mut state = tracker.load_state()?;

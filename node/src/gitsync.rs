@@ -57,9 +57,7 @@ impl From<GitSyncError> for crate::service::ServiceError {
             | GitSyncError::Pending { .. }
             | GitSyncError::BadOid(_)
             | GitSyncError::Identity { .. }
-            | GitSyncError::Links { .. } => {
-                crate::service::ServiceError::BadRequest(e.to_string())
-            }
+            | GitSyncError::Links { .. } => crate::service::ServiceError::BadRequest(e.to_string()),
             other => crate::service::ServiceError::BadRequest(format!("sync failed: {other}")),
         }
     }
@@ -737,7 +735,8 @@ mod tests {
                     && err.to_string().contains("full Git object id"),
                 "{bad}: {err}"
             );
-            let err = build_pack(&repo, &[full.clone()], &[bad.to_owned()]).expect_err(bad);
+            let err =
+                build_pack(&repo, std::slice::from_ref(&full), &[bad.to_owned()]).expect_err(bad);
             assert!(matches!(err, GitSyncError::BadOid(_)), "{bad}: {err}");
             assert!(parse_oid(bad).is_err(), "{bad}");
         }

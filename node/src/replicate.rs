@@ -829,10 +829,7 @@ fn describe(summary: &SyncSummary) -> String {
         .iter()
         .partition(|f| f.reason.starts_with("refused: "));
     if !failed.is_empty() {
-        message.push_str(&format!(
-            "; {} large file(s) not fetched yet",
-            failed.len()
-        ));
+        message.push_str(&format!("; {} large file(s) not fetched yet", failed.len()));
     }
     if !refused.is_empty() {
         let named: Vec<&str> = refused

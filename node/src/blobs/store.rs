@@ -185,12 +185,13 @@ impl BlobStore {
         file: String,
     ) -> Result<Ingested, BlobStoreError> {
         let refused = |source| BlobStoreError::Path { hash: None, source };
-        let (handle, entry) = root.open_file(&file).map_err(refused)?.ok_or_else(|| {
-            BlobStoreError::Ingest {
-                path: PathBuf::from(&file),
-                message: "the file disappeared before it was stored".into(),
-            }
-        })?;
+        let (handle, entry) =
+            root.open_file(&file)
+                .map_err(refused)?
+                .ok_or_else(|| BlobStoreError::Ingest {
+                    path: PathBuf::from(&file),
+                    message: "the file disappeared before it was stored".into(),
+                })?;
         let (hash, _) = if proc_fd_available() {
             use std::os::fd::AsRawFd;
             let by_fd = PathBuf::from(format!("/proc/self/fd/{}", handle.as_raw_fd()));

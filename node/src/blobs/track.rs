@@ -298,11 +298,10 @@ impl Tracker {
 impl Tracker {
     /// `input/<name>` for each `.tandem/datasets/<name>.toml`.
     pub fn link_folders(&self) -> Vec<SafePath> {
-        let Ok(items) = self
-            .beneath()
-            .map_err(|e| e.to_string())
-            .and_then(|b| b.list(tandem_protocol::dataset::LINKS_DIR).map_err(|e| e.to_string()))
-        else {
+        let Ok(items) = self.beneath().map_err(|e| e.to_string()).and_then(|b| {
+            b.list(tandem_protocol::dataset::LINKS_DIR)
+                .map_err(|e| e.to_string())
+        }) else {
             return vec![];
         };
         let mut out: Vec<SafePath> = items
