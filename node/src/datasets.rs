@@ -2,7 +2,6 @@
 //! into a project, where its files appear read-only under `input/<name>/`.
 
 use std::collections::BTreeMap;
-use std::fs;
 
 use iroh_blobs::format::collection::Collection;
 use tandem_protocol::activity::{Details, Kind};
@@ -21,36 +20,6 @@ use crate::service::{Service, ServiceError, io_context, now_ms};
 
 /// Largest listing read from a version or link file.
 const MAX_LISTING: u64 = 64 * 1024 * 1024;
-
-/// Reads every `*.toml` in a folder of the working tree.
-pub(crate) fn read_listings(dir: &std::path::Path) -> Result<Vec<(String, String)>, ServiceError> {
-    let mut out = Vec::new();
-    let items = match fs::read_dir(dir) {
-        Ok(items) => items,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(io_context(format!("reading {}", dir.display()))(e)),
-    };
-    for item in items.flatten() {
-        let path = item.path();
-        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-            continue;
-        };
-        let Some(stem) = name.strip_suffix(".toml") else {
-            continue;
-        };
-        let meta = item
-            .metadata()
-            .map_err(io_context(format!("reading {}", path.display())))?;
-        if !meta.is_file() || meta.len() > MAX_LISTING {
-            continue;
-        }
-        let text =
-            fs::read_to_string(&path).map_err(io_context(format!("reading {}", path.display())))?;
-        out.push((stem.to_owned(), text));
-    }
-    out.sort();
-    Ok(out)
-}
 
 /// Reads every `*.toml` in the folder `rel` of a project, beneath its root:
 /// no link is followed, neither to the folder nor to a listing.

@@ -57,43 +57,10 @@ pub fn open_append(path: &Path) -> io::Result<File> {
     OpenOptions::new().create(true).append(true).open(path)
 }
 
-/// Copies a file or a folder tree into `dest`, refusing symbolic links so a
-/// copy can never pull in files from outside what the user named.
-pub fn copy_tree(src: &Path, dest: &Path) -> io::Result<u64> {
-    let meta = fs::symlink_metadata(src)?;
-    if meta.file_type().is_symlink() {
-        return Err(io::Error::other(format!(
-            "{} is a symbolic link; copy the file it points to instead",
-            src.display()
-        )));
-    }
-    if meta.is_file() {
-        if let Some(parent) = dest.parent() {
-            fs::create_dir_all(parent)?;
-        }
-        fs::copy(src, dest)?;
-        return Ok(1);
-    }
-    let mut copied = 0;
-    for item in walkdir::WalkDir::new(src).follow_links(false) {
-        let item = item.map_err(io::Error::other)?;
-        let relative = item.path().strip_prefix(src).map_err(io::Error::other)?;
-        let target = dest.join(relative);
-        let kind = item.file_type();
-        if kind.is_dir() {
-            fs::create_dir_all(&target)?;
-        } else if kind.is_file() {
-            fs::copy(item.path(), &target)?;
-            copied += 1;
-        }
-        // Links and special files inside a folder are skipped on purpose.
-    }
-    Ok(copied)
-}
-
 /// Copies a file or a folder tree (chosen by the user, outside the
-/// project) to `dest` beneath a project's folder. The source's own links
-/// are refused or skipped as in [`copy_tree`]; on the project's side every
+/// project) to `dest` beneath a project's folder. A source that is a link
+/// is refused, links inside a source folder are skipped (a copy never pulls
+/// in files from outside what the user named); on the project's side every
 /// folder is opened beneath the root without following links (a link made
 /// in the working tree, by the container say, is refused, not written
 /// through), and each file is written to a temporary name and renamed.

@@ -750,6 +750,47 @@ mod tests {
     }
 
     #[test]
+    fn incoming_links_and_submodules_are_found_anywhere_and_only_when_new() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (repo, head) = repo_with_commits(dir.path(), 1);
+        let base = repo.find_commit(head).expect("head").tree().expect("tree");
+        let link = repo.blob(b"../../..").expect("blob");
+        let mut deep = repo.treebuilder(None).expect("builder");
+        deep.insert("evil", link, 0o120000).expect("insert");
+        deep.insert("sub", head, 0o160000).expect("insert");
+        let deep = deep.write().expect("tree");
+        let mut input = repo.treebuilder(None).expect("builder");
+        input.insert("deep", deep, 0o040000).expect("insert");
+        let input = input.write().expect("tree");
+        let mut top = repo.treebuilder(Some(&base)).expect("builder");
+        top.insert("input", input, 0o040000).expect("insert");
+        let hostile = repo.find_tree(top.write().expect("tree")).expect("tree");
+        let found = incoming_links(&repo, Some(&base), &hostile)
+            .expect("diff")
+            .expect("links found");
+        let paths: Vec<&str> = found.paths.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(paths, ["input/deep/evil", "input/deep/sub"]);
+        let text = found.to_string();
+        assert!(
+            text.contains("input/deep/evil is a symbolic link"),
+            "{text}"
+        );
+        assert!(text.contains("submodule"), "{text}");
+        // The whole tree when nothing is here yet; nothing when nothing new.
+        assert!(
+            incoming_links(&repo, None, &hostile)
+                .expect("diff")
+                .is_some()
+        );
+        assert!(
+            incoming_links(&repo, Some(&hostile), &hostile)
+                .expect("diff")
+                .is_none()
+        );
+        assert!(incoming_links(&repo, None, &base).expect("diff").is_none());
+    }
+
+    #[test]
     fn landmarks_step_back_by_powers_of_two() {
         let dir = tempfile::tempdir().expect("temp dir");
         let (repo, head) = repo_with_commits(dir.path(), 20);

@@ -595,6 +595,52 @@ mod tests {
     }
 
     #[test]
+    fn links_and_nested_repositories_are_never_committed_and_are_reported() {
+        let (dir, outside) = victim();
+        let repo = open(dir.path()).expect("open");
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("evil")).expect("link");
+        std::os::unix::fs::symlink("a.txt", dir.path().join("alias.txt")).expect("link");
+        init(&dir.path().join("sub")).expect("nested repository");
+        std::fs::write(dir.path().join("sub/x.txt"), "x").expect("write");
+        std::fs::write(dir.path().join("b.txt"), "two").expect("write");
+        let (changes, links) = pending_changes_and_links(&repo).expect("status");
+        let paths: Vec<&str> = changes.iter().map(|c| c.path.as_str()).collect();
+        assert_eq!(paths, ["b.txt"]);
+        assert_eq!(links.len(), 3, "{links:?}");
+        assert!(
+            links
+                .iter()
+                .any(|l| l.starts_with("evil is a symbolic link")),
+            "{links:?}"
+        );
+        assert!(
+            links
+                .iter()
+                .any(|l| l.starts_with("sub is a nested Git repository")),
+            "{links:?}"
+        );
+        let sig = Signature::now("Ada", "ada@example.org").expect("sig");
+        commit_all(&repo, &sig, "second").expect("commit");
+        let tree = repo.head().expect("head").peel_to_tree().expect("tree");
+        let mut names = Vec::new();
+        tree.walk(git2::TreeWalkMode::PreOrder, |root, entry| {
+            names.push((
+                format!("{root}{}", entry.name().unwrap_or_default()),
+                entry.filemode(),
+            ));
+            git2::TreeWalkResult::Ok
+        })
+        .expect("walk");
+        assert!(names.iter().any(|(n, _)| n == "b.txt"), "{names:?}");
+        assert!(
+            names
+                .iter()
+                .all(|(_, mode)| *mode != 0o120000 && *mode != 0o160000),
+            "{names:?}"
+        );
+    }
+
+    #[test]
     fn core_worktree_does_not_move_the_work_tree() {
         let (dir, outside) = victim();
         let target = outside.path().to_str().expect("utf-8");

@@ -408,6 +408,41 @@ fn a_sweep_never_reads_a_file_outside_the_project_through_a_link() {
     ada.run(&["sweep", "survey"]).expect_ok("sweep");
     no_links_committed(&dir);
     assert!(git(&dir, &["ls-files"]).contains("code/later.py"));
+
+    // No link at all: a pointer naming a file Ada keeps out of Git
+    // (`untracked/`) does not make her node hash it, commit it or serve it.
+    let private = b"ada's private notes, never shared\n";
+    fs::create_dir_all(dir.join("code/untracked")).expect("mkdir");
+    fs::write(dir.join("code/untracked/notes.txt"), private).expect("write");
+    let private_hash = BlobHash::of(private).to_string();
+    let any = pointer_text(&"cd".repeat(32), private.len() as u64);
+    commit_behind_the_nodes_back(
+        &mal.project_dir("survey"),
+        &[(
+            "100644",
+            any.as_bytes(),
+            ".tandem/blobs/code/untracked/notes.txt.toml",
+        )],
+    );
+    ada.run(&["sync", "survey"]).expect_ok("sync");
+    ada.run(&["sweep", "survey"]).expect_ok("sweep");
+    let history = git(&dir, &["log", "--all", "-p", "--format=%H"]);
+    assert!(
+        !history.contains(&private_hash),
+        "the untracked file was hashed and committed"
+    );
+    assert_eq!(
+        fs::read(dir.join("code/untracked/notes.txt")).expect("read"),
+        private,
+        "the user's file is left as it was"
+    );
+    let got = blob_probe::fetch(
+        blob_probe::secret_of(mal.home()),
+        public_of(&ada),
+        blob_address(&ada),
+        &private_hash,
+    );
+    assert!(got.is_err(), "the writer fetched Ada's untracked file");
 }
 
 #[test]
@@ -471,4 +506,86 @@ fn a_linked_folder_made_in_the_working_tree_is_never_written_through() {
     ada.run(&["sweep", "survey"]).expect_ok("sweep");
     no_links_committed(&dir);
     empty("a sweep");
+}
+
+#[test]
+fn uploads_downloads_readmes_and_adds_never_pass_a_link() {
+    let ada = TestNode::started("Ada");
+    project(&ada, "lab");
+    let dir = ada.project_dir("lab");
+    let outside = tempfile::tempdir().expect("tempdir");
+    fs::write(outside.path().join("secret.txt"), "host secret\n").expect("write");
+    fs::write(outside.path().join("README.md"), "host readme\n").expect("write");
+    // What the container could make: a folder link and a file link.
+    std::os::unix::fs::symlink(outside.path(), dir.join("input/evil")).expect("link");
+    std::os::unix::fs::symlink(outside.path().join("README.md"), dir.join("README.md"))
+        .or_else(|_| {
+            fs::remove_file(dir.join("README.md"))?;
+            std::os::unix::fs::symlink(outside.path().join("README.md"), dir.join("README.md"))
+        })
+        .expect("link");
+    let listing = || {
+        let mut names: Vec<String> = fs::read_dir(outside.path())
+            .expect("outside")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let before = listing();
+
+    let bearer = format!("Bearer {}", ada.token.as_deref().expect("token"));
+    let (status, body) = ada.http(
+        "PUT",
+        "/api/projects/lab/upload/input/evil/planted.txt",
+        &[("Authorization", &bearer)],
+        "planted",
+    );
+    assert_eq!(status, 400, "upload through a link: {body}");
+    assert!(body.contains("symbolic link"), "{body}");
+    let (status, body) = ada.http(
+        "GET",
+        "/api/projects/lab/raw/input/evil/secret.txt",
+        &[("Authorization", &bearer)],
+        "",
+    );
+    assert_eq!(status, 400, "download through a link: {body}");
+    assert!(!body.contains("host secret"), "{body}");
+
+    // The README shown is never the linked one (a real one is).
+    let cookie = format!("tandem_token={}", ada.token.as_deref().expect("token"));
+    let page = |what: &str| {
+        let (status, page) = ada.http("GET", "/p/lab", &[("Cookie", &cookie)], "");
+        assert_eq!(status, 200, "{what}: {page}");
+        page
+    };
+    assert!(
+        !page("linked README").contains("host readme"),
+        "the linked README was shown"
+    );
+    fs::remove_file(dir.join("README.md")).expect("rm link");
+    fs::write(dir.join("README.md"), "own readme\n").expect("write");
+    assert!(page("own README").contains("own readme"));
+
+    // `tandem add` into a section the container made a link.
+    let source = tempfile::tempdir().expect("tempdir");
+    fs::write(source.path().join("notes.txt"), "mine\n").expect("write");
+    fs::rename(dir.join("output"), dir.join("output-moved")).expect("move output");
+    std::os::unix::fs::symlink(outside.path(), dir.join("output")).expect("link");
+    ada.run(&[
+        "add",
+        "lab",
+        "output",
+        source.path().join("notes.txt").to_str().expect("utf-8"),
+    ])
+    .expect_err("add through a link", "symbolic link");
+
+    assert_eq!(listing(), before, "something was written outside");
+    assert_eq!(
+        fs::read_to_string(outside.path().join("secret.txt")).expect("read"),
+        "host secret\n"
+    );
+    ada.run(&["sweep", "lab"]).expect_ok("sweep");
+    no_links_committed(&dir);
 }

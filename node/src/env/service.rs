@@ -91,14 +91,16 @@ pub fn read_spec(dir: &Path) -> Result<EnvSpec, ServiceError> {
         Err(e) => return Err(io_context(format!("reading {BASE_FILE}"))(e)),
     };
     let mut packages = Vec::new();
-    for (stem, text) in crate::datasets::read_listings(&dir.join(PACKAGES_DIR))? {
+    // Listings are read beneath the project folder, never through a link.
+    let root = crate::beneath::Beneath::open(dir)?;
+    for (stem, text) in crate::datasets::read_listings_beneath(&root, PACKAGES_DIR)? {
         packages.push(Package::parse(
             &text,
             &format!("{PACKAGES_DIR}/{stem}.toml"),
         )?);
     }
     let mut snippets = Vec::new();
-    for (stem, text) in crate::datasets::read_listings(&dir.join(SNIPPETS_DIR))? {
+    for (stem, text) in crate::datasets::read_listings_beneath(&root, SNIPPETS_DIR)? {
         snippets.push(Snippet::parse(
             &text,
             &format!("{SNIPPETS_DIR}/{stem}.toml"),
