@@ -11,7 +11,7 @@ use std::io::{Cursor, Write};
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use tandem_node::archive::check_entries;
+use tandem_node::projects::archive::check_entries;
 use zip::write::SimpleFileOptions;
 
 /// Writes the entries `data` describes; returns the zip and whether any

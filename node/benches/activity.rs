@@ -9,7 +9,7 @@
 
 use std::process::Command;
 
-use tandem_node::bench::{
+use tandem_node::activity::bench::{
     MergeFigures, Sizes, measure_bare_merge, measure_merge, merge_report, run,
 };
 

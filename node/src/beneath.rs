@@ -244,7 +244,7 @@ fn io_err(path: &str, errno: Errno) -> BeneathError {
 fn temp_name() -> String {
     format!(
         ".tandem-tmp-{}",
-        hex::encode(crate::store::random_bytes::<8>())
+        hex::encode(crate::home::random_bytes::<8>())
     )
 }
 

@@ -6,10 +6,10 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use tokio::net::TcpListener;
 
-use crate::api::{Guard, app};
+use crate::api::routes::{Guard, app};
+use crate::home::{Home, RuntimeInfo, StoreError, random_bytes};
+use crate::projects::watch;
 use crate::service::Service;
-use crate::store::{Home, RuntimeInfo, StoreError, random_bytes};
-use crate::watch;
 
 pub struct UpOptions {
     pub listen: String,
@@ -86,9 +86,9 @@ pub async fn up(home: Home, options: UpOptions) -> anyhow::Result<()> {
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let net = crate::net::start(
+    let net = crate::p2p::swarm::start(
         service.clone(),
-        crate::net::NetOptions {
+        crate::p2p::swarm::NetOptions {
             listen: p2p_listen,
             mdns: options.mdns,
             dht: options.dht,
@@ -105,7 +105,7 @@ pub async fn up(home: Home, options: UpOptions) -> anyhow::Result<()> {
         .start_blob_endpoint(blob_listen)
         .await
         .context("cannot start the blob endpoint")?;
-    service.set_autosync(crate::autosync::start(service.clone()));
+    service.set_autosync(crate::sync::auto::start(service.clone()));
     service.dial_relay();
     // JupyterLab containers left running by an earlier run (a crash, say)
     // are followed again; Docker being absent is not an error here.

@@ -16,78 +16,26 @@ use tandem_protocol::api::{
     SectionFiles, SweepResult, UpdateProfile,
 };
 use tandem_protocol::blob::BlobHash;
-use tandem_protocol::project::{Genesis, ProjectError, validate_description};
+use tandem_protocol::project::{Genesis, validate_description};
 use tandem_protocol::summary::summarize;
 use tandem_protocol::{PeerKey, ProjectId, ProjectName, SecretKey};
 
-use crate::feed::{Draft, FeedError};
-use crate::project::{Manifest, Project, ProjectOpenError, lay_out};
-use crate::repo::{self, RepoError};
-use crate::store::{Home, Profile, StoreError, random_bytes};
+use crate::activity::feed::{Draft, FeedError};
+use crate::error::{ServiceError, io_context};
+use crate::home::{Home, Profile, random_bytes};
+use crate::projects::project::{Manifest, Project, lay_out};
+use crate::projects::repo::{self, RepoError};
 
 /// Default number of entries an activity query returns.
 pub const DEFAULT_LIMIT: usize = 50;
-
-/// What went wrong, sorted by whose fault it is (for HTTP status codes).
-#[derive(Debug, thiserror::Error)]
-pub enum ServiceError {
-    #[error("{0}")]
-    BadRequest(String),
-    #[error("no project named {0:?} (see `tandem project list`)")]
-    NoSuchProject(String),
-    #[error("{0}")]
-    Conflict(String),
-    #[error("{0}")]
-    NoSuchFile(String),
-    #[error(transparent)]
-    Blobs(#[from] crate::blobs::BlobStoreError),
-    #[error(transparent)]
-    Track(#[from] crate::blobs::track::TrackError),
-    /// A path beneath a project refused or unusable (see `beneath`).
-    #[error(transparent)]
-    Beneath(#[from] crate::beneath::BeneathError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Open(#[from] ProjectOpenError),
-    #[error(transparent)]
-    Repo(#[from] RepoError),
-    #[error(transparent)]
-    Feed(#[from] FeedError),
-    #[error(transparent)]
-    Env(crate::env::EnvError),
-    #[error("{context}: {source}")]
-    Io {
-        context: String,
-        #[source]
-        source: std::io::Error,
-    },
-}
-
-impl From<crate::net::NetError> for ServiceError {
-    fn from(e: crate::net::NetError) -> Self {
-        ServiceError::BadRequest(e.to_string())
-    }
-}
-
-impl From<ProjectError> for ServiceError {
-    fn from(e: ProjectError) -> Self {
-        ServiceError::BadRequest(e.to_string())
-    }
-}
-
-pub fn io_context(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServiceError {
-    let context = context.into();
-    move |source| ServiceError::Io { context, source }
-}
 
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
 pub struct Service {
-    net: std::sync::OnceLock<crate::net::NetHandle>,
-    auto: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<crate::autosync::Event>>,
+    net: std::sync::OnceLock<crate::p2p::swarm::NetHandle>,
+    auto: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<crate::sync::auto::Event>>,
     home: Home,
     key: SecretKey,
     profile: RwLock<Profile>,
@@ -170,23 +118,26 @@ impl Service {
     }
 
     /// Attaches the network (only `tandem up` has one).
-    pub fn set_net(&self, net: crate::net::NetHandle) {
+    pub fn set_net(&self, net: crate::p2p::swarm::NetHandle) {
         let _ = self.net.set(net);
     }
 
     /// Attaches the automatic sync task (only `tandem up` has one).
-    pub fn set_autosync(&self, events: tokio::sync::mpsc::UnboundedSender<crate::autosync::Event>) {
+    pub fn set_autosync(
+        &self,
+        events: tokio::sync::mpsc::UnboundedSender<crate::sync::auto::Event>,
+    ) {
         let _ = self.auto.set(events);
     }
 
     /// Tells the automatic sync task something happened.
-    pub fn auto_event(&self, event: crate::autosync::Event) {
+    pub fn auto_event(&self, event: crate::sync::auto::Event) {
         if let Some(events) = self.auto.get() {
             let _ = events.send(event);
         }
     }
 
-    pub fn net(&self) -> Result<&crate::net::NetHandle, ServiceError> {
+    pub fn net(&self) -> Result<&crate::p2p::swarm::NetHandle, ServiceError> {
         self.net.get().ok_or_else(|| {
             ServiceError::BadRequest(
                 "this needs the running node: start it with `tandem up`, then try again".into(),
@@ -278,7 +229,10 @@ impl Service {
             };
             // A pinned project whose manifest went missing is still one
             // (it opens with the pinned identity and says so).
-            if item.path().join(crate::project::MANIFEST).is_file()
+            if item
+                .path()
+                .join(crate::projects::project::MANIFEST)
+                .is_file()
                 || self.home.pin_path(&name).is_file()
             {
                 names.push(name);
@@ -299,7 +253,7 @@ impl Service {
         self.create(
             name,
             description,
-            crate::project::ProjectKind::Project,
+            crate::projects::project::ProjectKind::Project,
             Some(base),
         )
     }
@@ -310,7 +264,7 @@ impl Service {
         &self,
         name: &str,
         description: &str,
-        kind: crate::project::ProjectKind,
+        kind: crate::projects::project::ProjectKind,
         base: Option<tandem_protocol::env::BaseRef>,
     ) -> Result<ProjectSummary, ServiceError> {
         let name: ProjectName = name.parse()?;
@@ -335,13 +289,13 @@ impl Service {
             .tempdir_in(self.home.tmp_dir())
             .map_err(io_context("creating a staging folder"))?;
         let what = match kind {
-            crate::project::ProjectKind::Project => {
+            crate::projects::project::ProjectKind::Project => {
                 lay_out(staging.path(), &manifest, base.as_ref())
                     .map_err(io_context("writing the project files"))?;
                 "project"
             }
-            crate::project::ProjectKind::Dataset => {
-                crate::project::lay_out_dataset(staging.path(), &manifest)
+            crate::projects::project::ProjectKind::Dataset => {
+                crate::projects::project::lay_out_dataset(staging.path(), &manifest)
                     .map_err(io_context("writing the dataset files"))?;
                 "dataset"
             }
@@ -354,9 +308,9 @@ impl Service {
             &format!("{summary}\n\n{}", self.trailer()),
         )?;
         drop(repository);
-        crate::project::pin(&self.home, &name, &manifest)?;
+        crate::projects::project::pin(&self.home, &name, &manifest)?;
         if let Err(e) = fs::rename(staging.path(), &dir) {
-            crate::project::unpin(&self.home, &name);
+            crate::projects::project::unpin(&self.home, &name);
             return Err(io_context(format!(
                 "moving the project to {}",
                 dir.display()
@@ -401,7 +355,7 @@ impl Service {
             .feed
             .append(&self.key, &self.profile().name, draft)?;
         // Every local change ends in an entry: tell peers there is news.
-        self.auto_event(crate::autosync::Event::LocalChange(
+        self.auto_event(crate::sync::auto::Event::LocalChange(
             project.name.to_string(),
         ));
         Ok(EntryView::from(&signed))
@@ -512,7 +466,7 @@ impl Service {
             .tmp_dir()
             .join(format!("deleted-{}", hex::encode(random_bytes::<8>())));
         fs::rename(&dir, &trash).map_err(io_context(format!("removing {}", dir.display())))?;
-        crate::project::unpin(&self.home, &parsed);
+        crate::projects::project::unpin(&self.home, &parsed);
         self.obtained.forget(&id);
         let feed = self.home.feeds_dir().join(id.to_string());
         let _ = fs::remove_dir_all(&feed);

@@ -4,8 +4,9 @@
 
 use tandem_protocol::api::Settings;
 
+use crate::error::{ServiceError, io_context};
 use crate::fsutil::atomic_write;
-use crate::service::{Service, ServiceError, io_context};
+use crate::service::Service;
 
 impl Service {
     pub fn settings(&self) -> Settings {

@@ -203,7 +203,7 @@ impl BlobStore {
             // own, and store that.
             let staging = self.tmp.join(format!(
                 "ingest-{}",
-                hex::encode(crate::store::random_bytes::<6>())
+                hex::encode(crate::home::random_bytes::<6>())
             ));
             let copied = (|| {
                 let mut handle = handle;
@@ -413,7 +413,7 @@ impl BlobStore {
         let name = format!(
             "export-{}-{}",
             hash.short(),
-            hex::encode(crate::store::random_bytes::<6>())
+            hex::encode(crate::home::random_bytes::<6>())
         );
         let staging = std::path::absolute(self.tmp.join(name)).map_err(|e| fail(e.to_string()))?;
         if !self.copy_owned_data(&hash, &staging).await {

@@ -119,11 +119,11 @@ pub async fn launch(docker: &Docker, spec: &LaunchSpec<'_>) -> Result<(Running, 
     // container needs no capability at all.
     let user = format!("{}:{}", metadata.uid(), metadata.gid());
     let mounts = mounts(spec.project_dir)?;
-    let token = hex::encode(crate::store::random_bytes::<24>());
+    let token = hex::encode(crate::home::random_bytes::<24>());
     let name = format!(
         "tandem-{}-{}",
         spec.project_name,
-        hex::encode(crate::store::random_bytes::<3>())
+        hex::encode(crate::home::random_bytes::<3>())
     );
     let labels = HashMap::from([
         (NODE_LABEL.to_owned(), spec.node.to_owned()),

@@ -9,8 +9,9 @@ use tandem_protocol::activity::Filter;
 use tandem_protocol::blob::BlobHash;
 
 use crate::blobs::fetch::Fetcher;
-use crate::project::Project;
-use crate::service::{Service, ServiceError};
+use crate::error::ServiceError;
+use crate::projects::project::Project;
+use crate::service::Service;
 
 /// The figures a project's feed shows.
 pub(crate) fn feed_figures(project: &Project) -> HashSet<BlobHash> {
@@ -35,7 +36,7 @@ impl Service {
             let project = service.lock_project(&handle);
             Ok::<_, ServiceError>((
                 project.id(),
-                crate::housekeeping::readers(&project),
+                crate::data::disk::readers(&project),
                 feed_figures(&project),
             ))
         })

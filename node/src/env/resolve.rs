@@ -178,7 +178,7 @@ async fn run_script(
     cmd.extend(args.iter().cloned());
     let name = format!(
         "tandem-lookup-{}",
-        hex::encode(crate::store::random_bytes::<6>())
+        hex::encode(crate::home::random_bytes::<6>())
     );
     let body = ContainerCreateBody {
         image: Some(image.to_owned()),

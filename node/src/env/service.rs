@@ -24,8 +24,9 @@ use super::build::{BuildEvent, Builder};
 use super::containers::{self, LaunchSpec, Running};
 use super::jupyter::{self, Cell};
 use super::{EnvError, Monitor, docker};
-use crate::project::Project;
-use crate::service::{Service, ServiceError, io_context, lock, now_ms};
+use crate::error::{ServiceError, io_context};
+use crate::projects::project::Project;
+use crate::service::{Service, lock, now_ms};
 
 impl From<EnvError> for ServiceError {
     fn from(e: EnvError) -> Self {
@@ -93,14 +94,14 @@ pub fn read_spec(dir: &Path) -> Result<EnvSpec, ServiceError> {
     let mut packages = Vec::new();
     // Listings are read beneath the project folder, never through a link.
     let root = crate::beneath::Beneath::open(dir)?;
-    for (stem, text) in crate::datasets::read_listings_beneath(&root, PACKAGES_DIR)? {
+    for (stem, text) in crate::data::datasets::read_listings_beneath(&root, PACKAGES_DIR)? {
         packages.push(Package::parse(
             &text,
             &format!("{PACKAGES_DIR}/{stem}.toml"),
         )?);
     }
     let mut snippets = Vec::new();
-    for (stem, text) in crate::datasets::read_listings_beneath(&root, SNIPPETS_DIR)? {
+    for (stem, text) in crate::data::datasets::read_listings_beneath(&root, SNIPPETS_DIR)? {
         snippets.push(Snippet::parse(
             &text,
             &format!("{SNIPPETS_DIR}/{stem}.toml"),
@@ -607,7 +608,7 @@ impl Service {
             }
         }
         let paths: Vec<&str> = writes.iter().map(|(p, _)| p.as_str()).collect();
-        let commit = crate::repo::commit_changed_paths(
+        let commit = crate::projects::repo::commit_changed_paths(
             &project.repo,
             &self.signature()?,
             &format!("[tandem:environment] {message}\n\n{}", self.trailer()),
@@ -926,7 +927,7 @@ impl Service {
             return Ok((None, vec![]));
         }
         let text = format!("[tandem:code] {message}\n\n{}", self.trailer());
-        let commit = crate::repo::commit_all(&project.repo, &self.signature()?, &text)?;
+        let commit = crate::projects::repo::commit_all(&project.repo, &self.signature()?, &text)?;
         Ok((commit.map(|c| c.to_string()), changes))
     }
 

@@ -24,10 +24,11 @@ use tandem_protocol::path::SafePath;
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipArchive, ZipWriter};
 
-use crate::feed::{Feed, SignedHeads};
-use crate::project::{MANIFEST, Manifest, Project};
-use crate::repo::{self, RepoError};
-use crate::service::{Service, ServiceError, io_context};
+use crate::activity::feed::{Feed, SignedHeads};
+use crate::error::{ServiceError, io_context};
+use crate::projects::project::{MANIFEST, Manifest, Project};
+use crate::projects::repo::{self, RepoError};
+use crate::service::Service;
 
 const FORMAT: u32 = 1;
 const ARCHIVE_MANIFEST: &str = "tandem-export.json";
@@ -144,7 +145,7 @@ impl Service {
             .head()
             .and_then(|h| h.peel_to_tree())
             .map_err(|e| ArchiveError::Invalid(format!("the Git history is unreadable: {e}")))?;
-        if let Some(links) = crate::gitsync::incoming_links(&repository, None, &tree)
+        if let Some(links) = crate::sync::git::incoming_links(&repository, None, &tree)
             .map_err(|e| ArchiveError::Invalid(format!("the Git history is unreadable: {e}")))?
         {
             return Err(ArchiveError::Unsafe(links.to_string()).into());
@@ -239,9 +240,9 @@ impl Service {
         fs::rename(&feed_dir, &feed_dest).map_err(io_context("storing the activity"))?;
         // Pinned from the history's manifest, checked above against the
         // archive's project id.
-        crate::project::pin(self.home(), &name, &manifest)?;
+        crate::projects::project::pin(self.home(), &name, &manifest)?;
         if let Err(e) = fs::rename(&work, &dest) {
-            crate::project::unpin(self.home(), &name);
+            crate::projects::project::unpin(self.home(), &name);
             return Err(io_context(format!(
                 "moving the project to {}",
                 dest.display()
@@ -263,7 +264,7 @@ impl Service {
         project.feed.append(
             self.key(),
             &self.profile().name,
-            crate::feed::Draft {
+            crate::activity::feed::Draft {
                 kind: Kind::Milestone,
                 message,
                 commit: None,

@@ -20,8 +20,9 @@ use tandem_protocol::{PeerKey, ProjectId, gossip};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::net::{Gossip, Verdict};
-use crate::service::{Service, ServiceError, now_ms};
+use crate::error::ServiceError;
+use crate::p2p::swarm::{Gossip, Verdict};
+use crate::service::{Service, now_ms};
 
 /// Wait after a local change before announcing (changes come in bursts).
 const ANNOUNCE_AFTER: Duration = Duration::from_millis(500);
@@ -144,7 +145,7 @@ impl Service {
             let _ = std::fs::remove_file(&marker);
         } else {
             crate::fsutil::atomic_write(&marker, b"automatic sync is off for this project\n", None)
-                .map_err(crate::service::io_context("saving the setting"))?;
+                .map_err(crate::error::io_context("saving the setting"))?;
         }
         Ok(enabled)
     }
@@ -292,7 +293,7 @@ async fn announce_change(service: Arc<Service>, name: String) {
             let roles = project.access.roles(now_ms());
             let access_heads = project.access.heads();
             let secret = gossip::Secret::of(&project.manifest.genesis);
-            let nonce = crate::store::random_bytes::<{ gossip::NONCE_LEN }>();
+            let nonce = crate::home::random_bytes::<{ gossip::NONCE_LEN }>();
             let signed_heads = service
                 .signed_refs(&project)
                 .ok()

@@ -23,11 +23,11 @@ use tandem_protocol::api::Section;
 use tandem_protocol::project::{ProjectError, SignedGenesis};
 use tandem_protocol::{ProjectId, ProjectName};
 
-use crate::access_store::{AccessStore, AccessStoreError};
-use crate::feed::{Feed, FeedError};
+use crate::access::store::{AccessStore, AccessStoreError};
+use crate::activity::feed::{Feed, FeedError};
 use crate::fsutil::atomic_write;
-use crate::repo::RepoError;
-use crate::store::Home;
+use crate::home::Home;
+use crate::projects::repo::RepoError;
 use tandem_protocol::access::Access;
 
 pub const MANIFEST: &str = ".tandem/project.toml";
@@ -358,7 +358,7 @@ impl Project {
             (None, Ok(None)) => return Err(ProjectOpenError::NotAProject(dir)),
             (None, Err(e)) => return Err(e),
         };
-        let repo = crate::repo::open(&dir)?;
+        let repo = crate::projects::repo::open(&dir)?;
         let feed = Feed::open(&home.feeds_dir().join(manifest.id.to_string()), manifest.id)?;
         let access_store = AccessStore::new(&home.access_dir(), &manifest.id, &dir);
         let access = access_store.load(manifest.id, manifest.genesis.payload.owner)?;
@@ -432,10 +432,10 @@ fn seed_obtained(home: &Home, project: &Project) -> Result<(), ProjectOpenError>
         .map(|m| m.hash)
         .collect();
     hashes.extend(crate::env::figures::feed_figures(project));
-    if let Ok(links) = crate::datasets::links(project) {
+    if let Ok(links) = crate::data::datasets::links(project) {
         hashes.extend(links.iter().map(|l| l.collection));
     }
-    if let Ok(versions) = crate::datasets::versions(project) {
+    if let Ok(versions) = crate::data::datasets::versions(project) {
         hashes.extend(versions.iter().map(|v| v.collection));
     }
     crate::blobs::obtained::seed(&home.obtained_dir(), &project.id(), &hashes)?;
@@ -519,7 +519,7 @@ mod tests {
         let ours = manifest(1, "survey");
         let dir = home.projects_dir().join("survey");
         lay_out(&dir, &ours, None).expect("lay out");
-        crate::repo::init(&dir).expect("init");
+        crate::projects::repo::init(&dir).expect("init");
 
         // No pin yet (a project from before pins): pinned on first open.
         let project = Project::open(name.clone(), dir.clone(), &home).expect("open");

@@ -11,7 +11,7 @@ use tandem_protocol::api::{
     EnvView, ImportRequirements, LaunchRequest, LimitsRequest, OutdatedPackage, SnippetRequest,
 };
 
-use crate::client::{Client, ClientError};
+use crate::cli::client::{Client, ClientError};
 
 #[derive(Args, Debug)]
 pub struct BasesArgs {
@@ -104,7 +104,7 @@ pub enum SnippetCommand {
 }
 
 fn path(project: &str) -> anyhow::Result<String> {
-    crate::cli::project_path(project)
+    crate::cli::commands::project_path(project)
 }
 
 pub async fn run_bases(client: &Client, args: BasesArgs) -> anyhow::Result<()> {
@@ -122,7 +122,7 @@ pub async fn run_bases(client: &Client, args: BasesArgs) -> anyhow::Result<()> {
     }
     let bases: Vec<BaseView> = client.get("/api/bases").await?;
     if args.json {
-        return crate::cli::print_json(&bases);
+        return crate::cli::commands::print_json(&bases);
     }
     for base in bases {
         let here = match base.image_here {
@@ -178,7 +178,7 @@ pub async fn run_env(client: &Client, command: EnvCommand) -> anyhow::Result<()>
                 .get(&format!("/api/projects/{}/env", path(&project)?))
                 .await?;
             if json {
-                return crate::cli::print_json(&env);
+                return crate::cli::commands::print_json(&env);
             }
             println!(
                 "Base: {} r{} ({})",
@@ -253,8 +253,8 @@ pub async fn run_env(client: &Client, command: EnvCommand) -> anyhow::Result<()>
                 let url = format!(
                     "/api/projects/{}/env/packages/{}/{}",
                     path(&project)?,
-                    crate::cli::segment(&manager),
-                    crate::cli::segment(&package)
+                    crate::cli::commands::segment(&manager),
+                    crate::cli::commands::segment(&package)
                 );
                 last = Some(client.delete::<EnvChange>(&url).await?);
             }
@@ -300,7 +300,7 @@ pub async fn run_env(client: &Client, command: EnvCommand) -> anyhow::Result<()>
             let url = format!(
                 "/api/projects/{}/env/snippets/{}",
                 path(&project)?,
-                crate::cli::segment(&name)
+                crate::cli::commands::segment(&name)
             );
             let change: EnvChange = client.delete(&url).await?;
             print_change(&change);
@@ -325,7 +325,7 @@ pub async fn run_env(client: &Client, command: EnvCommand) -> anyhow::Result<()>
                 let url = format!(
                     "/api/projects/{}/env/snippets/{}/accept",
                     path(&project)?,
-                    crate::cli::segment(&name)
+                    crate::cli::commands::segment(&name)
                 );
                 let change: EnvChange = client
                     .post(
@@ -386,7 +386,7 @@ pub async fn run_env(client: &Client, command: EnvCommand) -> anyhow::Result<()>
             let url = format!("/api/projects/{}/env/outdated", path(&project)?);
             let outdated: Vec<OutdatedPackage> = client.get(&url).await?;
             if json {
-                return crate::cli::print_json(&outdated);
+                return crate::cli::commands::print_json(&outdated);
             }
             if outdated.is_empty() {
                 println!("Every pinned package is at its newest version.");
@@ -407,7 +407,7 @@ pub async fn run_build(client: &Client, project: String, json: bool) -> anyhow::
     let result: BuildResult =
         with_build_progress(client, &project, client.post(&url, &serde_json::json!({}))).await?;
     if json {
-        return crate::cli::print_json(&result);
+        return crate::cli::commands::print_json(&result);
     }
     for base in &result.bases_built {
         println!("Built base {base}");
@@ -433,7 +433,7 @@ pub async fn run_launch(
     let view: ContainerView =
         with_build_progress(client, &project, client.post(&url, &LaunchRequest { tool })).await?;
     if json {
-        return crate::cli::print_json(&view);
+        return crate::cli::commands::print_json(&view);
     }
     if view.started_now {
         println!("JupyterLab is running for {}:", view.project);
@@ -465,7 +465,7 @@ pub async fn run_stop(client: &Client, project: String) -> anyhow::Result<()> {
 pub async fn run_ps(client: &Client, json: bool) -> anyhow::Result<()> {
     let running: Vec<ContainerView> = client.get("/api/containers").await?;
     if json {
-        return crate::cli::print_json(&running);
+        return crate::cli::commands::print_json(&running);
     }
     if running.is_empty() {
         println!("Nothing is running.");

@@ -4,7 +4,8 @@
 
 use tandem_protocol::api::{ActivityQuery, EntryView, RestoreResult};
 
-use crate::service::{Service, ServiceError, lock};
+use crate::error::ServiceError;
+use crate::service::{Service, lock};
 
 impl Service {
     /// The entry with this id, or a clear error.

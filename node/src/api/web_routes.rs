@@ -15,7 +15,8 @@ use futures::StreamExt;
 use tandem_protocol::api::{MarkRequest, RestoreRequest, Settings};
 use tokio::io::AsyncWriteExt;
 
-use crate::service::{Service, ServiceError, io_context};
+use crate::error::{ServiceError, io_context};
+use crate::service::Service;
 
 pub fn routes() -> Router<Arc<Service>> {
     Router::new()
@@ -80,7 +81,7 @@ async fn upload(
     let (n, p) = (name.clone(), path.clone());
     let checked = run(&s, move |s| {
         let dir = crate::service::lock(&*s.project(&n)?).dir.clone();
-        crate::browse::resolve(&dir, &p).map(|_| ())
+        crate::projects::browse::resolve(&dir, &p).map(|_| ())
     })
     .await;
     if let Err(e) = checked {
@@ -105,7 +106,7 @@ async fn download(
     // handle opened there is what is sent.
     let found = run(&s, move |s| {
         let dir = crate::service::lock(&*s.project(&name)?).dir.clone();
-        crate::browse::open_for_download(&dir, &raw)
+        crate::projects::browse::open_for_download(&dir, &raw)
     })
     .await;
     let file = match found {

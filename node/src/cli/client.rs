@@ -14,9 +14,10 @@ use serde::de::DeserializeOwned;
 use tandem_protocol::api::ApiError;
 use tower::ServiceExt;
 
-use crate::api::{Guard, app};
-use crate::service::{Service, ServiceError};
-use crate::store::{Home, HomeLock, RuntimeInfo, StoreError, random_bytes};
+use crate::api::routes::{Guard, app};
+use crate::error::ServiceError;
+use crate::home::{Home, HomeLock, RuntimeInfo, StoreError, random_bytes};
+use crate::service::Service;
 
 /// How long a CLI command waits for another one to release the home.
 const LOCK_WAIT: Duration = Duration::from_secs(20);

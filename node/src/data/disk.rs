@@ -12,8 +12,9 @@ use tandem_protocol::path::SafePath;
 use crate::blobs::Tracker;
 use crate::blobs::fetch::Fetcher;
 use crate::blobs::track::stat;
-use crate::project::Project;
-use crate::service::{Service, ServiceError, now_ms};
+use crate::error::ServiceError;
+use crate::projects::project::Project;
+use crate::service::{Service, now_ms};
 
 /// One local copy `evict` may drop.
 #[derive(Debug, Clone)]
@@ -55,7 +56,7 @@ impl Service {
             let project = self.lock_project(&handle);
             let mut row = ProjectUsage {
                 name: name.to_string(),
-                tracked_bytes: crate::repo::tracked_files(&project.repo)?
+                tracked_bytes: crate::projects::repo::tracked_files(&project.repo)?
                     .iter()
                     .map(|(_, size)| size)
                     .sum(),

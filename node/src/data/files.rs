@@ -19,8 +19,9 @@ use tandem_protocol::wire::{Request, Response};
 use crate::blobs::fetch::{Fetched, Fetcher, Provider};
 use crate::blobs::track::{Materialised, Tracker, stat};
 use crate::blobs::{BlobEndpoint, Gate};
-use crate::project::Project;
-use crate::service::{Service, ServiceError, now_ms};
+use crate::error::ServiceError;
+use crate::projects::project::Project;
+use crate::service::{Service, now_ms};
 
 /// Fetches that run at once; each starts with a different peer, so a batch
 /// of files is drawn from several peers in parallel.
@@ -116,9 +117,12 @@ impl Service {
             }
         }
 
-        let mut index = project.repo.index().map_err(crate::repo::RepoError::from)?;
+        let mut index = project
+            .repo
+            .index()
+            .map_err(crate::projects::repo::RepoError::from)?;
         let mut index_changed = false;
-        let (pending, links) = crate::repo::pending_changes_and_links(&project.repo)?;
+        let (pending, links) = crate::projects::repo::pending_changes_and_links(&project.repo)?;
         refused.extend(links);
         for change in &pending {
             if change.action == FileAction::Deleted {
@@ -139,7 +143,7 @@ impl Service {
             if index.get_path(Path::new(file.as_str()), 0).is_some() {
                 index
                     .remove_path(Path::new(file.as_str()))
-                    .map_err(crate::repo::RepoError::from)?;
+                    .map_err(crate::projects::repo::RepoError::from)?;
                 index_changed = true;
             }
             to_ingest.push(file);
@@ -183,7 +187,9 @@ impl Service {
             self.note_obtained(project, ingested);
         }
         if index_changed {
-            index.write().map_err(crate::repo::RepoError::from)?;
+            index
+                .write()
+                .map_err(crate::projects::repo::RepoError::from)?;
         }
         touched |= tracker.write_exclude(pointers.keys())?;
         if state != before {
@@ -408,7 +414,7 @@ impl Service {
     /// Every blob the project's history points to, cached until its head
     /// moves.
     pub(crate) fn history_blobs(&self, project: &Project) -> Arc<BTreeMap<BlobHash, u64>> {
-        let head = crate::gitsync::head(&project.repo);
+        let head = crate::sync::git::head(&project.repo);
         let id = project.id();
         {
             let cache = self.blob_history.lock().unwrap_or_else(|e| e.into_inner());
@@ -457,12 +463,12 @@ impl Service {
                     service.materialise(&mut project, scope, &asked)?;
                 let mut known: Vec<SafePath> =
                     Tracker::new(&project.dir).pointers()?.into_keys().collect();
-                for link in crate::datasets::links(&project)? {
+                for link in crate::data::datasets::links(&project)? {
                     known.extend(link.files.iter().filter_map(|f| {
                         SafePath::parse(&format!("{}/{}", link.folder(), f.path)).ok()
                     }));
                 }
-                let members = crate::housekeeping::readers(&project);
+                let members = crate::data::disk::readers(&project);
                 Ok((project.id(), members, needed, on_demand, known, refused))
             })
             .await

@@ -12,7 +12,8 @@ use tandem_protocol::api::{
 };
 use tandem_web::{Backend, UiError};
 
-use crate::service::{Service, ServiceError};
+use crate::error::ServiceError;
+use crate::service::Service;
 
 pub struct WebBackend(pub Arc<Service>);
 

@@ -14,9 +14,9 @@ use tandem_protocol::api::{
     ProjectSummary, Section, ShareRequest, SweepResult, UpdateProfile, VisibilityRequest,
 };
 
-use crate::client::Client;
+use crate::cli::client::Client;
 use crate::daemon::{self, UpOptions};
-use crate::store::{Home, random_bytes};
+use crate::home::{Home, random_bytes};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -71,10 +71,10 @@ enum Command {
     #[command(subcommand)]
     Dataset(DatasetCommand),
     /// List the base environments a project can start from
-    Bases(crate::envcli::BasesArgs),
+    Bases(crate::cli::env::BasesArgs),
     /// A project's environment: pinned packages, snippets, outdated versions
     #[command(subcommand)]
-    Env(crate::envcli::EnvCommand),
+    Env(crate::cli::env::EnvCommand),
     /// Build a project's environment image (nothing runs when it is unchanged)
     Build {
         project: String,
@@ -570,7 +570,7 @@ async fn run_dataset(client: &Client, command: DatasetCommand) -> anyhow::Result
                 "{dataset} version {}: {} files, {}",
                 v.number,
                 v.files,
-                crate::progress::bytes(v.bytes)
+                crate::cli::output::bytes(v.bytes)
             );
             Ok(())
         }
@@ -588,7 +588,7 @@ async fn run_dataset(client: &Client, command: DatasetCommand) -> anyhow::Result
                         "version {}: {} files, {}",
                         v.number,
                         v.files,
-                        crate::progress::bytes(v.bytes)
+                        crate::cli::output::bytes(v.bytes)
                     )
                 });
                 println!("{:<24} {latest}", d.name);
@@ -615,7 +615,7 @@ async fn run_dataset(client: &Client, command: DatasetCommand) -> anyhow::Result
                 println!(
                     "  {:<48} {:>10}  {}",
                     f.path,
-                    crate::progress::bytes(f.size),
+                    crate::cli::output::bytes(f.size),
                     f.hash.short()
                 );
             }
@@ -634,7 +634,7 @@ async fn run_dataset(client: &Client, command: DatasetCommand) -> anyhow::Result
                     v.number,
                     v.collection.short(),
                     v.files,
-                    crate::progress::bytes(v.bytes),
+                    crate::cli::output::bytes(v.bytes),
                     v.message
                 );
             }
@@ -800,7 +800,7 @@ async fn run_with(client: &Client, command: Command) -> anyhow::Result<()> {
             if json {
                 return print_json(&detail.sections);
             }
-            crate::progress::print_files(&detail);
+            crate::cli::output::print_files(&detail);
             Ok(())
         }
         Command::Fetch {
@@ -811,12 +811,12 @@ async fn run_with(client: &Client, command: Command) -> anyhow::Result<()> {
             let path = format!("/api/projects/{}/fetch", project_path(&project)?);
             let request = FetchRequest { paths };
             let result: FetchResult =
-                crate::progress::with_progress(client, &project, client.post(&path, &request))
+                crate::cli::output::with_progress(client, &project, client.post(&path, &request))
                     .await?;
             if json {
                 print_json(&result)?;
             } else {
-                crate::progress::print_fetch(&result);
+                crate::cli::output::print_fetch(&result);
             }
             if !result.failed.is_empty() {
                 bail!("{} file(s) could not be fetched", result.failed.len());
@@ -824,22 +824,22 @@ async fn run_with(client: &Client, command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Dataset(command) => run_dataset(client, command).await,
-        Command::Bases(args) => crate::envcli::run_bases(client, args).await,
-        Command::Env(command) => crate::envcli::run_env(client, command).await,
-        Command::Build { project, json } => crate::envcli::run_build(client, project, json).await,
+        Command::Bases(args) => crate::cli::env::run_bases(client, args).await,
+        Command::Env(command) => crate::cli::env::run_env(client, command).await,
+        Command::Build { project, json } => crate::cli::env::run_build(client, project, json).await,
         Command::Launch {
             project,
             tool,
             json,
-        } => crate::envcli::run_launch(client, project, tool, json).await,
-        Command::Stop { project } => crate::envcli::run_stop(client, project).await,
-        Command::Ps { json } => crate::envcli::run_ps(client, json).await,
+        } => crate::cli::env::run_launch(client, project, tool, json).await,
+        Command::Stop { project } => crate::cli::env::run_stop(client, project).await,
+        Command::Ps { json } => crate::cli::env::run_ps(client, json).await,
         Command::Du { json } => {
             let usage: tandem_protocol::api::DiskUsage = client.get("/api/du").await?;
             if json {
                 return print_json(&usage);
             }
-            crate::progress::print_usage(&usage);
+            crate::cli::output::print_usage(&usage);
             Ok(())
         }
         Command::Evict {
@@ -855,7 +855,7 @@ async fn run_with(client: &Client, command: Command) -> anyhow::Result<()> {
             if json {
                 return print_json(&result);
             }
-            crate::progress::print_evict(&result);
+            crate::cli::output::print_evict(&result);
             Ok(())
         }
         Command::Sweep { project } => {
@@ -915,7 +915,7 @@ async fn run_with(client: &Client, command: Command) -> anyhow::Result<()> {
                 println!("Your key: {}", me["did"].as_str().unwrap_or_default());
                 return Ok(());
             }
-            let peers: Vec<crate::net::PeerInfo> = client.get("/api/peers").await?;
+            let peers: Vec<crate::p2p::swarm::PeerInfo> = client.get("/api/peers").await?;
             if json {
                 return print_json(&peers);
             }
@@ -958,7 +958,7 @@ async fn run_with(client: &Client, command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Project(ProjectCommand::Offers { json }) => {
-            let offers: Vec<crate::replicate::PeerOffer> = client.get("/api/offers").await?;
+            let offers: Vec<crate::sync::replicate::PeerOffer> = client.get("/api/offers").await?;
             if json {
                 return print_json(&offers);
             }
@@ -1036,7 +1036,7 @@ async fn run_with(client: &Client, command: Command) -> anyhow::Result<()> {
                 println!("{}", answer["message"].as_str().unwrap_or_default());
                 return Ok(());
             }
-            let summary: crate::replicate::SyncSummary =
+            let summary: crate::sync::replicate::SyncSummary =
                 client.post(&path, &serde_json::json!({})).await?;
             println!("{}", summary.message);
             for p in summary.peers.iter().filter(|p| !p.problems.is_empty()) {

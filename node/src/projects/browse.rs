@@ -10,7 +10,8 @@ use tandem_protocol::api::{Section, SweepResult};
 use tandem_protocol::path::SafePath;
 
 use crate::beneath::{Beneath, BeneathError, Kind};
-use crate::service::{Service, ServiceError, lock};
+use crate::error::ServiceError;
+use crate::service::{Service, lock};
 
 /// Where the README may live, first match wins.
 const README_PLACES: [&str; 4] = ["README.md", "code/README.md", "readme.md", "code/readme.md"];

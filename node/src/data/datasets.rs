@@ -15,8 +15,9 @@ use tandem_protocol::path::SafePath;
 use crate::beneath::{Beneath, BeneathError, WriteOptions};
 use crate::blobs::Tracker;
 use crate::blobs::store::{from_iroh, to_iroh};
-use crate::project::{Project, ProjectKind};
-use crate::service::{Service, ServiceError, io_context, now_ms};
+use crate::error::{ServiceError, io_context};
+use crate::projects::project::{Project, ProjectKind};
+use crate::service::{Service, now_ms};
 
 /// Largest listing read from a version or link file.
 const MAX_LISTING: u64 = 64 * 1024 * 1024;
@@ -254,7 +255,7 @@ impl Service {
             "Version {number} of {}: {} files, {}",
             project.name,
             version.files.len(),
-            crate::progress::bytes(version.bytes())
+            crate::cli::output::bytes(version.bytes())
         );
         let summary = if version.message.is_empty() {
             text
@@ -309,7 +310,7 @@ impl Service {
             "Linked dataset {dataset_name} version {} ({} files, {}) at {}/",
             version.number,
             version.files.len(),
-            crate::progress::bytes(version.bytes()),
+            crate::cli::output::bytes(version.bytes()),
             link.folder()
         );
         self.commit_dataset_file(
@@ -345,7 +346,7 @@ impl Service {
                 sync: true,
             },
         )?;
-        let commit = crate::repo::commit_paths(
+        let commit = crate::projects::repo::commit_paths(
             &project.repo,
             &self.signature()?,
             &format!("[tandem:dataset] {summary}\n\n{}", self.trailer()),
@@ -398,7 +399,7 @@ impl Service {
                 Ok(on_disk) => on_disk,
                 Err(e) => match e.as_refusal() {
                     Some(why) => {
-                        refused.push(crate::data::refusal(relative, why));
+                        refused.push(crate::data::files::refusal(relative, why));
                         continue;
                     }
                     None => return Err(e.into()),
@@ -433,7 +434,7 @@ impl Service {
                     );
                 }
                 Err(e) => match e.as_refusal() {
-                    Some(why) => refused.push(crate::data::refusal(relative, why)),
+                    Some(why) => refused.push(crate::data::files::refusal(relative, why)),
                     None => return Err(e.into()),
                 },
             }

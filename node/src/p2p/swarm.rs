@@ -410,11 +410,11 @@ pub fn start(service: Arc<Service>, options: NetOptions) -> Result<NetHandle, Ne
         mdns,
         connected: HashMap::new(),
         finds: HashMap::new(),
-        limiter: crate::ratelimit::RateLimiter::new(
-            crate::ratelimit::BURST,
-            crate::ratelimit::PER_SECOND,
+        limiter: crate::p2p::ratelimit::RateLimiter::new(
+            crate::p2p::ratelimit::BURST,
+            crate::p2p::ratelimit::PER_SECOND,
         ),
-        wire_log: crate::wirelog::WireLog::from_env(),
+        wire_log: crate::p2p::wirelog::WireLog::from_env(),
         topics: BTreeSet::new(),
         judging: Arc::new(AtomicUsize::new(0)),
     };
@@ -434,8 +434,8 @@ struct Driver {
     connected: HashMap<PeerId, usize>,
     /// Lookups in flight: the peer sought and who waits for it.
     finds: HashMap<kad::QueryId, (PeerId, oneshot::Sender<Result<PeerId, NetError>>)>,
-    limiter: crate::ratelimit::RateLimiter<PeerId>,
-    wire_log: crate::wirelog::WireLog,
+    limiter: crate::p2p::ratelimit::RateLimiter<PeerId>,
+    wire_log: crate::p2p::wirelog::WireLog,
     /// The gossip topics subscribed to.
     topics: BTreeSet<String>,
     /// Announcements being judged right now.
@@ -735,7 +735,7 @@ impl Driver {
                     let _ = reply.send(Ok(peer_id));
                 }
                 self.service
-                    .auto_event(crate::autosync::Event::PeerConnected);
+                    .auto_event(crate::sync::auto::Event::PeerConnected);
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,

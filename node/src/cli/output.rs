@@ -9,7 +9,7 @@ use tandem_protocol::api::{
     DataState, DiskUsage, EvictResult, FetchResult, ProjectDetail, TransferState, TransferView,
 };
 
-use crate::client::{Client, ClientError};
+use crate::cli::client::{Client, ClientError};
 
 /// Human-readable byte counts: 1.5 GB, 320 kB.
 pub fn bytes(n: u64) -> String {

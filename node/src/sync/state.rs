@@ -4,8 +4,9 @@
 
 use tandem_protocol::api::{ConflictView, PeerHeadView, SyncStateView};
 
-use crate::gitsync;
-use crate::service::{Service, ServiceError, lock};
+use crate::error::ServiceError;
+use crate::service::{Service, lock};
+use crate::sync::git;
 
 impl Service {
     pub fn sync_state(&self, name: &str) -> Result<SyncStateView, ServiceError> {
@@ -14,8 +15,8 @@ impl Service {
         let handle = self.project(name)?;
         let project = lock(&handle);
         let repo = &project.repo;
-        let head = gitsync::head(repo);
-        let mut peers: Vec<PeerHeadView> = gitsync::peer_heads(repo)
+        let head = git::head(repo);
+        let mut peers: Vec<PeerHeadView> = git::peer_heads(repo)
             .into_iter()
             .map(|(peer_id, theirs, when)| {
                 let (ahead, behind) = head
@@ -36,7 +37,7 @@ impl Service {
             .collect();
         peers.sort_by(|a, b| a.name.cmp(&b.name).then(a.peer_id.cmp(&b.peer_id)));
         let conflict =
-            gitsync::pending_conflict_files(repo).map(|(peer, files)| ConflictView { peer, files });
+            git::pending_conflict_files(repo).map(|(peer, files)| ConflictView { peer, files });
         Ok(SyncStateView {
             autosync,
             head: head.map(|h| h.to_string()),

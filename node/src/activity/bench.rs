@@ -12,7 +12,7 @@ use tandem_protocol::activity::{Details, FileAction, FileChange, Filter, Kind};
 use tandem_protocol::project::Genesis;
 use tandem_protocol::{PeerKey, ProjectId, SecretKey};
 
-use crate::feed::{Draft, Feed, FeedError, SignedHeads};
+use crate::activity::feed::{Draft, Feed, FeedError, SignedHeads};
 
 /// Sizes of one run; the defaults are the figures the project promises.
 #[derive(Debug, Clone)]

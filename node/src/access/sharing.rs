@@ -11,10 +11,11 @@ use tandem_protocol::access::{Action, Role};
 use tandem_protocol::activity::{Details, Filter, Kind};
 use tandem_protocol::api::{EntryView, MemberView, MembersView};
 
-use crate::access_store::AccessStore;
-use crate::project::Project;
-use crate::repo;
-use crate::service::{Service, ServiceError, now_ms, parse_date};
+use crate::access::store::AccessStore;
+use crate::error::ServiceError;
+use crate::projects::project::Project;
+use crate::projects::repo;
+use crate::service::{Service, now_ms, parse_date};
 
 fn parse_peer(text: &str) -> Result<PeerKey, ServiceError> {
     text.parse::<PeerKey>().map_err(|e| {
@@ -81,7 +82,7 @@ impl Service {
             project
                 .access_store
                 .save(&verified)
-                .map_err(crate::project::ProjectOpenError::from)?;
+                .map_err(crate::projects::project::ProjectOpenError::from)?;
             files.push(AccessStore::project_file(&verified.id));
             project.access.insert(verified);
         }

@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use tandem_protocol::ProjectId;
 use tandem_protocol::api::{MarkRequest, Marks};
 
+use crate::error::{ServiceError, io_context};
 use crate::fsutil::atomic_write;
-use crate::service::{Service, ServiceError, io_context, lock};
+use crate::service::{Service, lock};
 
 /// Most marks kept per project, so the file stays small.
 const MAX_MARKS: usize = 10_000;

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use tandem_protocol::wire::Oid as WireOid;
 
-use crate::repo::{BRANCH, RepoError};
+use crate::projects::repo::{BRANCH, RepoError};
 
 const STATE_FILE: &str = "TANDEM_SYNC";
 
@@ -46,19 +46,19 @@ pub enum GitSyncError {
     Identity {
         peer: String,
         #[source]
-        source: crate::project::IdentityChange,
+        source: crate::projects::project::IdentityChange,
     },
 }
 
-impl From<GitSyncError> for crate::service::ServiceError {
+impl From<GitSyncError> for crate::error::ServiceError {
     fn from(e: GitSyncError) -> Self {
         match e {
             GitSyncError::NoConflict
             | GitSyncError::Pending { .. }
             | GitSyncError::BadOid(_)
             | GitSyncError::Identity { .. }
-            | GitSyncError::Links { .. } => crate::service::ServiceError::BadRequest(e.to_string()),
-            other => crate::service::ServiceError::BadRequest(format!("sync failed: {other}")),
+            | GitSyncError::Links { .. } => crate::error::ServiceError::BadRequest(e.to_string()),
+            other => crate::error::ServiceError::BadRequest(format!("sync failed: {other}")),
         }
     }
 }
@@ -134,7 +134,7 @@ fn pack_with_git_cli(
         }
     }
     // Deaf to repository config that runs programs (see `repo::git_command`).
-    let mut child = crate::repo::git_command(repo.path())
+    let mut child = crate::projects::repo::git_command(repo.path())
         .args([
             "pack-objects",
             "--stdout",
@@ -435,12 +435,14 @@ fn keeps_out_links(
 fn keeps_identity(
     repo: &Repository,
     tree: &git2::Tree<'_>,
-    pinned: &crate::project::Manifest,
+    pinned: &crate::projects::project::Manifest,
     peer_label: &str,
 ) -> Result<(), GitSyncError> {
-    crate::project::check_tree(repo, tree, pinned).map_err(|source| GitSyncError::Identity {
-        peer: peer_label.to_owned(),
-        source,
+    crate::projects::project::check_tree(repo, tree, pinned).map_err(|source| {
+        GitSyncError::Identity {
+            peer: peer_label.to_owned(),
+            source,
+        }
     })
 }
 
@@ -453,7 +455,7 @@ pub fn merge(
     theirs: &str,
     peer: &str,
     peer_label: &str,
-    pinned: &crate::project::Manifest,
+    pinned: &crate::projects::project::Manifest,
 ) -> Result<MergeOutcome, GitSyncError> {
     if let Some(waiting) = pending_conflict(repo) {
         return Err(GitSyncError::Pending { peer: waiting });
@@ -530,7 +532,7 @@ fn commit_merge(
     ours: &git2::Commit<'_>,
     theirs: &git2::Commit<'_>,
     message: &str,
-    (pinned, peer_label): (&crate::project::Manifest, &str),
+    (pinned, peer_label): (&crate::projects::project::Manifest, &str),
 ) -> Result<Oid, GitSyncError> {
     let tree = repo.find_tree(index.write_tree_to(repo)?)?;
     keeps_identity(repo, &tree, pinned, peer_label)?;
@@ -571,7 +573,7 @@ pub fn resolve(
     repo: &Repository,
     author: &Signature<'_>,
     how: Resolution,
-    pinned: &crate::project::Manifest,
+    pinned: &crate::projects::project::Manifest,
 ) -> Result<(String, Option<Oid>), GitSyncError> {
     let text = fs::read_to_string(state_path(repo)).map_err(|_| GitSyncError::NoConflict)?;
     let state: PendingConflict =
@@ -665,12 +667,13 @@ mod tests {
     use super::*;
 
     fn repo_with_commits(dir: &std::path::Path, count: usize) -> (Repository, Oid) {
-        let repo = crate::repo::init(dir).expect("init");
+        let repo = crate::projects::repo::init(dir).expect("init");
         let author = Signature::now("T", "t@example.org").expect("signature");
         let mut last = None;
         for n in 0..count {
             fs::write(dir.join("file.txt"), format!("version {n}\n").repeat(50)).expect("write");
-            last = crate::repo::commit_all(&repo, &author, &format!("commit {n}")).expect("commit");
+            last = crate::projects::repo::commit_all(&repo, &author, &format!("commit {n}"))
+                .expect("commit");
         }
         let head = last.expect("a commit");
         (repo, head)
@@ -686,7 +689,7 @@ mod tests {
         packs.push(pack_with_git_cli(&repo, &want, &[]).expect("git pack-objects"));
         for pack in packs {
             let target = tempfile::tempdir().expect("tempdir");
-            let copy = crate::repo::init(target.path()).expect("init");
+            let copy = crate::projects::repo::init(target.path()).expect("init");
             ingest_pack(&copy, &pack).expect("ingest");
             let mut walk = copy.revwalk().expect("walk");
             walk.push(head).expect("head is there");

@@ -14,10 +14,11 @@ use tandem_protocol::sync::{BRANCH, Effect, GitOutcome, LocalView, Report, Sessi
 use tandem_protocol::wire::{FeedBundle, Offer, Refs, Request, Response, WriterHeads};
 use tandem_protocol::{PeerKey, ProjectId};
 
-use crate::gitsync::{self, MergeOutcome, Resolution};
-use crate::project::{Manifest, Project, ProjectOpenError};
-use crate::repo;
-use crate::service::{Service, ServiceError, now_ms};
+use crate::error::ServiceError;
+use crate::projects::project::{Manifest, Project, ProjectOpenError};
+use crate::projects::repo;
+use crate::service::{Service, now_ms};
+use crate::sync::git::{self, MergeOutcome, Resolution};
 
 /// What one `tandem sync` did, per peer.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -63,11 +64,11 @@ impl LocalView for View<'_> {
     }
 
     fn has_commit(&self, oid: &str) -> bool {
-        gitsync::has_commit(&self.0.repo, oid)
+        git::has_commit(&self.0.repo, oid)
     }
 
     fn head(&self) -> Option<String> {
-        gitsync::head(&self.0.repo).map(|o| o.to_string())
+        git::head(&self.0.repo).map(|o| o.to_string())
     }
 
     fn roles(&self) -> Roles {
@@ -86,14 +87,14 @@ impl LocalView for View<'_> {
 
     fn haves_for(&self, peer: &PeerKey) -> Vec<String> {
         let peer_id = peer.to_peer_id();
-        let mut haves: Vec<String> = gitsync::peer_heads(&self.0.repo)
+        let mut haves: Vec<String> = git::peer_heads(&self.0.repo)
             .into_iter()
             .filter(|(id, _, _)| *id == peer_id)
             .map(|(_, head, _)| head.to_string())
             .collect();
-        if let Some(head) = gitsync::head(&self.0.repo) {
+        if let Some(head) = git::head(&self.0.repo) {
             haves.extend(
-                gitsync::landmarks(&self.0.repo, head, HAVE_LANDMARKS)
+                git::landmarks(&self.0.repo, head, HAVE_LANDMARKS)
                     .into_iter()
                     .map(|c| c.to_string()),
             );
@@ -146,7 +147,7 @@ impl Service {
                 .signed_refs(&project)
                 .map(|refs| Response::Refs { refs }),
             Request::Pack { want, have, .. } => timed("build pack", || {
-                gitsync::build_pack(&project.repo, &want, &have)
+                git::build_pack(&project.repo, &want, &have)
             })
             .map(|pack| Response::Pack { pack })
             .map_err(ServiceError::from),
@@ -183,7 +184,7 @@ impl Service {
         &self,
         project: &Project,
     ) -> Result<tandem_protocol::wire::SignedRefs, ServiceError> {
-        let heads = gitsync::head(&project.repo)
+        let heads = git::head(&project.repo)
             .map(|h| vec![(BRANCH.to_owned(), h.to_string())])
             .unwrap_or_default();
         let refs = Refs {
@@ -250,12 +251,12 @@ impl Service {
                 Ok((None, 0))
             }
             Effect::ApplyPack(pack) => {
-                gitsync::ingest_pack(&project.repo, &pack)?;
+                git::ingest_pack(&project.repo, &pack)?;
                 Ok((None, 0))
             }
             Effect::Merge { head, .. } => {
-                gitsync::store_peer_head(&project.repo, &peer.to_peer_id(), &head)?;
-                let outcome = gitsync::merge(
+                git::store_peer_head(&project.repo, &peer.to_peer_id(), &head)?;
+                let outcome = git::merge(
                     &project.repo,
                     &self.signature()?,
                     &head,
@@ -429,8 +430,8 @@ impl Service {
                 service.sweep(&owned)?;
                 let handle = service.project(&owned)?;
                 let project = service.lock_project(&handle);
-                if let Some(peer) = gitsync::pending_conflict(&project.repo) {
-                    return Err(gitsync::GitSyncError::Pending { peer }.into());
+                if let Some(peer) = git::pending_conflict(&project.repo) {
+                    return Err(git::GitSyncError::Pending { peer }.into());
                 }
                 Ok((project.id(), project.access.roles(now_ms())))
             })
@@ -457,7 +458,7 @@ impl Service {
                 tracing::warn!(project = %name, error = %e, "figures not fetched");
             }
             match self
-                .fetch_data(name, vec![], crate::data::FetchScope::Automatic)
+                .fetch_data(name, vec![], crate::data::files::FetchScope::Automatic)
                 .await
             {
                 Ok(data) => summary.data = data,
@@ -496,7 +497,7 @@ impl Service {
 
     /// A sync entry linked to the branch head.
     fn record_sync(&self, project: &mut Project, message: String) -> Result<(), ServiceError> {
-        let commit = gitsync::head(&project.repo).map(|h| h.to_string());
+        let commit = git::head(&project.repo).map(|h| h.to_string());
         self.append(
             project,
             Kind::Sync,
@@ -513,7 +514,7 @@ impl Service {
         let handle = self.project(name)?;
         let mut project = self.lock_project(&handle);
         let (message, commit) =
-            gitsync::resolve(&project.repo, &self.signature()?, how, &project.manifest)?;
+            git::resolve(&project.repo, &self.signature()?, how, &project.manifest)?;
         self.append(
             &mut project,
             Kind::Sync,
@@ -663,7 +664,7 @@ impl Service {
             tracing::warn!(project = %name, error = %e, "figures not fetched");
         }
         let data = self
-            .fetch_data(&name, vec![], crate::data::FetchScope::Automatic)
+            .fetch_data(&name, vec![], crate::data::files::FetchScope::Automatic)
             .await;
         let service = self.clone();
         tokio::task::spawn_blocking(
@@ -713,14 +714,14 @@ impl Service {
         let staging = tempfile::Builder::new()
             .prefix("clone-")
             .tempdir_in(self.home().tmp_dir())
-            .map_err(crate::service::io_context("creating a staging folder"))?;
+            .map_err(crate::error::io_context("creating a staging folder"))?;
         let work = staging.path().join("work");
         let repository = repo::init(&work)?;
-        gitsync::ingest_pack(&repository, pack)?;
-        let oid = gitsync::parse_oid(head)?;
+        git::ingest_pack(&repository, pack)?;
+        let oid = git::parse_oid(head)?;
         repository
             .find_commit(oid)
-            .map_err(|_| gitsync::GitSyncError::Missing(head.to_owned()))?;
+            .map_err(|_| git::GitSyncError::Missing(head.to_owned()))?;
         repository
             .reference(&format!("refs/heads/{BRANCH}"), oid, true, "tandem clone")
             .map_err(repo::RepoError::from)?;
@@ -730,7 +731,7 @@ impl Service {
             .and_then(|c| c.tree())
             .map_err(repo::RepoError::from)?;
         if let Some(links) =
-            gitsync::incoming_links(&repository, None, &tree).map_err(repo::RepoError::from)?
+            git::incoming_links(&repository, None, &tree).map_err(repo::RepoError::from)?
         {
             return Err(ServiceError::BadRequest(format!(
                 "the clone was not made: {links}"
@@ -740,12 +741,15 @@ impl Service {
         repository
             .checkout_head(Some(git2::build::CheckoutBuilder::new().force()))
             .map_err(repo::RepoError::from)?;
-        let text = repo::read_at_head(&repository, crate::project::MANIFEST)?
+        let text = repo::read_at_head(&repository, crate::projects::project::MANIFEST)?
             .and_then(|b| String::from_utf8(b).ok())
             .ok_or_else(|| {
                 ServiceError::BadRequest("the history has no project manifest".into())
             })?;
-        let manifest = Manifest::parse(&text, std::path::Path::new(crate::project::MANIFEST))?;
+        let manifest = Manifest::parse(
+            &text,
+            std::path::Path::new(crate::projects::project::MANIFEST),
+        )?;
         if manifest.id != id {
             return Err(ServiceError::BadRequest(
                 "the peer sent another project's history".into(),
@@ -765,16 +769,16 @@ impl Service {
         drop(repository);
         // Pinned from the history's manifest, checked above to be the
         // project asked for: no later commit can change it.
-        crate::project::pin(self.home(), &name, &manifest)?;
+        crate::projects::project::pin(self.home(), &name, &manifest)?;
         if let Err(e) = std::fs::rename(&work, &dest) {
-            crate::project::unpin(self.home(), &name);
-            return Err(crate::service::io_context("moving the clone into place")(e));
+            crate::projects::project::unpin(self.home(), &name);
+            return Err(crate::error::io_context("moving the clone into place")(e));
         }
         let project = Project::open(name.clone(), dest.clone(), self.home())?;
         if !project.access.roles(now_ms()).can_write(peer) {
             drop(project);
             let _ = std::fs::remove_dir_all(&dest);
-            crate::project::unpin(self.home(), &name);
+            crate::projects::project::unpin(self.home(), &name);
             return Err(ServiceError::BadRequest(
                 "the only peer offering this project may not write to it, so its history cannot be trusted; try again when a writer is online".into(),
             ));

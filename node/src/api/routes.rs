@@ -21,8 +21,9 @@ use tandem_protocol::api::{
     MembersView, NoteRequest, ShareRequest, UpdateProfile, VisibilityRequest,
 };
 
-use crate::service::{Service, ServiceError};
-use crate::web::WebBackend;
+use crate::api::web_backend::WebBackend;
+use crate::error::ServiceError;
+use crate::service::Service;
 
 pub const COOKIE: &str = "tandem_token";
 /// The header in which the web UI's scripts send the CSRF token.
@@ -187,7 +188,7 @@ pub fn app(service: Arc<Service>, guard: Guard) -> Router {
         .route("/projects/{name}/stop", post(stop))
         .route("/containers", get(containers))
         .route("/figures/{hash}", get(figure))
-        .merge(crate::webapi::routes())
+        .merge(crate::api::web_routes::routes())
         .with_state(service.clone());
     let web = tandem_web::router(Arc::new(WebBackend(service)), guard.csrf());
     Router::new()
@@ -463,7 +464,7 @@ async fn sync(
     }
     match body.resolve {
         Some(how) => {
-            let how: crate::gitsync::Resolution = match how.parse() {
+            let how: crate::sync::git::Resolution = match how.parse() {
                 Ok(how) => how,
                 Err(e) => return ServiceError::BadRequest(e).into_response(),
             };
@@ -508,7 +509,7 @@ async fn fetch(
     Json(body): Json<tandem_protocol::api::FetchRequest>,
 ) -> ApiResult<tandem_protocol::api::FetchResult> {
     Ok(Json(
-        s.fetch_data(&name, body.paths, crate::data::FetchScope::Requested)
+        s.fetch_data(&name, body.paths, crate::data::files::FetchScope::Requested)
             .await?,
     ))
 }
@@ -574,11 +575,13 @@ async fn transfers(State(s): State<Arc<Service>>) -> Json<Vec<tandem_protocol::a
     Json(s.transfers.list())
 }
 
-async fn offers(State(s): State<Arc<Service>>) -> ApiResult<Vec<crate::replicate::PeerOffer>> {
+async fn offers(
+    State(s): State<Arc<Service>>,
+) -> ApiResult<Vec<crate::sync::replicate::PeerOffer>> {
     Ok(Json(s.offers().await?))
 }
 
-async fn peers(State(s): State<Arc<Service>>) -> ApiResult<Vec<crate::net::PeerInfo>> {
+async fn peers(State(s): State<Arc<Service>>) -> ApiResult<Vec<crate::p2p::swarm::PeerInfo>> {
     Ok(Json(s.net()?.peers().await?))
 }
 
