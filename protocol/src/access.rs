@@ -380,6 +380,9 @@ pub struct Access {
     covered: Vec<u64>,
     /// Kept nodes that are not authorized (ancestors of ones that are).
     uncounted: usize,
+    /// Scratch space for [`Access::add`]: the indices of a statement's
+    /// known parents (kept to spare an allocation per statement).
+    parent_scratch: Vec<usize>,
 }
 
 /// What [`Access::admit`] makes of statements received from one sender.
@@ -458,6 +461,7 @@ impl Access {
             kept: Vec::new(),
             covered: Vec::new(),
             uncounted: 0,
+            parent_scratch: Vec::new(),
         }
     }
 
@@ -790,10 +794,13 @@ impl Access {
         let signature = verified.statement.signature;
         let statement = verified.statement.payload;
         let mut ancestors = Vec::new();
+        let mut parents = std::mem::take(&mut self.parent_scratch);
+        parents.clear();
         for parent in &statement.parents {
             if let Some(&p) = self.index.get(parent) {
                 union(&mut ancestors, &self.nodes[p].ancestors);
                 set_bit(&mut ancestors, p);
+                parents.push(p);
             }
         }
         let authorized = statement.issuer == self.owner
@@ -806,20 +813,10 @@ impl Access {
                 .is_some_and(|(role, _)| role.can_manage());
         let i = self.nodes.len();
         if authorized {
-            for (w, word) in ancestors.iter().enumerate() {
-                let mut fresh = word & !self.kept.get(w).copied().unwrap_or(0);
-                while fresh != 0 {
-                    let bit = fresh.trailing_zeros() as usize;
-                    fresh &= fresh - 1;
-                    if !self.nodes[w * 64 + bit].authorized {
-                        self.uncounted += 1;
-                    }
-                }
-            }
-            union(&mut self.kept, &ancestors);
+            self.cover_parents_of(&parents);
             set_bit(&mut self.kept, i);
-            union(&mut self.covered, &ancestors);
         }
+        self.parent_scratch = parents;
         self.index.insert(verified.id, i);
         self.by_subject
             .entry(statement.subject)
@@ -832,6 +829,46 @@ impl Access {
             ancestors,
             authorized,
         });
+    }
+
+    /// Marks the strict ancestors of a new authorized node as covered and
+    /// kept, counting the unauthorized ones newly kept.
+    ///
+    /// The ancestors of a node are its parents and their ancestors. A parent
+    /// that is authorized or already covered has all its ancestors covered
+    /// (they are ancestors of an authorized node), so only the parent itself
+    /// may be new: the usual case costs a few bit operations instead of a
+    /// pass over the whole DAG's bitset.
+    fn cover_parents_of(&mut self, parents: &[usize]) {
+        for &p in parents {
+            if !self.nodes[p].authorized && !has_bit(&self.covered, p) {
+                let ancestors = std::mem::take(&mut self.nodes[p].ancestors);
+                for (w, word) in ancestors.iter().enumerate() {
+                    let mut fresh = word & !self.covered.get(w).copied().unwrap_or(0);
+                    while fresh != 0 {
+                        let bit = fresh.trailing_zeros() as usize;
+                        fresh &= fresh - 1;
+                        self.cover(w * 64 + bit);
+                    }
+                }
+                self.nodes[p].ancestors = ancestors;
+            }
+            self.cover(p);
+        }
+    }
+
+    /// Node `i` is a strict ancestor of an authorized node.
+    fn cover(&mut self, i: usize) {
+        if has_bit(&self.covered, i) {
+            return;
+        }
+        set_bit(&mut self.covered, i);
+        if !has_bit(&self.kept, i) {
+            set_bit(&mut self.kept, i);
+            if !self.nodes[i].authorized {
+                self.uncounted += 1;
+            }
+        }
     }
 
     fn is_ancestor(&self, a: usize, b: usize) -> bool {

@@ -364,6 +364,43 @@ proptest! {
         prop_assert_eq!(evaluate(w.project, w.owner.public(), shuffled, 300), expected);
     }
 
+    /// What is kept (served and stored), what does not count and the heads
+    /// are bookkept as statements arrive; whatever the order, they end the
+    /// same, and every kept statement's parents are kept too.
+    #[test]
+    fn kept_statements_and_heads_never_depend_on_order(steps in history(), seed in any::<u64>()) {
+        let w = World::new();
+        let statements = build(&w, &steps);
+        let bookkeeping = |order: &[SignedStatement]| {
+            let mut access = Access::new(w.project, w.owner.public());
+            for statement in order {
+                if let Ok(verified) = Verified::check(statement.clone(), &w.project) {
+                    access.insert(verified);
+                }
+            }
+            let mut kept: Vec<StatementId> = access.statements().map(|(id, _)| *id).collect();
+            kept.sort();
+            for (_, statement) in access.statements() {
+                for parent in &statement.parents {
+                    assert!(kept.binary_search(parent).is_ok(), "a kept statement's parent is kept");
+                }
+            }
+            let mut heads = access.heads();
+            heads.sort();
+            (kept, heads, access.uncounted())
+        };
+        let expected = bookkeeping(&statements);
+        let mut shuffled = statements.clone();
+        let mut state = seed | 1;
+        for i in (1..shuffled.len()).rev() {
+            state ^= state << 13; state ^= state >> 7; state ^= state << 17;
+            shuffled.swap(i, (state % (i as u64 + 1)) as usize);
+        }
+        prop_assert_eq!(bookkeeping(&shuffled), expected.clone());
+        shuffled.reverse();
+        prop_assert_eq!(bookkeeping(&shuffled), expected);
+    }
+
     #[test]
     fn invalid_statements_change_nothing(steps in history(), victim in any::<prop::sample::Index>()) {
         let w = World::new();
