@@ -1,15 +1,44 @@
-//! `tandem up`: the long-running node.
+//! `tandem up`: the long-running node, and where its parts are wired
+//! together. The service knows projects; the swarm (`p2p`) knows peers and
+//! asks the service through [`Host`], implemented here; automatic sync
+//! (`sync::auto`) hears of changes from both and acts through the
+//! service. Only this file names all three.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use tandem_protocol::PeerKey;
+use tandem_protocol::wire::{Request, Response};
 use tokio::net::TcpListener;
 
-use crate::api::routes::{Guard, app};
+use crate::api::{Guard, app};
 use crate::home::{Home, RuntimeInfo, StoreError, random_bytes};
+use crate::p2p::host::{Gossip, Host, Verdict};
 use crate::projects::watch;
 use crate::service::Service;
+use crate::sync::auto;
+
+/// The node as the swarm sees it: requests are served by the sync
+/// server (which enforces access), announcements judged by automatic
+/// sync, and a new connection is a reason to sync.
+impl Host for Service {
+    fn serve(&self, peer: &PeerKey, request: Request) -> Response {
+        Service::serve(self, peer, request)
+    }
+
+    fn judge(&self, gossip: &Gossip) -> Verdict {
+        self.on_gossip(gossip)
+    }
+
+    fn connected(&self, _peer: &PeerKey) {
+        self.auto_event(auto::schedule::Event::PeerConnected);
+    }
+
+    /// Nothing to do: a sync in progress with the peer fails on its own,
+    /// and the next connection syncs again.
+    fn disconnected(&self, _peer: &PeerKey) {}
+}
 
 pub struct UpOptions {
     pub listen: String,
@@ -86,12 +115,15 @@ pub async fn up(home: Home, options: UpOptions) -> anyhow::Result<()> {
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let net = crate::p2p::swarm::start(
+    let net = crate::p2p::start(
         service.clone(),
-        crate::p2p::swarm::NetOptions {
+        service.key(),
+        crate::p2p::NetOptions {
             listen: p2p_listen,
             mdns: options.mdns,
             dht: options.dht,
+            name: service.profile().name,
+            peer_book: home.root().join("peers.json"),
         },
     )?;
     service.set_net(net);
@@ -105,7 +137,7 @@ pub async fn up(home: Home, options: UpOptions) -> anyhow::Result<()> {
         .start_blob_endpoint(blob_listen)
         .await
         .context("cannot start the blob endpoint")?;
-    service.set_autosync(crate::sync::auto::start(service.clone()));
+    service.set_autosync(auto::run::start(service.clone()));
     service.dial_relay();
     // JupyterLab containers left running by an earlier run (a crash, say)
     // are followed again; Docker being absent is not an error here.

@@ -57,60 +57,6 @@ pub fn open_append(path: &Path) -> io::Result<File> {
     OpenOptions::new().create(true).append(true).open(path)
 }
 
-/// Copies a file or a folder tree (chosen by the user, outside the
-/// project) to `dest` beneath a project's folder. A source that is a link
-/// is refused, links inside a source folder are skipped (a copy never pulls
-/// in files from outside what the user named); on the project's side every
-/// folder is opened beneath the root without following links (a link made
-/// in the working tree, by the container say, is refused, not written
-/// through), and each file is written to a temporary name and renamed.
-pub fn copy_tree_beneath(
-    src: &Path,
-    root: &crate::beneath::Beneath,
-    dest: &str,
-) -> io::Result<u64> {
-    let meta = fs::symlink_metadata(src)?;
-    if meta.file_type().is_symlink() {
-        return Err(io::Error::other(format!(
-            "{} is a symbolic link; copy the file it points to instead",
-            src.display()
-        )));
-    }
-    let copy_one = |from: &Path, to: &str| -> io::Result<()> {
-        let mut source = File::open(from)?;
-        root.write_with(to, crate::beneath::WriteOptions::default(), |file| {
-            io::copy(&mut source, file).map(|_| ())
-        })
-        .map_err(io::Error::other)
-    };
-    if meta.is_file() {
-        copy_one(src, dest)?;
-        return Ok(1);
-    }
-    let mut copied = 0;
-    for item in walkdir::WalkDir::new(src).follow_links(false) {
-        let item = item.map_err(io::Error::other)?;
-        let relative = item.path().strip_prefix(src).map_err(io::Error::other)?;
-        let relative = relative
-            .to_str()
-            .ok_or_else(|| io::Error::other(format!("{} is not UTF-8", item.path().display())))?;
-        let target = if relative.is_empty() {
-            dest.to_owned()
-        } else {
-            format!("{dest}/{relative}")
-        };
-        let kind = item.file_type();
-        if kind.is_dir() {
-            root.create_dir_all(&target).map_err(io::Error::other)?;
-        } else if kind.is_file() {
-            copy_one(item.path(), &target)?;
-            copied += 1;
-        }
-        // Links and special files inside a folder are skipped on purpose.
-    }
-    Ok(copied)
-}
-
 /// Makes a file read-only for everyone, so a pinned copy is not edited by
 /// mistake.
 #[cfg(unix)]

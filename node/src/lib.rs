@@ -21,3 +21,5 @@ pub mod projects;
 pub mod service;
 pub mod settings;
 pub mod sync;
+#[cfg(test)]
+mod testkit;

@@ -46,7 +46,18 @@ impl FromStr for Section {
         Section::ALL
             .into_iter()
             .find(|s| s.as_str() == text)
-            .ok_or_else(|| format!("unknown section {text:?}: expected code, input or output"))
+            .ok_or_else(|| format!("unknown section {text:?}: expected {}", Section::names()))
+    }
+}
+
+impl Section {
+    /// The sections as a sentence reads them: `code, input or output`.
+    pub fn names() -> String {
+        let names: Vec<&str> = Section::ALL.iter().map(|s| s.as_str()).collect();
+        match names.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+            _ => names.concat(),
+        }
     }
 }
 
@@ -226,6 +237,14 @@ pub struct CreateDataset {
     pub description: String,
 }
 
+/// `GET /api/datasets/{name}?version=N`: one version's files; the latest
+/// without it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionQuery {
+    #[serde(default)]
+    pub version: Option<u32>,
+}
+
 /// Files to copy into a dataset; the result is its next version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AddToDataset {
@@ -382,6 +401,30 @@ pub struct ImportRequest {
 pub struct UpdateProfile {
     pub name: Option<String>,
     pub email: Option<String>,
+}
+
+/// `GET /api/health`: the node is up, and whose it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    pub ok: bool,
+    pub did: String,
+}
+
+/// `DELETE /api/projects/{name}`: the project is gone from this node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deleted {
+    pub deleted: bool,
+}
+
+/// The body of a request that carries nothing (sweep, build, stop, …): it
+/// serialises as `{}`, and the node reads none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Empty {}
+
+/// What `tandem bases bootstrap` printed while building the base.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BootstrapResult {
+    pub output: String,
 }
 
 /// Every API error has this body, with a message meant for people.
@@ -612,6 +655,101 @@ pub struct PeerInfo {
     pub rtt_ms: Option<f64>,
 }
 
+/// `GET /api/peers/self`: where this node listens, to hand to a colleague
+/// (`tandem peers --self`). Fields in alphabetical order, as the node has
+/// always written them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnAddresses {
+    /// libp2p multiaddrs ending in `/p2p/…`.
+    pub addresses: Vec<String>,
+    /// UDP addresses of the blob endpoint (large files).
+    pub blob_addresses: Vec<String>,
+    pub did: String,
+    pub peer_id: String,
+}
+
+/// `POST /api/peers`: a multiaddr (`/ip4/…/p2p/…`), or a key alone
+/// (`did:key:…` or `12D3KooW…`) that connected peers are asked about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddPeer {
+    pub address: String,
+}
+
+/// The answer to [`AddPeer`]: the key (`did:key:`) now connected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerConnected {
+    pub connected: String,
+}
+
+/// `POST /api/projects/{name}/sync`. Empty (`{}`): sync now, answered with
+/// a [`SyncSummary`]. With `resolve` (`ours`, `theirs`, `keep-both` or
+/// `abort`): settle the waiting conflict; with `auto`: turn automatic sync
+/// on or off. Both of those are answered with a [`SyncMessage`]; `auto`
+/// wins when both are given. Absent fields are left out, so the bodies are
+/// `{}`, `{"resolve":…}` and `{"auto":…}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolve: Option<String>,
+    /// Turns automatic sync on or off instead of syncing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto: Option<bool>,
+}
+
+/// What settling a conflict or switching automatic sync did, for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncMessage {
+    pub message: String,
+}
+
+/// What one `tandem sync` did, per peer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncSummary {
+    pub peers: Vec<PeerSync>,
+    /// Files in conflict, when a merge needs the user.
+    pub conflicts: Vec<String>,
+    pub message: String,
+    /// Large files brought from peers after the merge.
+    #[serde(default)]
+    pub data: FetchResult,
+}
+
+/// One peer's part in a sync.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerSync {
+    pub peer: String,
+    pub name: Option<String>,
+    pub denied: bool,
+    pub merge: Option<MergeOutcome>,
+    pub new_entries: usize,
+    pub problems: Vec<String>,
+}
+
+/// What a merge did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum MergeOutcome {
+    UpToDate,
+    FastForward { head: String, commits: usize },
+    Merged { head: String, commits: usize },
+    Conflicts { files: Vec<String> },
+}
+
+/// `POST /api/clone`: fetch a project a peer shares (`tandem project
+/// clone`), answered with its [`ProjectSummary`]. Fields in alphabetical
+/// order, as the CLI has always written them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CloneRequest {
+    /// A local name other than the project's own.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Leave large files on peers until `tandem fetch` asks for them.
+    #[serde(default)]
+    pub no_data: bool,
+    /// The project's id (`tp…`).
+    pub project: String,
+}
+
 /// A project a connected peer offers to this node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeerOffer {
@@ -673,9 +811,9 @@ pub struct Marks {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MarkRequest {
     pub entry: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub star: Option<bool>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hide: Option<bool>,
 }
 
@@ -700,4 +838,123 @@ pub struct Settings {
     /// connects to at start, for reaching peers behind NAT.
     #[serde(default)]
     pub relay: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn text<T: Serialize>(value: &T) -> String {
+        serde_json::to_string(value).expect("serialises")
+    }
+
+    #[test]
+    fn the_section_list_is_written_once() {
+        assert_eq!(Section::names(), "code, input or output");
+        assert_eq!(
+            "data".parse::<Section>(),
+            Err("unknown section \"data\": expected code, input or output".to_owned())
+        );
+        for section in Section::ALL {
+            assert_eq!(section.as_str().parse::<Section>(), Ok(section));
+        }
+    }
+
+    /// The typed bodies are byte for byte what the CLI built with `json!`
+    /// before (serde_json sorts the keys of a `json!` object).
+    #[test]
+    fn sync_clone_and_peer_bodies_keep_their_wire_form() {
+        assert_eq!(text(&SyncRequest::default()), "{}");
+        let resolve = SyncRequest {
+            resolve: Some("keep-both".into()),
+            auto: None,
+        };
+        assert_eq!(
+            text(&resolve),
+            json!({ "resolve": "keep-both" }).to_string()
+        );
+        let auto = SyncRequest {
+            resolve: None,
+            auto: Some(false),
+        };
+        assert_eq!(text(&auto), json!({ "auto": false }).to_string());
+        let clone = CloneRequest {
+            project: "tp1".into(),
+            name: None,
+            no_data: true,
+        };
+        assert_eq!(
+            text(&clone),
+            json!({ "project": "tp1", "name": null, "no_data": true }).to_string()
+        );
+        assert_eq!(
+            text(&AddPeer {
+                address: "/ip4/1.2.3.4".into()
+            }),
+            json!({ "address": "/ip4/1.2.3.4" }).to_string()
+        );
+        assert_eq!(
+            text(&PeerConnected {
+                connected: "did:key:z".into()
+            }),
+            json!({ "connected": "did:key:z" }).to_string()
+        );
+        let me = OwnAddresses {
+            addresses: vec!["/ip4/1".into()],
+            blob_addresses: vec!["1.2.3.4:5".into()],
+            did: "did:key:z".into(),
+            peer_id: "12D3".into(),
+        };
+        assert_eq!(
+            text(&me),
+            json!({
+                "did": "did:key:z",
+                "peer_id": "12D3",
+                "addresses": ["/ip4/1"],
+                "blob_addresses": ["1.2.3.4:5"],
+            })
+            .to_string()
+        );
+        assert_eq!(text(&Deleted { deleted: true }), r#"{"deleted":true}"#);
+        assert_eq!(text(&Empty {}), "{}");
+    }
+
+    /// The node reads what older clients and the web UI send: absent
+    /// fields take their defaults, unknown ones are ignored.
+    #[test]
+    fn request_bodies_read_leniently() {
+        let empty: SyncRequest = serde_json::from_str("{}").expect("empty sync");
+        assert_eq!(empty, SyncRequest::default());
+        let nulls: SyncRequest =
+            serde_json::from_str(r#"{"resolve":null,"auto":null,"x":1}"#).expect("nulls");
+        assert_eq!(nulls, SyncRequest::default());
+        let clone: CloneRequest =
+            serde_json::from_str(r#"{"project":"tp1"}"#).expect("the web UI's clone body");
+        assert_eq!(
+            clone,
+            CloneRequest {
+                project: "tp1".into(),
+                name: None,
+                no_data: false
+            }
+        );
+        assert!(serde_json::from_str::<CloneRequest>("{}").is_err());
+        let _: Empty = serde_json::from_str(r#"{"anything":true}"#).expect("ignored");
+        let query: VersionQuery = serde_json::from_str("{}").expect("no version");
+        assert_eq!(query.version, None);
+    }
+
+    #[test]
+    fn merge_outcomes_are_tagged() {
+        let merged = MergeOutcome::FastForward {
+            head: "abc".into(),
+            commits: 2,
+        };
+        assert_eq!(
+            text(&merged),
+            r#"{"outcome":"fast-forward","head":"abc","commits":2}"#
+        );
+        assert_eq!(text(&MergeOutcome::UpToDate), r#"{"outcome":"up-to-date"}"#);
+    }
 }

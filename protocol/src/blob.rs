@@ -174,7 +174,7 @@ impl BlobPolicy {
     pub fn is_large(&self, path: &SafePath, size: u64) -> bool {
         match path.first() {
             ".tandem" | ".git" => false,
-            "input" | "output" | crate::dataset::DATA_DIR => {
+            "input" | "output" | crate::project::DATA_DIR => {
                 size > self.data_threshold || size > self.any_threshold
             }
             _ => size > self.any_threshold,

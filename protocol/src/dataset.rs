@@ -13,10 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::blob::BlobHash;
 use crate::path::SafePath;
+pub use crate::project::DATA_DIR;
 use crate::project::ProjectId;
 
-/// Folder of a dataset that holds its files.
-pub const DATA_DIR: &str = "data";
 /// Folder of a dataset's version listings.
 pub const VERSIONS_DIR: &str = ".tandem/versions";
 /// Folder of a project's pinned datasets.

@@ -16,6 +16,9 @@ use crate::signed::{Signable, Signed, SignedError};
 pub const MAX_NAME_LEN: usize = 100;
 /// Longest project description accepted.
 pub const MAX_DESCRIPTION_LEN: usize = 2_000;
+/// Folder of a dataset that holds its files: part of the folder layout,
+/// which the blob policy and the dataset listings both read.
+pub const DATA_DIR: &str = "data";
 
 /// Why a name or project document was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -7,10 +7,10 @@
 //! was being done and what WebDriver answered: these are test helpers, and a
 //! failed step should fail the test loudly rather than be handled.
 //!
-//! It talks plain HTTP/1.1 to chromedriver over [`std::net::TcpStream`]
-//! instead of pulling in an async WebDriver crate: the tests only need a
-//! handful of commands, and a synchronous client keeps them easy to read and
-//! free of a runtime.
+//! It talks to chromedriver through the kit's blocking HTTP client
+//! ([`crate::http`]) instead of pulling in an async WebDriver crate: the
+//! tests only need a handful of commands, and a synchronous client keeps
+//! them easy to read and free of a runtime.
 //!
 //! Headless Chromium is required, never optional: if it is missing,
 //! [`Browser::start`] panics with the install command rather than skipping,
@@ -18,8 +18,7 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread::sleep;
@@ -40,7 +39,7 @@ pub const FIND_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the waiting helpers poll.
 const POLL: Duration = Duration::from_millis(100);
 
-/// Read/write timeout of one HTTP exchange with chromedriver; longer than the
+/// Timeout of one HTTP exchange with chromedriver; longer than the
 /// page-load and script timeouts of the session, so those report first with
 /// WebDriver's own message.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -703,16 +702,9 @@ fn string(value: Value) -> String {
     }
 }
 
+/// An attribute or property name as one URL path segment.
 fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
+    tandem_protocol::text::url_segment(s)
 }
 
 /// `name` from `$PATH`, else the first of `fallbacks` that exists.
@@ -791,169 +783,35 @@ fn command(port: u16, method: &str, path: &str, body: Option<&Value>) -> Result<
     })
 }
 
-/// A minimal blocking HTTP/1.1 exchange with chromedriver on loopback:
-/// one request per connection (`Connection: close`). Returns the status and
-/// the (de-chunked) body.
+/// One blocking HTTP exchange with chromedriver on loopback; returns the
+/// status and the body.
 ///
-/// The answer is read until its framing says it is complete, not to the end
-/// of the stream: chromedriver (156 at least) answers `Connection: close`
-/// but keeps the socket open, so `read_to_end` would wait for the read
-/// timeout on every command.
-fn http(port: u16, method: &str, path: &str, body: Option<&Value>) -> io::Result<(u16, Vec<u8>)> {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-    stream.set_read_timeout(Some(HTTP_TIMEOUT))?;
-    stream.set_write_timeout(Some(HTTP_TIMEOUT))?;
+/// chromedriver (156 at least) answers `Connection: close` but keeps the
+/// socket open: the answer is complete when its framing says so, which the
+/// client reads rather than waiting for the end of the stream.
+fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Result<(u16, Vec<u8>), String> {
     let body = body.map(Value::to_string).unwrap_or_default();
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nAccept: application/json\r\n"
-    );
+    let mut headers = vec![("Accept", "application/json")];
     if !body.is_empty() {
-        request.push_str("Content-Type: application/json; charset=utf-8\r\n");
+        headers.push(("Content-Type", "application/json; charset=utf-8"));
     }
-    request.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-    let mut bytes = request.into_bytes();
-    bytes.extend_from_slice(body.as_bytes());
-    stream.write_all(&bytes)?;
-    stream.flush()?;
-
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 64 * 1024];
-    loop {
-        let n = stream.read(&mut buf).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("reading the answer to {method} {path}: {e}"),
-            )
-        })?;
-        raw.extend_from_slice(&buf[..n]);
-        if let Some(answer) = parse_response(&raw, n == 0)? {
-            return Ok(answer);
-        }
-    }
-}
-
-fn invalid(msg: impl Into<String>) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, msg.into())
-}
-
-/// Splits an HTTP/1.1 response into status and body, honouring
-/// `Transfer-Encoding: chunked` and `Content-Length` (else the body runs to
-/// the end of the stream). `Ok(None)` while more bytes are needed; `eof`
-/// says no more will come, which makes an incomplete answer an error.
-fn parse_response(raw: &[u8], eof: bool) -> io::Result<Option<(u16, Vec<u8>)>> {
-    let cut_short = |what: String| {
-        if eof {
-            Err(invalid(format!(
-                "HTTP answer cut short ({what}): {:?}",
-                String::from_utf8_lossy(raw)
-            )))
-        } else {
-            Ok(None)
-        }
-    };
-    let Some(end) = find(raw, b"\r\n\r\n") else {
-        return cut_short("no end of headers".into());
-    };
-    let head = String::from_utf8_lossy(&raw[..end]);
-    let body = &raw[end + 4..];
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let status = status_line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse::<u16>().ok())
-        .ok_or_else(|| invalid(format!("bad HTTP status line {status_line:?}")))?;
-    let mut chunked = false;
-    let mut length = None;
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        let (name, value) = (name.trim().to_ascii_lowercase(), value.trim());
-        if name == "transfer-encoding" && value.to_ascii_lowercase().contains("chunked") {
-            chunked = true;
-        } else if name == "content-length" {
-            length = Some(
-                value
-                    .parse::<usize>()
-                    .map_err(|_| invalid(format!("bad Content-Length {value:?}")))?,
-            );
-        }
-    }
-    if chunked {
-        return match decode_chunked(body)? {
-            Some(decoded) => Ok(Some((status, decoded))),
-            None => cut_short("incomplete chunked body".into()),
-        };
-    }
-    match length {
-        Some(n) if body.len() >= n => Ok(Some((status, body[..n].to_vec()))),
-        Some(n) => cut_short(format!("{} of {n} body bytes", body.len())),
-        None if eof => Ok(Some((status, body.to_vec()))),
-        None => Ok(None),
-    }
-}
-
-/// Decodes a chunked body; `Ok(None)` until the last (empty) chunk arrived.
-/// Trailers are ignored.
-fn decode_chunked(mut data: &[u8]) -> io::Result<Option<Vec<u8>>> {
-    let mut out = Vec::new();
-    loop {
-        let Some(line_end) = find(data, b"\r\n") else {
-            return Ok(None);
-        };
-        let line = String::from_utf8_lossy(&data[..line_end]);
-        let hex = line.split(';').next().unwrap_or_default().trim();
-        let size = usize::from_str_radix(hex, 16)
-            .map_err(|_| invalid(format!("bad chunk size {hex:?}")))?;
-        data = &data[line_end + 2..];
-        if size == 0 {
-            return Ok(Some(out));
-        }
-        if data.len() < size + 2 {
-            return Ok(None);
-        }
-        out.extend_from_slice(&data[..size]);
-        data = &data[size + 2..];
-    }
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+    crate::http::exchange(
+        method,
+        &format!("http://127.0.0.1:{port}{path}"),
+        &headers,
+        body.into_bytes(),
+        HTTP_TIMEOUT,
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_chunked_and_sized_answers() {
-        let raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{\"va\r\nA;x=1\r\nlue\":null}\r\n0\r\n\r\n";
-        let answer = parse_response(raw, false).expect("chunked answer");
-        assert_eq!(answer, Some((200, b"{\"value\":null}".to_vec())));
-        for cut in 0..raw.len() - 4 {
-            assert_eq!(parse_response(&raw[..cut], false).expect("partial"), None);
-            assert!(parse_response(&raw[..cut], true).is_err(), "cut at {cut}");
-        }
-
-        // chromedriver's style: no space after the colon, socket left open.
-        let raw = b"HTTP/1.1 404 Not Found\r\nContent-Length:2\r\nConnection:close\r\n\r\n{}";
-        let answer = parse_response(raw, false).expect("sized answer");
-        assert_eq!(answer, Some((404, b"{}".to_vec())));
-
-        let raw = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n{}";
-        assert_eq!(parse_response(raw, false).expect("partial"), None);
-        assert!(
-            parse_response(raw, true).is_err(),
-            "a short body is an error"
-        );
-
-        let raw = b"HTTP/1.0 200 OK\r\n\r\n{}";
-        assert_eq!(parse_response(raw, false).expect("unsized"), None);
-        let answer = parse_response(raw, true).expect("unsized at eof");
-        assert_eq!(answer, Some((200, b"{}".to_vec())));
-    }
 
     #[test]
     fn element_references_use_the_w3c_key() {

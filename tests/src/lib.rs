@@ -6,10 +6,10 @@
 
 pub mod blob_probe;
 pub mod browser;
+pub mod http;
 pub mod jupyter;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -297,7 +297,8 @@ impl TestNode {
         self.url.clone().expect("node is running")
     }
 
-    /// A raw HTTP/1.1 request to the running node; returns status and body.
+    /// An HTTP request to the running node, with exactly these headers;
+    /// returns status and body.
     pub fn http(
         &self,
         method: &str,
@@ -335,7 +336,13 @@ impl TestNode {
     }
 }
 
-/// A raw HTTP/1.1 request to `address` (host:port); returns status and body.
+/// How long the node (or JupyterLab) may take to answer one request.
+const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// An HTTP request to `address` (host:port), with exactly this path and
+/// these headers (a `Host` among them replaces the real one); returns
+/// status and body.
+/// Panics when there is no answer.
 pub fn http_request(
     address: &str,
     method: &str,
@@ -343,57 +350,16 @@ pub fn http_request(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, String) {
-    let mut stream = TcpStream::connect(address).expect("connect to node");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
-        request.push_str(&format!("Host: {address}\r\n"));
-    }
-    for (k, v) in headers {
-        request.push_str(&format!("{k}: {v}\r\n"));
-    }
-    request.push_str("\r\n");
-    request.push_str(body);
-    stream.write_all(request.as_bytes()).expect("send request");
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).expect("read response");
-    let response = String::from_utf8_lossy(&response).into_owned();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(body)
-    } else {
-        body.to_owned()
-    };
-    (status, body)
-}
-
-fn dechunk(body: &str) -> String {
-    let mut out = String::new();
-    let mut rest = body;
-    while let Some((size, after)) = rest.split_once("\r\n") {
-        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        if size == 0 || after.len() < size {
-            break;
-        }
-        out.push_str(&after[..size]);
-        rest = after[size..].trim_start_matches("\r\n");
-    }
-    out
+    let (status, body) = http::request(
+        address,
+        method,
+        path,
+        headers,
+        body.as_bytes().to_vec(),
+        HTTP_TIMEOUT,
+    )
+    .unwrap_or_else(|e| panic!("HTTP request to the node: {e}"));
+    (status, String::from_utf8_lossy(&body).into_owned())
 }
 
 impl Drop for TestNode {

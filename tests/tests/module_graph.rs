@@ -3,15 +3,17 @@
 //!
 //! Each source file is one module. An edge A → B is any path in A (a `use`,
 //! a type, a call) that names something in B: `crate::…`, `super::…`,
-//! `self::…` or a child module's name. A module reaching into its own
-//! descendants is how a folder's `mod.rs` composes and re-exports its parts,
-//! so those edges are not counted; every other edge is, including a child
-//! reaching up to its parent. Code under `#[cfg(test)]` is left out: a
-//! test may look anywhere.
+//! `self::…` or a child module's name. Every edge counts, a folder's
+//! `mod.rs` re-exporting its parts included (declaring `pub mod x;` is not
+//! a path), so a part must name its siblings directly, never through its
+//! parent, and shared types live in a named part (`env/error.rs`), not in
+//! `mod.rs`. Otherwise a re-export would hide a circle: `service` naming
+//! `sync::auto::Event` while a part of `sync::auto` names `service`.
+//! Code under `#[cfg(test)]` is left out: a test may look anywhere.
 //!
-//! Paths inside macro calls are not parsed, and calls to methods defined in
-//! another module's `impl` block are not paths; the check sees what the
-//! source names, which is what a reader follows.
+//! Inside macro calls (`format!`, `json!`…) paths are read from the tokens.
+//! Calls to methods defined in another module's `impl` block are not paths;
+//! the check sees what the source names, which is what a reader follows.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -113,13 +115,50 @@ impl Names<'_> {
         let Some(target) = target else {
             return;
         };
-        if target.starts_with(&self.file_module) {
-            // The module itself, or one of its own parts.
+        if target == self.file_module {
             return;
         }
         self.named
             .entry(target)
             .or_insert_with(|| segments.join("::"));
+    }
+
+    /// Paths written inside a macro call: `crate::a::b`, `super::a`,
+    /// `self::a` as token runs of identifiers joined by `::`.
+    fn tokens(&mut self, stream: proc_macro2::TokenStream) {
+        use proc_macro2::TokenTree;
+        let tokens: Vec<TokenTree> = stream.into_iter().collect();
+        let mut i = 0;
+        while i < tokens.len() {
+            match &tokens[i] {
+                TokenTree::Group(group) => self.tokens(group.stream()),
+                TokenTree::Ident(ident)
+                    if matches!(ident.to_string().as_str(), "crate" | "super" | "self") =>
+                {
+                    let mut segments = vec![ident.to_string()];
+                    let mut j = i + 1;
+                    while let (
+                        Some(TokenTree::Punct(a)),
+                        Some(TokenTree::Punct(b)),
+                        Some(TokenTree::Ident(next)),
+                    ) = (tokens.get(j), tokens.get(j + 1), tokens.get(j + 2))
+                    {
+                        if a.as_char() != ':' || b.as_char() != ':' {
+                            break;
+                        }
+                        segments.push(next.to_string());
+                        j += 3;
+                    }
+                    if segments.len() > 1 {
+                        self.resolve(&segments);
+                    }
+                    i = j;
+                    continue;
+                }
+                _ => {}
+            }
+            i += 1;
+        }
     }
 
     fn use_tree(&mut self, prefix: &mut Vec<String>, tree: &syn::UseTree) {
@@ -181,6 +220,19 @@ impl<'ast> Visit<'ast> for Names<'_> {
         if !is_test_only(&item.attrs) {
             syn::visit::visit_item_impl(self, item);
         }
+    }
+
+    /// `pub(crate)`, `pub(super)`, `pub(in …)` say who may see an item;
+    /// they name no module the item uses.
+    fn visit_visibility(&mut self, _: &'ast syn::Visibility) {}
+
+    /// `pub(super)` and `pub(in crate::x)` say who may see an item, not
+    /// what it uses.
+    fn visit_visibility(&mut self, _: &'ast syn::Visibility) {}
+
+    fn visit_macro(&mut self, mac: &'ast syn::Macro) {
+        self.visit_path(&mac.path);
+        self.tokens(mac.tokens.clone());
     }
 
     fn visit_path(&mut self, path: &'ast syn::Path) {
@@ -301,11 +353,13 @@ fn describe(
     lines.join("\n")
 }
 
+/// The crate's sources; `MODULE_GRAPH_ROOT` points at another checkout of
+/// the workspace (to see the circles of an older commit).
 fn crate_src(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(name)
-        .join("src")
+    let root = std::env::var_os("MODULE_GRAPH_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
+    root.join(name).join("src")
 }
 
 fn assert_acyclic(name: &str) {
@@ -372,6 +426,7 @@ fn the_checker_finds_a_planted_circle() {
     let dir = tempfile::tempdir().expect("tempdir");
     let src = dir.path();
     std::fs::create_dir_all(src.join("env")).expect("mkdir");
+    std::fs::create_dir_all(src.join("g")).expect("mkdir");
     let files = [
         (
             "lib.rs",
@@ -383,19 +438,41 @@ fn the_checker_finds_a_planted_circle() {
             "pub struct Thing; fn f() -> super::a::A { super::a::A }",
         ),
         ("env/mod.rs", "pub mod inner; pub use inner::X;"),
-        ("env/inner.rs", "pub struct X;"),
+        (
+            "env/inner.rs",
+            "pub(super) struct X; pub(in crate::env) fn f() {}",
+        ),
+        ("g/mod.rs", "pub mod part; pub use part::Event;"),
+        ("g/part.rs", "pub struct Event; fn f(_: crate::h::H) {}"),
+        ("h.rs", "pub struct H; fn f(_: crate::g::Event) {}"),
         ("c.rs", "#[cfg(test)] mod tests { use crate::d::D; }"),
         ("d.rs", "use crate::c; pub struct D;"),
-        ("e.rs", ""),
+        (
+            "e.rs",
+            "fn f() -> String { format!(\"{}\", crate::f::NAME) }",
+        ),
+        (
+            "f.rs",
+            "pub const NAME: &str = \"f\"; fn g() { println!(\"{}\", crate::e::f()); }",
+        ),
     ];
     for (name, text) in files {
         std::fs::write(src.join(name), text).expect("write");
     }
     let graph = edges(src);
-    let found = circles(&graph);
+    let mut found = circles(&graph);
+    found.sort();
     assert_eq!(
         found,
-        vec![vec![vec!["a".to_string()], vec!["b".to_string()]]],
+        vec![
+            vec![vec!["a".to_string()], vec!["b".to_string()]],
+            vec![vec!["e".to_string()], vec!["f".to_string()]],
+            vec![
+                vec!["g".to_string()],
+                vec!["g".to_string(), "part".to_string()],
+                vec!["h".to_string()],
+            ],
+        ],
         "{found:?}"
     );
 }

@@ -12,22 +12,28 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use futures::Stream;
 use maud::Markup;
 use serde::Deserialize;
-use tandem_protocol::api::{ActivityQuery, IdentityInfo, Marks};
+use tandem_protocol::api::{ActivityQuery, IdentityInfo, Marks, VersionQuery};
 
+use crate::backend::{Backend, Ui, UiError};
 use crate::layout::{Area, Frame, error_page};
-use crate::{Backend, Ui, UiError, notebook, pages};
+use crate::{notebook, pages};
 
 /// Largest notebook rendered on a page.
 const NOTEBOOK_LIMIT: u64 = 32 * 1024 * 1024;
 /// How often the live feed looks for new entries.
 const EVENTS_EVERY: Duration = Duration::from_secs(1);
 
+/// Runs `f` off the async threads. Its errors carry the status the
+/// backend chose (the node's one classification, as for its API); a task
+/// that died is the node's fault: 500, and logged, as the backend logs its
+/// own faults.
 pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, UiError> + Send + 'static,
 ) -> Result<T, UiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .unwrap_or_else(|e| Err(UiError::new(500, format!("internal error: {e}"))))
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "page failed: its task died");
+        Err(UiError::new(500, format!("internal error: {e}")))
+    })
 }
 
 /// Loads a page's data with the identity, then renders it in the frame.
@@ -512,12 +518,6 @@ pub(crate) async fn datasets<B: Backend>(State(ui): State<Ui<B>>) -> Response {
         |_, datasets| ("Datasets".into(), pages::datasets::index(&datasets)),
     )
     .await
-}
-
-#[derive(Deserialize)]
-pub(crate) struct VersionQuery {
-    #[serde(default)]
-    version: Option<u32>,
 }
 
 pub(crate) async fn dataset<B: Backend>(

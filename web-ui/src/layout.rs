@@ -5,6 +5,15 @@
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use tandem_protocol::api::IdentityInfo;
 
+/// Byte counts, percent-encoded names and paths: written once in
+/// `tandem_protocol::text` for the CLI, the node and these pages alike.
+pub use tandem_protocol::text::{byte_size as size, url_path, url_segment as encode};
+
+/// A request body for a button's `data-body`, from the API's own types.
+pub fn body<T: serde::Serialize>(request: &T) -> String {
+    serde_json::to_string(request).unwrap_or_default()
+}
+
 /// Which top-level area a page belongs to, for highlighting the header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Area {
@@ -135,39 +144,6 @@ pub fn clock(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.format("%H:%M").to_string())
         .unwrap_or_default()
-}
-
-pub fn size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
-/// A path made safe to put in a URL path (each segment percent-encoded).
-pub fn url_path(path: &str) -> String {
-    path.split('/').map(encode).collect::<Vec<_>>().join("/")
-}
-
-/// Percent-encodes one URL path segment or query value.
-pub fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -12,17 +12,15 @@ use tandem_protocol::activity::{Details, Filter, Kind};
 use tandem_protocol::api::{EntryView, MemberView, MembersView};
 
 use crate::access::store::AccessStore;
+use crate::activity::query::parse_date;
 use crate::error::ServiceError;
 use crate::projects::project::Project;
 use crate::projects::repo;
-use crate::service::{Service, now_ms, parse_date};
+use crate::service::{Service, now_ms};
 
 fn parse_peer(text: &str) -> Result<PeerKey, ServiceError> {
-    text.parse::<PeerKey>().map_err(|e| {
-        ServiceError::BadRequest(format!(
-            "{e}. Ask your colleague for the key that `tandem id` prints."
-        ))
-    })
+    text.parse::<PeerKey>()
+        .map_err(|source| ServiceError::PeerKey { source })
 }
 
 /// Display names seen in the feed: labels only, latest wins.
@@ -75,8 +73,7 @@ impl Service {
     ) -> Result<EntryView, ServiceError> {
         let issued = project
             .access
-            .issue(subject, action, self.key(), now_ms(), expires_ms)
-            .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
+            .issue(subject, action, self.key(), now_ms(), expires_ms)?;
         let mut files = Vec::new();
         for verified in issued {
             project
@@ -111,11 +108,7 @@ impl Service {
         expires: Option<&str>,
     ) -> Result<EntryView, ServiceError> {
         let subject = parse_peer(peer)?;
-        let role: Role = role
-            .parse()
-            .map_err(|e: tandem_protocol::access::AccessError| {
-                ServiceError::BadRequest(e.to_string())
-            })?;
+        let role: Role = role.parse()?;
         let expires_ms = expires.map(parse_date).transpose()?;
         if expires_ms.is_some_and(|e| e <= now_ms()) {
             return Err(ServiceError::BadRequest(

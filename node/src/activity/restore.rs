@@ -43,7 +43,7 @@ impl Service {
         project
             .repo
             .branch(&branch, &target, true)
-            .map_err(|e| ServiceError::BadRequest(format!("cannot make branch {branch}: {e}")))?;
+            .map_err(|e| ServiceError::failed(format!("cannot make branch {branch}"), e))?;
         Ok(RestoreResult {
             message: format!(
                 "The project as it was at \"{}\" is on branch {branch}; your current work is unchanged.",

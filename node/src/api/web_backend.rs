@@ -17,16 +17,12 @@ use crate::service::Service;
 
 pub struct WebBackend(pub Arc<Service>);
 
+/// A page answers an error with the status the API gives it (and a node
+/// fault is logged the same way): both ask [`ServiceError::answer`].
 impl From<ServiceError> for UiError {
     fn from(e: ServiceError) -> Self {
-        let status = match &e {
-            ServiceError::BadRequest(_) => 400,
-            ServiceError::NoSuchProject(_) | ServiceError::NoSuchFile(_) => 404,
-            ServiceError::Conflict(_) => 409,
-            _ => 500,
-        };
         UiError {
-            status,
+            status: e.answer(),
             message: e.to_string(),
         }
     }

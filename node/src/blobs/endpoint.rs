@@ -220,7 +220,7 @@ mod tests {
         let key = SecretKey::from_bytes([7; 32]);
         let iroh_key = iroh::SecretKey::from_bytes(&key.to_bytes());
         assert_eq!(iroh_key.public().as_bytes(), key.public().as_bytes());
-        let libp2p = crate::p2p::swarm::keypair(&key).expect("libp2p key");
+        let libp2p = crate::p2p::keypair(&key).expect("libp2p key");
         assert_eq!(
             libp2p.public().to_peer_id().to_string(),
             key.public().to_peer_id()

@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use tandem_protocol::api::ApiError;
 use tower::ServiceExt;
 
-use crate::api::routes::{Guard, app};
+use crate::api::{Guard, app};
 use crate::error::ServiceError;
 use crate::home::{Home, HomeLock, RuntimeInfo, StoreError, random_bytes};
 use crate::service::Service;

@@ -7,11 +7,14 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use tandem_protocol::api::{
-    AcceptSnippet, AddPackages, BaseView, BuildProgress, BuildResult, ContainerView, EnvChange,
-    EnvView, ImportRequirements, LaunchRequest, LimitsRequest, OutdatedPackage, SnippetRequest,
+    AcceptSnippet, AddPackages, BaseView, BootstrapResult, BuildProgress, BuildResult,
+    ContainerView, Empty, EnvChange, EnvView, ImportRequirements, LaunchRequest, LimitsRequest,
+    OutdatedPackage, SnippetRequest,
 };
 
 use crate::cli::client::{Client, ClientError};
+use crate::cli::output::print_json;
+use crate::cli::request::{project_path, segment};
 
 #[derive(Args, Debug)]
 pub struct BasesArgs {
@@ -104,25 +107,19 @@ pub enum SnippetCommand {
 }
 
 fn path(project: &str) -> anyhow::Result<String> {
-    crate::cli::commands::project_path(project)
+    project_path(project)
 }
 
 pub async fn run_bases(client: &Client, args: BasesArgs) -> anyhow::Result<()> {
     if let Some(BasesCommand::Bootstrap) = args.action {
         eprintln!("Building debian:bookworm-slim from Debian's packages (a minute or two)…");
-        #[derive(serde::Deserialize)]
-        struct Output {
-            output: String,
-        }
-        let out: Output = client
-            .post("/api/bases/bootstrap", &serde_json::json!({}))
-            .await?;
+        let out: BootstrapResult = client.post("/api/bases/bootstrap", &Empty {}).await?;
         print!("{}", out.output);
         return Ok(());
     }
     let bases: Vec<BaseView> = client.get("/api/bases").await?;
     if args.json {
-        return crate::cli::commands::print_json(&bases);
+        return print_json(&bases);
     }
     for base in bases {
         let here = match base.image_here {
@@ -178,7 +175,7 @@ pub async fn run_env(client: &Client, command: EnvCommand) -> anyhow::Result<()>
                 .get(&format!("/api/projects/{}/env", path(&project)?))
                 .await?;
             if json {
-                return crate::cli::commands::print_json(&env);
+                return print_json(&env);
             }
             println!(
                 "Base: {} r{} ({})",
@@ -253,8 +250,8 @@ pub async fn run_env(client: &Client, command: EnvCommand) -> anyhow::Result<()>
                 let url = format!(
                     "/api/projects/{}/env/packages/{}/{}",
                     path(&project)?,
-                    crate::cli::commands::segment(&manager),
-                    crate::cli::commands::segment(&package)
+                    segment(&manager),
+                    segment(&package)
                 );
                 last = Some(client.delete::<EnvChange>(&url).await?);
             }
@@ -300,7 +297,7 @@ pub async fn run_env(client: &Client, command: EnvCommand) -> anyhow::Result<()>
             let url = format!(
                 "/api/projects/{}/env/snippets/{}",
                 path(&project)?,
-                crate::cli::commands::segment(&name)
+                segment(&name)
             );
             let change: EnvChange = client.delete(&url).await?;
             print_change(&change);
@@ -325,7 +322,7 @@ pub async fn run_env(client: &Client, command: EnvCommand) -> anyhow::Result<()>
                 let url = format!(
                     "/api/projects/{}/env/snippets/{}/accept",
                     path(&project)?,
-                    crate::cli::commands::segment(&name)
+                    segment(&name)
                 );
                 let change: EnvChange = client
                     .post(
@@ -386,7 +383,7 @@ pub async fn run_env(client: &Client, command: EnvCommand) -> anyhow::Result<()>
             let url = format!("/api/projects/{}/env/outdated", path(&project)?);
             let outdated: Vec<OutdatedPackage> = client.get(&url).await?;
             if json {
-                return crate::cli::commands::print_json(&outdated);
+                return print_json(&outdated);
             }
             if outdated.is_empty() {
                 println!("Every pinned package is at its newest version.");
@@ -405,9 +402,9 @@ pub async fn run_env(client: &Client, command: EnvCommand) -> anyhow::Result<()>
 pub async fn run_build(client: &Client, project: String, json: bool) -> anyhow::Result<()> {
     let url = format!("/api/projects/{}/build", path(&project)?);
     let result: BuildResult =
-        with_build_progress(client, &project, client.post(&url, &serde_json::json!({}))).await?;
+        with_build_progress(client, &project, client.post(&url, &Empty {})).await?;
     if json {
-        return crate::cli::commands::print_json(&result);
+        return print_json(&result);
     }
     for base in &result.bases_built {
         println!("Built base {base}");
@@ -433,7 +430,7 @@ pub async fn run_launch(
     let view: ContainerView =
         with_build_progress(client, &project, client.post(&url, &LaunchRequest { tool })).await?;
     if json {
-        return crate::cli::commands::print_json(&view);
+        return print_json(&view);
     }
     if view.started_now {
         println!("JupyterLab is running for {}:", view.project);
@@ -451,7 +448,7 @@ pub async fn run_launch(
 
 pub async fn run_stop(client: &Client, project: String) -> anyhow::Result<()> {
     let url = format!("/api/projects/{}/stop", path(&project)?);
-    let stopped: Vec<ContainerView> = client.post(&url, &serde_json::json!({})).await?;
+    let stopped: Vec<ContainerView> = client.post(&url, &Empty {}).await?;
     for view in stopped {
         println!(
             "Stopped JupyterLab for {} ({})",
@@ -465,7 +462,7 @@ pub async fn run_stop(client: &Client, project: String) -> anyhow::Result<()> {
 pub async fn run_ps(client: &Client, json: bool) -> anyhow::Result<()> {
     let running: Vec<ContainerView> = client.get("/api/containers").await?;
     if json {
-        return crate::cli::commands::print_json(&running);
+        return print_json(&running);
     }
     if running.is_empty() {
         println!("Nothing is running.");

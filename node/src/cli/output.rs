@@ -1,5 +1,9 @@
-//! What the CLI prints for files and transfers: listings, and a progress
-//! line (bytes, rate, time left) while large files move.
+//! What the CLI prints, shared by the command groups: JSON for `--json`,
+//! times, listings of files, fetches, disk use and evictions, and a
+//! progress line (bytes, rate, time left) while large files move.
+//!
+//! Byte counts are `tandem_protocol::text::byte_size`, the same binary
+//! units (KiB, MiB, GiB) the web UI shows.
 
 use std::future::Future;
 use std::io::{IsTerminal, Write};
@@ -8,23 +12,26 @@ use std::time::Duration;
 use tandem_protocol::api::{
     DataState, DiskUsage, EvictResult, FetchResult, ProjectDetail, TransferState, TransferView,
 };
+use tandem_protocol::text::byte_size as bytes;
 
 use crate::cli::client::{Client, ClientError};
 
-/// Human-readable byte counts: 1.5 GB, 320 kB.
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit < UNITS.len() - 1 {
-        value /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
+/// `--json`: the API's answer, pretty-printed.
+pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// A time in milliseconds since the epoch, in the local time zone
+/// (`2025-01-31 14:05`); nothing for a time out of range.
+pub fn time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M")
+                .to_string()
+        })
+        .unwrap_or_default()
 }
 
 pub fn print_files(detail: &ProjectDetail) {
@@ -185,11 +192,39 @@ pub async fn with_progress<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tandem_protocol::blob::BlobHash;
+
+    fn transfer(done: u64, total: u64, rate: u64, state: TransferState) -> TransferView {
+        TransferView {
+            id: 1,
+            project: "lab".into(),
+            path: "input/big.bin".into(),
+            hash: BlobHash::of(b"big"),
+            total,
+            done,
+            bytes_per_second: rate,
+            state,
+        }
+    }
 
     #[test]
-    fn byte_counts_read_naturally() {
-        assert_eq!(bytes(999), "999 B");
-        assert_eq!(bytes(1_500_000), "1.5 MB");
-        assert_eq!(bytes(2_000_000_000), "2.0 GB");
+    fn the_progress_line_counts_running_transfers_in_binary_units() {
+        let running = transfer(512 << 10, 1 << 20, 256 << 10, TransferState::Running);
+        let finished = transfer(9 << 30, 9 << 30, 0, TransferState::Done);
+        assert_eq!(
+            line(&[running.clone(), finished.clone()]).as_deref(),
+            Some(
+                "[############------------]  50.0%  512.0 KiB / 1.0 MiB  256.0 KiB/s  2s left  (1 file)"
+            )
+        );
+        let stalled = transfer(0, 1 << 20, 0, TransferState::Running);
+        let two = line(&[running, stalled.clone()]).expect("two running");
+        assert!(
+            two.contains("512.0 KiB / 2.0 MiB  256.0 KiB/s  6s left  (2 files)"),
+            "{two}"
+        );
+        let none_moving = line(&[stalled]).expect("one running");
+        assert!(none_moving.ends_with("0 B/s  …  (1 file)"), "{none_moving}");
+        assert_eq!(line(&[finished]), None);
     }
 }

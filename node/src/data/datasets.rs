@@ -7,89 +7,20 @@ use iroh_blobs::format::collection::Collection;
 use tandem_protocol::activity::{Details, Kind};
 use tandem_protocol::api::{DatasetDetail, DatasetSummary, FetchFailure, VersionSummary};
 use tandem_protocol::blob::Pointer;
-use tandem_protocol::dataset::{
-    DATA_DIR, LINKS_DIR, Link, VERSIONS_DIR, Version, VersionFile, parse_reference,
-};
+use tandem_protocol::dataset::{DATA_DIR, Link, Version, VersionFile, parse_reference};
 use tandem_protocol::path::SafePath;
 
-use crate::beneath::{Beneath, BeneathError, WriteOptions};
+use super::listings;
+use crate::beneath::{Beneath, WriteOptions};
 use crate::blobs::Tracker;
 use crate::blobs::store::{from_iroh, to_iroh};
 use crate::error::{ServiceError, io_context};
 use crate::projects::project::{Project, ProjectKind};
 use crate::service::{Service, now_ms};
 
-/// Largest listing read from a version or link file.
-const MAX_LISTING: u64 = 64 * 1024 * 1024;
-
-/// Reads every `*.toml` in the folder `rel` of a project, beneath its root:
-/// no link is followed, neither to the folder nor to a listing.
-pub(crate) fn read_listings_beneath(
-    root: &Beneath,
-    rel: &str,
-) -> Result<Vec<(String, String)>, ServiceError> {
-    let mut out = Vec::new();
-    for (name, kind) in root.list(rel)? {
-        let Some(stem) = name.strip_suffix(".toml") else {
-            continue;
-        };
-        if kind != crate::beneath::Kind::File {
-            if kind == crate::beneath::Kind::Symlink {
-                tracing::warn!(folder = rel, name = %name, "ignoring a listing that is a symbolic link");
-            }
-            continue;
-        }
-        match root.read(&format!("{rel}/{name}"), MAX_LISTING) {
-            Ok(Some(bytes)) => out.push((
-                stem.to_owned(),
-                String::from_utf8_lossy(&bytes).into_owned(),
-            )),
-            Ok(None) => {}
-            Err(e @ (BeneathError::TooLarge { .. } | BeneathError::NotAFile { .. })) => {
-                tracing::warn!(problem = %e, "ignoring a listing");
-            }
-            Err(e) if e.is_refusal() => tracing::warn!(problem = %e, "ignoring a listing"),
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(out)
-}
-
-/// A project's own folder, for reading its listings.
+/// A project's own folder, for reading and writing its listings.
 fn work_tree(project: &Project) -> Result<Beneath, ServiceError> {
     Ok(Beneath::open(&project.dir)?)
-}
-
-/// A dataset's versions, oldest first.
-pub(crate) fn versions(project: &Project) -> Result<Vec<Version>, ServiceError> {
-    let mut out = Vec::new();
-    for (stem, text) in read_listings_beneath(&work_tree(project)?, VERSIONS_DIR)? {
-        match Version::from_toml(&text) {
-            Ok(version) => out.push(version),
-            Err(problem) => {
-                tracing::warn!(version = %stem, %problem, "ignoring a malformed version listing")
-            }
-        }
-    }
-    out.sort_by_key(|v| v.number);
-    Ok(out)
-}
-
-/// The datasets a project pins.
-pub(crate) fn links(project: &Project) -> Result<Vec<Link>, ServiceError> {
-    let mut out = Vec::new();
-    for (stem, text) in read_listings_beneath(&work_tree(project)?, LINKS_DIR)? {
-        match Link::from_toml(&text) {
-            Ok(link) if link.name == stem => out.push(link),
-            Ok(_) => {
-                tracing::warn!(link = %stem, "ignoring a dataset link not named after its file")
-            }
-            Err(problem) => {
-                tracing::warn!(link = %stem, %problem, "ignoring a malformed dataset link")
-            }
-        }
-    }
-    Ok(out)
 }
 
 /// Linked files still missing (pointers at their project paths) and the
@@ -122,7 +53,7 @@ impl Service {
     }
 
     fn dataset_summary(&self, project: &Project) -> Result<DatasetSummary, ServiceError> {
-        let versions = versions(project)?;
+        let versions = listings::versions(&project.dir)?;
         Ok(DatasetSummary {
             name: project.name.to_string(),
             id: project.id().to_string(),
@@ -157,7 +88,7 @@ impl Service {
     ) -> Result<DatasetDetail, ServiceError> {
         let handle = self.dataset(name)?;
         let project = self.lock_project(&handle);
-        let all = versions(&project)?;
+        let all = listings::versions(&project.dir)?;
         let shown = match version {
             Some(n) => Some(all.iter().find(|v| v.number == n).ok_or_else(|| {
                 ServiceError::NoSuchFile(format!(
@@ -185,10 +116,10 @@ impl Service {
         let handle = self.dataset(name)?;
         let mut project = self.lock_project(&handle);
         if !paths.is_empty() {
-            let plan = crate::service::plan_copies(&project, DATA_DIR, paths)?;
+            let plan = crate::projects::sweep::plan_copies(&project, DATA_DIR, paths)?;
             let root = work_tree(&project)?;
             for (source, dest) in &plan {
-                crate::fsutil::copy_tree_beneath(source, &root, dest)
+                root.copy_tree_in(source, dest)
                     .map_err(io_context(format!("copying {}", source.display())))?;
             }
         }
@@ -216,7 +147,7 @@ impl Service {
                 })
             })
             .collect();
-        let existing = versions(project)?;
+        let existing = listings::versions(&project.dir)?;
         if let Some(latest) = existing.last()
             && latest.files == files
         {
@@ -229,21 +160,19 @@ impl Service {
             .collect();
         let store = self.blob_store()?;
         let tag_name = format!("version/{}/{number}", project.id());
-        let root = tokio::runtime::Handle::current()
-            .block_on(async {
-                let temp = collection
-                    .store(store.inner())
-                    .await
-                    .map_err(|e| e.to_string())?;
-                store
-                    .inner()
-                    .tags()
-                    .set(tag_name, temp.hash_and_format())
-                    .await
-                    .map_err(|e| e.to_string())?;
-                Ok::<_, String>(temp.hash())
-            })
-            .map_err(|e| ServiceError::BadRequest(format!("storing the version: {e}")))?;
+        let root = tokio::runtime::Handle::current().block_on(async {
+            let temp = collection
+                .store(store.inner())
+                .await
+                .map_err(|e| ServiceError::failed("storing the version", e))?;
+            store
+                .inner()
+                .tags()
+                .set(tag_name, temp.hash_and_format())
+                .await
+                .map_err(|e| ServiceError::failed("storing the version", e))?;
+            Ok::<_, ServiceError>(temp.hash())
+        })?;
         let version = Version {
             number,
             collection: from_iroh(&root),
@@ -255,7 +184,7 @@ impl Service {
             "Version {number} of {}: {} files, {}",
             project.name,
             version.files.len(),
-            crate::cli::output::bytes(version.bytes())
+            tandem_protocol::text::byte_size(version.bytes())
         );
         let summary = if version.message.is_empty() {
             text
@@ -271,12 +200,11 @@ impl Service {
     /// Pins a dataset version into a project; its files appear read-only
     /// under `input/<dataset>/` (fetched from peers if not here).
     pub fn link_dataset(&self, project_name: &str, reference: &str) -> Result<Link, ServiceError> {
-        let (dataset_name, number) =
-            parse_reference(reference).map_err(|e| ServiceError::BadRequest(e.to_string()))?;
+        let (dataset_name, number) = parse_reference(reference)?;
         let (dataset_id, version) = {
             let handle = self.dataset(&dataset_name)?;
             let dataset = self.lock_project(&handle);
-            let all = versions(&dataset)?;
+            let all = listings::versions(&dataset.dir)?;
             let version = match number {
                 Some(n) => all.into_iter().find(|v| v.number == n),
                 None => all.into_iter().next_back(),
@@ -310,7 +238,7 @@ impl Service {
             "Linked dataset {dataset_name} version {} ({} files, {}) at {}/",
             version.number,
             version.files.len(),
-            crate::cli::output::bytes(version.bytes()),
+            tandem_protocol::text::byte_size(version.bytes()),
             link.folder()
         );
         self.commit_dataset_file(
@@ -378,7 +306,7 @@ impl Service {
         let mut state = tracker.load_state()?;
         let before = state.clone();
         let mut expected: BTreeMap<String, Pointer> = BTreeMap::new();
-        for link in links(project)? {
+        for link in listings::links(&project.dir)? {
             for file in &link.files {
                 expected.insert(
                     format!("{}/{}", link.folder(), file.path),
@@ -399,7 +327,7 @@ impl Service {
                 Ok(on_disk) => on_disk,
                 Err(e) => match e.as_refusal() {
                     Some(why) => {
-                        refused.push(crate::data::files::refusal(relative, why));
+                        refused.push(crate::data::materialise::refusal(relative, why));
                         continue;
                     }
                     None => return Err(e.into()),
@@ -434,7 +362,7 @@ impl Service {
                     );
                 }
                 Err(e) => match e.as_refusal() {
-                    Some(why) => refused.push(crate::data::files::refusal(relative, why)),
+                    Some(why) => refused.push(crate::data::materialise::refusal(relative, why)),
                     None => return Err(e.into()),
                 },
             }

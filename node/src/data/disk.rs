@@ -1,7 +1,7 @@
 //! Disk housekeeping for large files: how much space each project takes,
 //! and dropping local copies that peers can give back later.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use tandem_protocol::api::{DiskUsage, EvictRequest, EvictResult, FetchFailure, ProjectUsage};
@@ -27,12 +27,7 @@ struct Candidate {
 
 /// Who may hold a project's blobs: its members, or anyone if it is public.
 pub(crate) fn readers(project: &Project) -> Option<HashSet<PeerKey>> {
-    let roles = project.access.roles(now_ms());
-    if roles.public {
-        None
-    } else {
-        Some(roles.members.keys().cloned().collect())
-    }
+    tandem_protocol::sync::readers(&project.access.roles(now_ms()))
 }
 
 impl Service {
@@ -100,20 +95,17 @@ impl Service {
             .paths
             .iter()
             .map(|p| SafePath::parse(p))
-            .collect::<Result<_, _>>()
-            .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
-        let service = self.clone();
+            .collect::<Result<_, _>>()?;
         let owned = name.to_owned();
-        let (id, members, candidates, mut kept) =
-            tokio::task::spawn_blocking(move || service.evict_candidates(&owned, &wanted))
-                .await
-                .map_err(|e| ServiceError::BadRequest(e.to_string()))??;
+        let (id, members, candidates, mut kept) = self
+            .blocking(move |service| service.evict_candidates(&owned, &wanted))
+            .await?;
 
         let mut confirmed: Vec<Candidate> = Vec::new();
         if request.force {
             confirmed = candidates;
         } else if !candidates.is_empty() {
-            let endpoint = self.blob_endpoint.get().cloned();
+            let endpoint = self.data().endpoint();
             let providers = self.providers(id, members.as_ref()).await;
             match endpoint {
                 Some(endpoint) if !providers.is_empty() => {
@@ -140,12 +132,10 @@ impl Service {
             }
         }
 
-        let service = self.clone();
         let owned = name.to_owned();
-        let mut result =
-            tokio::task::spawn_blocking(move || service.drop_copies(&owned, confirmed))
-                .await
-                .map_err(|e| ServiceError::BadRequest(e.to_string()))??;
+        let mut result = self
+            .blocking(move |service| service.drop_copies(&owned, confirmed))
+            .await?;
         result.kept.append(&mut kept);
         Ok(result)
     }
@@ -281,6 +271,19 @@ impl Service {
             out.extend(state.files.values().map(|m| m.hash));
         }
         Ok(out)
+    }
+
+    /// Every blob the project's history points to, cached until its head
+    /// moves.
+    pub(crate) fn history_blobs(&self, project: &Project) -> Arc<BTreeMap<BlobHash, u64>> {
+        let head = crate::sync::git::head(&project.repo);
+        let id = project.id();
+        if let Some(blobs) = self.data().cached_history(&id, head) {
+            return blobs;
+        }
+        let blobs = Arc::new(crate::blobs::history::pointed_to(&project.repo).unwrap_or_default());
+        self.data().remember_history(id, head, blobs.clone());
+        blobs
     }
 }
 

@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use super::EnvError;
+use super::error::EnvError;
 
 /// The accepted snippets of one project.
 pub struct Accepted {

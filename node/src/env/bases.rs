@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use tandem_protocol::env::{BaseDef, BaseId};
 
-use super::EnvError;
+use super::error::EnvError;
 
 /// One base as shipped: its definition and its Dockerfile.
 #[derive(Debug, Clone)]

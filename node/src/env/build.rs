@@ -15,9 +15,9 @@ use futures::StreamExt;
 use tandem_protocol::api::BuildResult;
 use tandem_protocol::env::{EnvSpec, base_image_tag};
 
-use super::EnvError;
 use super::bases::{Base, Catalog};
 use super::docker::image_id;
+use super::error::EnvError;
 
 /// Label on base images: the hash of the Dockerfile and CA bundle that
 /// built them, so a changed definition is rebuilt even at the same tag.

@@ -22,8 +22,8 @@ use bollard::models::{
 };
 use bollard::query_parameters::{ListContainersOptions, StopContainerOptions};
 
-use super::EnvError;
 use super::docker::{create_named, engine, remove};
+use super::error::EnvError;
 
 const NODE_LABEL: &str = "tandem.node";
 const PROJECT_LABEL: &str = "tandem.project";

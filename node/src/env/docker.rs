@@ -8,7 +8,7 @@ use bollard::models::ContainerCreateBody;
 use bollard::query_parameters::{CreateContainerOptions, LogsOptions, RemoveContainerOptions};
 use futures::StreamExt;
 
-use super::EnvError;
+use super::error::EnvError;
 
 /// How long the engine gets to answer a ping before we call it absent.
 const PING_TIMEOUT: Duration = Duration::from_secs(5);

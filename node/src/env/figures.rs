@@ -2,46 +2,26 @@
 //! any figure an entry of a project they can read shows, and a sync brings
 //! the figures of entries it delivered.
 
-use std::collections::HashSet;
 use std::sync::Arc;
-
-use tandem_protocol::activity::Filter;
-use tandem_protocol::blob::BlobHash;
 
 use crate::blobs::fetch::Fetcher;
 use crate::error::ServiceError;
-use crate::projects::project::Project;
 use crate::service::Service;
-
-/// The figures a project's feed shows.
-pub(crate) fn feed_figures(project: &Project) -> HashSet<BlobHash> {
-    project
-        .feed
-        .query(&Filter::default(), usize::MAX)
-        .into_iter()
-        .flat_map(|entry| entry.payload.details.figures.iter())
-        .filter_map(|hash| hash.parse().ok())
-        .collect()
-}
 
 impl Service {
     /// Fetches the feed's figures that are not here from the project's
     /// members; returns how many arrived. Figures are small: one batched
     /// request per peer.
     pub(crate) async fn fetch_figures(self: &Arc<Self>, name: &str) -> Result<usize, ServiceError> {
-        let service = self.clone();
-        let owned = name.to_owned();
-        let (id, members, figures) = tokio::task::spawn_blocking(move || {
-            let handle = service.project(&owned)?;
-            let project = service.lock_project(&handle);
-            Ok::<_, ServiceError>((
-                project.id(),
-                crate::data::disk::readers(&project),
-                feed_figures(&project),
-            ))
-        })
-        .await
-        .map_err(|e| ServiceError::BadRequest(e.to_string()))??;
+        let (id, members, figures) = self
+            .with_project(name, |_, project| {
+                Ok((
+                    project.id(),
+                    crate::data::disk::readers(project),
+                    project.feed.figures(),
+                ))
+            })
+            .await?;
         if figures.is_empty() {
             return Ok(0);
         }
@@ -53,7 +33,7 @@ impl Service {
                 missing.push(hash);
             }
         }
-        let Some(endpoint) = self.blob_endpoint.get().cloned() else {
+        let Some(endpoint) = self.data().endpoint() else {
             return Ok(0);
         };
         if missing.is_empty() {
@@ -67,19 +47,41 @@ impl Service {
         let outcome = fetcher.fetch_many(&missing, &providers, |_| {}).await;
         let served = fetcher.served();
         fetcher.close().await;
-        outcome.map_err(|e| ServiceError::BadRequest(format!("fetching figures: {e}")))?;
+        outcome.map_err(|source| ServiceError::Fetch {
+            what: "fetching figures",
+            source,
+        })?;
         // Fetched for this project from its members: servable to its readers.
-        let service = self.clone();
-        let owned = name.to_owned();
         let arrived = missing.clone();
-        tokio::task::spawn_blocking(move || {
-            let handle = service.project(&owned)?;
-            let project = service.lock_project(&handle);
-            service.note_fetched(&project, &served, arrived);
-            Ok::<_, ServiceError>(())
+        self.with_project(name, move |service, project| {
+            service.note_fetched(project, &served, arrived);
+            Ok(())
         })
-        .await
-        .map_err(|e| ServiceError::BadRequest(e.to_string()))??;
+        .await?;
         Ok(missing.len())
+    }
+
+    /// A figure's bytes and its media type, for the UI.
+    pub async fn figure(
+        self: &Arc<Self>,
+        hash: &str,
+    ) -> Result<(Vec<u8>, &'static str), ServiceError> {
+        let hash: tandem_protocol::blob::BlobHash = hash
+            .parse()
+            .map_err(|_| ServiceError::BadRequest(format!("{hash:?} is not a blob hash")))?;
+        let bytes = self
+            .blob_store_async()
+            .await?
+            .read_bytes(&hash)
+            .await
+            .map_err(|_| ServiceError::NoSuchFile(format!("no figure {hash} here")))?;
+        let mime = if bytes.starts_with(b"\x89PNG") {
+            "image/png"
+        } else if bytes.starts_with(b"\xff\xd8") {
+            "image/jpeg"
+        } else {
+            "image/svg+xml"
+        };
+        Ok((bytes, mime))
     }
 }

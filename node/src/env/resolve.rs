@@ -12,8 +12,8 @@ use bollard::query_parameters::WaitContainerOptions;
 use futures::StreamExt;
 use tandem_protocol::env::{Manager, PackageName, compare_versions, is_prerelease};
 
-use super::EnvError;
 use super::docker::engine;
+use super::error::EnvError;
 
 /// A look-up that takes longer than this has lost its network.
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(180);

@@ -1,10 +1,28 @@
-//! The node on the network: the libp2p swarm and what guards it.
+//! The node on the network: a libp2p swarm and what guards it. The swarm
+//! never holds the node: it asks a [`Host`] what to answer, which
+//! announcements to relay and what to make of a new peer, and the rest of
+//! the node reaches the network through a [`NetHandle`].
 //!
-//! - [`swarm`]: transports, behaviours, mDNS, the peer book and the driver
-//!   loop;
+//! - [`host`]: the trait the node implements, and the gossip it judges;
+//! - [`handle`]: the handle and the commands it sends (any network that
+//!   answers them will do: the swarm, or a test's in-memory network);
+//! - [`driver`]: starting the swarm and the one task that runs it;
+//! - [`behaviour`]: transports and protocols, and the node's libp2p key;
+//! - [`peer_book`]: the peers met, remembered across restarts and capped;
+//! - [`mdns`]: finding peers on a LAN with no configuration;
 //! - [`ratelimit`]: per-peer request budgets;
 //! - [`wirelog`]: an audit trail of what peers sent.
 
+pub mod behaviour;
+pub mod driver;
+pub mod handle;
+pub mod host;
+pub mod mdns;
+pub mod peer_book;
 pub mod ratelimit;
-pub mod swarm;
 pub mod wirelog;
+
+pub use behaviour::keypair;
+pub use driver::{NetOptions, start};
+pub use handle::{Command, NetError, NetHandle, PeerInfo, peer_key};
+pub use host::{Gossip, Host, Verdict};

@@ -55,7 +55,7 @@ pub enum ArchiveError {
 
 impl From<ArchiveError> for ServiceError {
     fn from(e: ArchiveError) -> Self {
-        ServiceError::BadRequest(e.to_string())
+        ServiceError::refused(e)
     }
 }
 
@@ -167,8 +167,8 @@ impl Service {
             )
             .into());
         }
-        for section in ["code", "input", "output"] {
-            let _ = fs::create_dir_all(work.join(section).join("untracked"));
+        for section in tandem_protocol::api::Section::ALL {
+            let _ = fs::create_dir_all(work.join(section.as_str()).join("untracked"));
         }
         drop(repository);
 

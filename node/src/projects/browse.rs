@@ -21,7 +21,7 @@ const README_LIMIT: u64 = 1024 * 1024;
 /// `section/relative/path`, checked to name something inside the code,
 /// input or output folder.
 fn checked(raw: &str) -> Result<SafePath, ServiceError> {
-    let path = SafePath::parse(raw).map_err(|e| ServiceError::BadRequest(e.to_string()))?;
+    let path = SafePath::parse(raw)?;
     if path.first().parse::<Section>().is_err() || path.components().count() < 2 {
         return Err(ServiceError::BadRequest(format!(
             "{raw:?} is not inside code/, input/ or output/"

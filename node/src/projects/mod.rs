@@ -3,12 +3,18 @@
 //!
 //! - [`project`]: the folder layout, manifest, identity pin and open handles;
 //! - [`repo`]: the Git repository (opened safely, change detection, commits);
+//! - [`lifecycle`]: creating a project or dataset, and deleting one;
+//! - [`summary`]: a project's summary, the list, and its files by section;
+//! - [`sweep`]: recording what changed, and adding files from outside;
 //! - [`watch`]: picking up changes made by any means and sweeping them;
 //! - [`browse`]: reading, showing and uploading files for the web UI;
 //! - [`archive`]: export to a zip and import back.
 
 pub mod archive;
 pub mod browse;
+pub mod lifecycle;
 pub mod project;
 pub mod repo;
+pub mod summary;
+pub mod sweep;
 pub mod watch;

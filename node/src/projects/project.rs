@@ -431,11 +431,11 @@ fn seed_obtained(home: &Home, project: &Project) -> Result<(), ProjectOpenError>
         .chain(state.linked.values())
         .map(|m| m.hash)
         .collect();
-    hashes.extend(crate::env::figures::feed_figures(project));
-    if let Ok(links) = crate::data::datasets::links(project) {
+    hashes.extend(project.feed.figures());
+    if let Ok(links) = crate::data::listings::links(&project.dir) {
         hashes.extend(links.iter().map(|l| l.collection));
     }
-    if let Ok(versions) = crate::data::datasets::versions(project) {
+    if let Ok(versions) = crate::data::listings::versions(&project.dir) {
         hashes.extend(versions.iter().map(|v| v.collection));
     }
     crate::blobs::obtained::seed(&home.obtained_dir(), &project.id(), &hashes)?;

@@ -328,13 +328,12 @@ async fn debounce(service: Arc<Service>, mut rx: mpsc::UnboundedReceiver<String>
                         .collect();
                     for name in ready {
                         pending.remove(&name);
-                        let service = service.clone();
-                        let result = tokio::task::spawn_blocking(move || service.sweep(&name).map(|r| (name, r))).await;
+                        let result = service.blocking(move |service| service.sweep(&name).map(|r| (name, r))).await;
                         match result {
-                            Ok(Ok((name, result))) if result.commit.is_some() => {
+                            Ok((name, result)) if result.commit.is_some() => {
                                 tracing::info!(project = %name, entries = result.entries.len(), "swept changes");
                             }
-                            Ok(Err(e)) => tracing::debug!(error = %e, "sweep skipped"),
+                            Err(e) => tracing::debug!(error = %e, "sweep skipped"),
                             _ => {}
                         }
                     }

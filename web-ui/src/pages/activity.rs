@@ -3,9 +3,11 @@
 
 use maud::{Markup, html};
 use tandem_protocol::activity::Kind;
-use tandem_protocol::api::{ActivityQuery, EntryView, Marks, ProjectDetail};
+use tandem_protocol::api::{
+    ActivityQuery, EntryView, MarkRequest, Marks, ProjectDetail, RestoreRequest,
+};
 
-use crate::layout::{Tab, clock, day, encode, project_head, status, time};
+use crate::layout::{Tab, body, clock, day, encode, project_head, status, time};
 
 /// How the page was asked to show the feed.
 pub struct View {
@@ -164,8 +166,13 @@ pub fn entry(project: &str, e: &EntryView, marks: &Marks) -> Markup {
     let starred = marks.starred.contains(&e.id);
     let hidden = marks.hidden.contains(&e.id);
     let d = &e.entry.details;
-    let mark =
-        |key: &str, value: bool| serde_json::json!({ "entry": e.id, key: value }).to_string();
+    let mark = |star: Option<bool>, hide: Option<bool>| {
+        body(&MarkRequest {
+            entry: e.id.clone(),
+            star,
+            hide,
+        })
+    };
     // "All versions of this figure": entries touching the same image file,
     // or else runs of the same cell.
     let figure_history = d
@@ -227,14 +234,14 @@ pub fn entry(project: &str, e: &EntryView, marks: &Marks) -> Markup {
                     }
                 }
                 div.actions {
-                    button.quiet data-api={ (api) "/marks" } data-body=(mark("star", !starred)) {
+                    button.quiet data-api={ (api) "/marks" } data-body=(mark(Some(!starred), None)) {
                         @if starred { "Unstar" } @else { "Star" }
                     }
-                    button.quiet data-api={ (api) "/marks" } data-body=(mark("hide", !hidden)) {
+                    button.quiet data-api={ (api) "/marks" } data-body=(mark(None, Some(!hidden))) {
                         @if hidden { "Unhide" } @else { "Hide" }
                     }
                     @if e.entry.commit.is_some() {
-                        button.quiet data-api={ (api) "/restore" } data-body=(serde_json::json!({ "entry": e.id }).to_string())
+                        button.quiet data-api={ (api) "/restore" } data-body=(body(&RestoreRequest { entry: e.id.clone() }))
                             data-confirm="Make a branch with the project as it was at this entry? Nothing is lost: your current work stays as it is."
                             data-then="none" { "Restore this version" }
                     }

@@ -5,10 +5,10 @@
 //! button: the node builds nothing until this node's user accepts it.
 
 use maud::{Markup, html};
-use tandem_protocol::api::{ContainerView, EnvView, ProjectDetail};
+use tandem_protocol::api::{AcceptSnippet, ContainerView, EnvView, ProjectDetail};
 
-use crate::UiError;
-use crate::layout::{Tab, encode, project_head, status, time};
+use crate::backend::UiError;
+use crate::layout::{Tab, body, encode, project_head, status, time};
 
 pub fn page(
     detail: &ProjectDetail,
@@ -101,7 +101,7 @@ pub fn page(
                             @if !snippet.accepted {
                                 // The hash names the lines shown: lines changed since are refused.
                                 button data-api={ (api) "/env/snippets/" (encode(&snippet.name)) "/accept" }
-                                    data-body=(serde_json::json!({ "hash": snippet.hash }).to_string())
+                                    data-body=(body(&AcceptSnippet { hash: snippet.hash.clone() }))
                                     data-confirm={ "Build the step " (snippet.name) " with exactly the lines shown?" }
                                     data-busy="Accepting…" { "Accept these lines" }
                             }

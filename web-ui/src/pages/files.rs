@@ -4,9 +4,11 @@
 use std::collections::BTreeMap;
 
 use maud::{Markup, html};
-use tandem_protocol::api::{DataState, DatasetSummary, FileInfo, ProjectDetail, Section};
+use tandem_protocol::api::{
+    DataState, DatasetSummary, FetchRequest, FileInfo, ProjectDetail, Section,
+};
 
-use crate::layout::{Tab, encode, project_head, size, status, url_path};
+use crate::layout::{Tab, body, encode, project_head, size, status, url_path};
 
 /// A folder of the tree: sub-folders and files, both sorted by name.
 #[derive(Default)]
@@ -108,7 +110,9 @@ fn file_row(project: &str, api: &str, name: &str, file: &FileInfo) -> Markup {
         .blob
         .as_ref()
         .is_some_and(|b| b.state != DataState::Local);
-    let fetch_body = serde_json::json!({ "paths": [file.path] }).to_string();
+    let fetch_body = body(&FetchRequest {
+        paths: vec![file.path.clone()],
+    });
     html! {
         li data-path=(file.path) {
             span.name { (name) }

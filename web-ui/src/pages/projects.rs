@@ -2,10 +2,12 @@
 //! offer you.
 
 use maud::{Markup, html};
-use tandem_protocol::api::{BaseView, DiskUsage, PeerOffer, ProjectSummary, SyncStateView};
+use tandem_protocol::api::{
+    BaseView, CloneRequest, DiskUsage, PeerOffer, ProjectSummary, SyncStateView,
+};
 
 use super::{role_pill, sync_pill};
-use crate::layout::{Frame, encode, short_key, size, status, time};
+use crate::layout::{Frame, body, encode, short_key, size, status, time};
 
 pub fn index(
     frame: &Frame<'_>,
@@ -70,7 +72,7 @@ pub fn index(
                                 td title=(offer.peer) { (offer.peer_name.clone().unwrap_or_else(|| short_key(&offer.peer))) }
                                 td { (role_pill(offer.offer.role)) }
                                 td {
-                                    button data-api="/api/clone" data-body=(serde_json::json!({"project": offer.offer.project.to_string()}).to_string())
+                                    button data-api="/api/clone" data-body=(body(&CloneRequest { name: None, no_data: false, project: offer.offer.project.to_string() }))
                                         data-busy="Cloning: history, activity and small files…" data-then="go-project" { "Clone" }
                                     (status())
                                 }

@@ -3,14 +3,19 @@
 
 use maud::{Markup, html};
 use similar::{ChangeTag, TextDiff};
-use tandem_protocol::api::{ConflictFile, ProjectDetail, SyncStateView};
+use tandem_protocol::api::{ConflictFile, ProjectDetail, SyncRequest, SyncStateView};
 
-use crate::layout::{Tab, encode, project_head, short_key, status, time};
+use crate::layout::{Tab, body, encode, project_head, short_key, status, time};
 
 pub fn page(detail: &ProjectDetail, state: &SyncStateView) -> Markup {
     let p = &detail.summary;
     let api = format!("/api/projects/{}", encode(&p.name));
-    let resolve = |how: &str| serde_json::json!({ "resolve": how }).to_string();
+    let resolve = |how: &str| {
+        body(&SyncRequest {
+            resolve: Some(how.to_owned()),
+            auto: None,
+        })
+    };
     html! {
         (project_head(&p.name, &p.description, Tab::Sync))
         @if let Some(conflict) = &state.conflict {

@@ -1,0 +1,51 @@
+//! What the node keeps about environments while it runs: the catalog of
+//! bases, builds in progress, followed containers, and the locks that keep
+//! builds and snippet acceptance one at a time.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use tandem_protocol::api::BuildProgress;
+
+use super::bases::Catalog;
+use super::jupyter;
+
+/// What the node keeps about environments while it runs.
+pub struct EnvState {
+    pub(super) catalog: Catalog,
+    /// Builds in progress, by project name.
+    pub(super) builds: Mutex<HashMap<String, BuildProgress>>,
+    /// One build at a time: two at once on a laptop only slow both.
+    pub(super) build_lock: tokio::sync::Mutex<()>,
+    /// Followed containers, by container id.
+    pub(super) monitors: Mutex<HashMap<String, Monitor>>,
+    /// One change to the accepted snippets at a time (read, add, write).
+    pub(super) accept_lock: Mutex<()>,
+}
+
+/// A container being followed for cell executions.
+pub struct Monitor {
+    pub project: String,
+    pub follower: tokio::task::JoinHandle<()>,
+    pub recorder: tokio::task::JoinHandle<()>,
+    pub followed: jupyter::Followed,
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        self.follower.abort();
+        self.recorder.abort();
+    }
+}
+
+impl Default for EnvState {
+    fn default() -> Self {
+        EnvState {
+            catalog: Catalog::shipped(),
+            builds: Mutex::default(),
+            build_lock: tokio::sync::Mutex::new(()),
+            monitors: Mutex::default(),
+            accept_lock: Mutex::default(),
+        }
+    }
+}
