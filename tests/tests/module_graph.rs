@@ -226,10 +226,6 @@ impl<'ast> Visit<'ast> for Names<'_> {
     /// they name no module the item uses.
     fn visit_visibility(&mut self, _: &'ast syn::Visibility) {}
 
-    /// `pub(super)` and `pub(in crate::x)` say who may see an item, not
-    /// what it uses.
-    fn visit_visibility(&mut self, _: &'ast syn::Visibility) {}
-
     fn visit_macro(&mut self, mac: &'ast syn::Macro) {
         self.visit_path(&mac.path);
         self.tokens(mac.tokens.clone());
