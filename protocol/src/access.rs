@@ -380,9 +380,6 @@ pub struct Access {
     covered: Vec<u64>,
     /// Kept nodes that are not authorized (ancestors of ones that are).
     uncounted: usize,
-    /// Scratch space for [`Access::add`]: the indices of a statement's
-    /// known parents (kept to spare an allocation per statement).
-    parent_scratch: Vec<usize>,
 }
 
 /// What [`Access::admit`] makes of statements received from one sender.
@@ -461,7 +458,6 @@ impl Access {
             kept: Vec::new(),
             covered: Vec::new(),
             uncounted: 0,
-            parent_scratch: Vec::new(),
         }
     }
 
@@ -794,8 +790,7 @@ impl Access {
         let signature = verified.statement.signature;
         let statement = verified.statement.payload;
         let mut ancestors = Vec::new();
-        let mut parents = std::mem::take(&mut self.parent_scratch);
-        parents.clear();
+        let mut parents = Vec::with_capacity(statement.parents.len());
         for parent in &statement.parents {
             if let Some(&p) = self.index.get(parent) {
                 union(&mut ancestors, &self.nodes[p].ancestors);
@@ -816,7 +811,6 @@ impl Access {
             self.cover_parents_of(&parents);
             set_bit(&mut self.kept, i);
         }
-        self.parent_scratch = parents;
         self.index.insert(verified.id, i);
         self.by_subject
             .entry(statement.subject)

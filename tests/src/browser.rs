@@ -631,7 +631,7 @@ impl Element {
         let value = self.cmd(
             &format!("reading attribute {name:?} of"),
             "GET",
-            &format!("/attribute/{}", percent_encode(name)),
+            &format!("/attribute/{}", tandem_protocol::text::url_segment(name)),
             None,
         );
         match value {
@@ -646,7 +646,7 @@ impl Element {
         self.cmd(
             &format!("reading property {name:?} of"),
             "GET",
-            &format!("/property/{}", percent_encode(name)),
+            &format!("/property/{}", tandem_protocol::text::url_segment(name)),
             None,
         )
     }
@@ -703,10 +703,6 @@ fn string(value: Value) -> String {
 }
 
 /// An attribute or property name as one URL path segment.
-fn percent_encode(s: &str) -> String {
-    tandem_protocol::text::url_segment(s)
-}
-
 /// `name` from `$PATH`, else the first of `fallbacks` that exists.
 fn find_program(name: &str, fallbacks: &[&str]) -> Option<PathBuf> {
     let from_path = std::env::var_os("PATH")
@@ -825,6 +821,6 @@ mod tests {
             el.as_arg(),
             json!({ "element-6066-11e4-a52e-4f735466cecf": "abc" })
         );
-        assert_eq!(percent_encode("data-x y"), "data-x%20y");
+        assert_eq!(tandem_protocol::text::url_segment("data-x y"), "data-x%20y");
     }
 }

@@ -102,7 +102,7 @@ pub fn request(
 /// One HTTP/1.1 request written byte for byte as given (`Connection:
 /// close`), for the paths a URL parser would rewrite; the answer is read to
 /// the end of the stream.
-pub fn verbatim(
+fn verbatim(
     address: &str,
     method: &str,
     path: &str,

@@ -11,8 +11,7 @@ use axum::http::{Request, StatusCode};
 use tower::ServiceExt;
 
 use super::{Guard, app};
-use crate::home::{Home, Profile, random_bytes};
-use crate::service::Service;
+use crate::home::random_bytes;
 
 /// A node's home and its application, with no network: what the CLI
 /// runs in-process when no node is up.
@@ -25,15 +24,7 @@ struct Node {
 impl Node {
     fn new() -> Self {
         let dir = tempfile::tempdir().expect("home folder");
-        let home = Home::at(dir.path());
-        home.create_key_if_missing(random_bytes())
-            .expect("create key");
-        home.save_profile(&Profile {
-            name: "Ada".into(),
-            email: "ada@example.org".into(),
-        })
-        .expect("save profile");
-        let service = Arc::new(Service::open(home).expect("open the service"));
+        let service = crate::testkit::open_service(dir.path(), "Ada");
         let token = hex::encode(random_bytes::<32>());
         let app = app(service, Guard::new(token.clone(), 0));
         Self { dir, app, token }

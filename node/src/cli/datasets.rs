@@ -5,8 +5,7 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 use tandem_protocol::api::{
-    AddToDataset, CreateDataset, DatasetDetail, DatasetSummary, LinkRequest, VersionQuery,
-    VersionSummary,
+    AddToDataset, CreateDataset, DatasetDetail, DatasetSummary, LinkRequest, VersionSummary,
 };
 use tandem_protocol::dataset::Link;
 use tandem_protocol::text::byte_size;
@@ -115,8 +114,7 @@ pub async fn run(client: &Client, command: DatasetCommand) -> anyhow::Result<()>
             version,
             json,
         } => {
-            let query = VersionQuery { version };
-            let qs = query_string(&[("version", query.version.map(|v| v.to_string()))]);
+            let qs = query_string(&[("version", version.map(|v| v.to_string()))]);
             let detail: DatasetDetail = client
                 .get(&format!("/api/datasets/{}{qs}", project_path(&dataset)?))
                 .await?;

@@ -106,10 +106,6 @@ pub enum SnippetCommand {
     },
 }
 
-fn path(project: &str) -> anyhow::Result<String> {
-    project_path(project)
-}
-
 pub async fn run_bases(client: &Client, args: BasesArgs) -> anyhow::Result<()> {
     if let Some(BasesCommand::Bootstrap) = args.action {
         eprintln!("Building debian:bookworm-slim from Debian's packages (a minute or two)…");
@@ -172,7 +168,7 @@ pub async fn run_env(client: &Client, command: EnvCommand) -> anyhow::Result<()>
             json,
         } => {
             let env: EnvView = client
-                .get(&format!("/api/projects/{}/env", path(&project)?))
+                .get(&format!("/api/projects/{}/env", project_path(&project)?))
                 .await?;
             if json {
                 return print_json(&env);
@@ -229,7 +225,7 @@ pub async fn run_env(client: &Client, command: EnvCommand) -> anyhow::Result<()>
             manager,
             packages,
         } => {
-            let url = format!("/api/projects/{}/env/packages", path(&project)?);
+            let url = format!("/api/projects/{}/env/packages", project_path(&project)?);
             eprintln!("Looking up {manager} versions inside the base…");
             let change: EnvChange = with_build_progress(
                 client,
@@ -249,7 +245,7 @@ pub async fn run_env(client: &Client, command: EnvCommand) -> anyhow::Result<()>
             for package in packages {
                 let url = format!(
                     "/api/projects/{}/env/packages/{}/{}",
-                    path(&project)?,
+                    project_path(&project)?,
                     segment(&manager),
                     segment(&package)
                 );
@@ -263,7 +259,7 @@ pub async fn run_env(client: &Client, command: EnvCommand) -> anyhow::Result<()>
         EnvCommand::Import { project, file } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
-            let url = format!("/api/projects/{}/env/import", path(&project)?);
+            let url = format!("/api/projects/{}/env/import", project_path(&project)?);
             eprintln!("Looking up pip versions inside the base…");
             let change: EnvChange = with_build_progress(
                 client,
@@ -288,7 +284,7 @@ pub async fn run_env(client: &Client, command: EnvCommand) -> anyhow::Result<()>
                     .map(|s| s.to_string_lossy().into_owned())
                     .context("name the snippet with --name")?,
             };
-            let url = format!("/api/projects/{}/env/snippets", path(&project)?);
+            let url = format!("/api/projects/{}/env/snippets", project_path(&project)?);
             let change: EnvChange = client.post(&url, &SnippetRequest { name, lines }).await?;
             print_change(&change);
             Ok(())
@@ -296,7 +292,7 @@ pub async fn run_env(client: &Client, command: EnvCommand) -> anyhow::Result<()>
         EnvCommand::Snippet(SnippetCommand::Remove { project, name }) => {
             let url = format!(
                 "/api/projects/{}/env/snippets/{}",
-                path(&project)?,
+                project_path(&project)?,
                 segment(&name)
             );
             let change: EnvChange = client.delete(&url).await?;
@@ -305,7 +301,7 @@ pub async fn run_env(client: &Client, command: EnvCommand) -> anyhow::Result<()>
         }
         EnvCommand::Snippet(SnippetCommand::Accept { project, names }) => {
             let env: EnvView = client
-                .get(&format!("/api/projects/{}/env", path(&project)?))
+                .get(&format!("/api/projects/{}/env", project_path(&project)?))
                 .await?;
             for name in names {
                 let snippet = env
@@ -321,7 +317,7 @@ pub async fn run_env(client: &Client, command: EnvCommand) -> anyhow::Result<()>
                 }
                 let url = format!(
                     "/api/projects/{}/env/snippets/{}/accept",
-                    path(&project)?,
+                    project_path(&project)?,
                     segment(&name)
                 );
                 let change: EnvChange = client
@@ -344,7 +340,7 @@ pub async fn run_env(client: &Client, command: EnvCommand) -> anyhow::Result<()>
         } => {
             if memory.is_none() && pids.is_none() && !reset {
                 let env: EnvView = client
-                    .get(&format!("/api/projects/{}/env", path(&project)?))
+                    .get(&format!("/api/projects/{}/env", project_path(&project)?))
                     .await?;
                 println!(
                     "memory: {}",
@@ -361,7 +357,7 @@ pub async fn run_env(client: &Client, command: EnvCommand) -> anyhow::Result<()>
                 );
                 return Ok(());
             }
-            let url = format!("/api/projects/{}/env/limits", path(&project)?);
+            let url = format!("/api/projects/{}/env/limits", project_path(&project)?);
             let change: EnvChange = client
                 .post(
                     &url,
@@ -380,7 +376,7 @@ pub async fn run_env(client: &Client, command: EnvCommand) -> anyhow::Result<()>
             Ok(())
         }
         EnvCommand::Outdated { project, json } => {
-            let url = format!("/api/projects/{}/env/outdated", path(&project)?);
+            let url = format!("/api/projects/{}/env/outdated", project_path(&project)?);
             let outdated: Vec<OutdatedPackage> = client.get(&url).await?;
             if json {
                 return print_json(&outdated);
@@ -400,7 +396,7 @@ pub async fn run_env(client: &Client, command: EnvCommand) -> anyhow::Result<()>
 }
 
 pub async fn run_build(client: &Client, project: String, json: bool) -> anyhow::Result<()> {
-    let url = format!("/api/projects/{}/build", path(&project)?);
+    let url = format!("/api/projects/{}/build", project_path(&project)?);
     let result: BuildResult =
         with_build_progress(client, &project, client.post(&url, &Empty {})).await?;
     if json {
@@ -426,7 +422,7 @@ pub async fn run_launch(
     tool: Option<String>,
     json: bool,
 ) -> anyhow::Result<()> {
-    let url = format!("/api/projects/{}/launch", path(&project)?);
+    let url = format!("/api/projects/{}/launch", project_path(&project)?);
     let view: ContainerView =
         with_build_progress(client, &project, client.post(&url, &LaunchRequest { tool })).await?;
     if json {
@@ -447,7 +443,7 @@ pub async fn run_launch(
 }
 
 pub async fn run_stop(client: &Client, project: String) -> anyhow::Result<()> {
-    let url = format!("/api/projects/{}/stop", path(&project)?);
+    let url = format!("/api/projects/{}/stop", project_path(&project)?);
     let stopped: Vec<ContainerView> = client.post(&url, &Empty {}).await?;
     for view in stopped {
         println!(

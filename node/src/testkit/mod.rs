@@ -16,4 +16,6 @@ pub mod network;
 pub mod peer;
 pub mod world;
 
+pub(crate) use peer::open_service;
+
 mod stories;

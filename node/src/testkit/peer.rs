@@ -3,7 +3,7 @@
 //! the in-memory [`Network`], with its automatic sync run by a
 //! [`Scheduler`] on the story's virtual clock instead of tokio timers.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Instant;
 
 use tandem_protocol::{PeerKey, ProjectId};
@@ -27,19 +27,24 @@ pub struct Peer {
     _home: tempfile::TempDir,
 }
 
+/// A service over a fresh home in `dir`, for a user called `name`.
+pub(crate) fn open_service(dir: &std::path::Path, name: &str) -> Arc<Service> {
+    let home = Home::at(dir);
+    home.create_key_if_missing(random_bytes())
+        .expect("create key");
+    home.save_profile(&Profile {
+        name: name.to_owned(),
+        email: format!("{}@example.org", name.to_lowercase()),
+    })
+    .expect("save profile");
+    Arc::new(Service::open(home).expect("open the service"))
+}
+
 impl Peer {
     /// A node with a fresh identity called `name`, started at `now`.
     pub fn start(name: &str, network: &Network, now: Instant) -> Self {
         let dir = tempfile::tempdir().expect("home folder");
-        let home = Home::at(dir.path());
-        home.create_key_if_missing(random_bytes())
-            .expect("create key");
-        home.save_profile(&Profile {
-            name: name.to_owned(),
-            email: format!("{}@example.org", name.to_lowercase()),
-        })
-        .expect("save profile");
-        let service = Arc::new(Service::open(home).expect("open the service"));
+        let service = open_service(dir.path(), name);
         let net = network.join(service.key().public(), name, service.clone());
         service.set_net(net.clone());
         let (events_tx, events) = mpsc::unbounded_channel();
@@ -66,7 +71,7 @@ impl Peer {
     /// The open project called `name`, locked.
     pub fn with_project<T>(&self, name: &str, read: impl FnOnce(&Project) -> T) -> T {
         let handle = self.service.project(name).expect("project");
-        let project = locked(&handle);
+        let project = crate::service::lock(&handle);
         read(&project)
     }
 
@@ -146,8 +151,4 @@ fn project_names(service: &Service) -> Vec<String> {
         .into_iter()
         .map(|n| n.to_string())
         .collect()
-}
-
-fn locked(project: &Mutex<Project>) -> MutexGuard<'_, Project> {
-    project.lock().unwrap_or_else(|e| e.into_inner())
 }
