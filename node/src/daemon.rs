@@ -21,23 +21,37 @@ use crate::sync::auto;
 
 /// The node as the swarm sees it: requests are served by the sync
 /// server (which enforces access), announcements judged by automatic
-/// sync, and a new connection is a reason to sync.
-impl Host for Service {
+/// sync, and a new connection is a reason to sync (and, from the hub, the
+/// moment to learn where its blob relay is).
+pub struct NodeHost(pub Arc<Service>);
+
+impl Host for NodeHost {
     fn serve(&self, peer: &PeerKey, request: Request) -> Response {
-        Service::serve(self, peer, request)
+        self.0.serve(peer, request)
     }
 
     fn judge(&self, gossip: &Gossip) -> Verdict {
-        self.on_gossip(gossip)
+        self.0.on_gossip(gossip)
     }
 
-    fn connected(&self, _peer: &PeerKey) {
-        self.auto_event(auto::schedule::Event::PeerConnected);
+    fn connected(&self, peer: &PeerKey) {
+        self.0.auto_event(auto::schedule::Event::PeerConnected);
+        self.0.on_connected_for_hub(peer);
     }
 
     /// Nothing to do: a sync in progress with the peer fails on its own,
     /// and the next connection syncs again.
     fn disconnected(&self, _peer: &PeerKey) {}
+
+    fn may_use_hub(&self, peer: &PeerKey) -> bool {
+        self.0.may_use_hub(peer)
+    }
+
+    fn circuit(&self, src: &PeerKey, dst: &PeerKey, open: bool) {
+        if let Some(circuits) = self.0.hub_circuits() {
+            circuits.note(src, dst, open);
+        }
+    }
 }
 
 pub struct UpOptions {
@@ -49,6 +63,10 @@ pub struct UpOptions {
     pub dht: bool,
     /// UDP address of the iroh blob endpoint.
     pub blob_listen: String,
+    /// A hub to use, saved into the settings (`--hub-address`).
+    pub hub_address: Option<String>,
+    /// Run as a hub (`tandem hub`).
+    pub hub: Option<crate::hub::HubOptions>,
 }
 
 pub async fn up(home: Home, options: UpOptions) -> anyhow::Result<()> {
@@ -79,6 +97,18 @@ pub async fn up(home: Home, options: UpOptions) -> anyhow::Result<()> {
     let service = {
         let home = home.clone();
         Arc::new(tokio::task::spawn_blocking(move || Service::open(home)).await??)
+    };
+    if let Some(address) = options.hub_address {
+        let mut settings = service.settings();
+        settings.relay = Some(address);
+        service.save_settings(settings).context("--hub-address")?;
+    }
+    let role = match options.hub {
+        Some(hub) => {
+            service.set_hub(hub);
+            crate::p2p::Role::Hub
+        }
+        None => crate::p2p::Role::Peer,
     };
     let listener = TcpListener::bind(&options.listen).await.with_context(|| {
         format!("cannot listen on {}: is another program using it? Pick another address with --listen 127.0.0.1:PORT", options.listen)
@@ -116,7 +146,7 @@ pub async fn up(home: Home, options: UpOptions) -> anyhow::Result<()> {
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let net = crate::p2p::start(
-        service.clone(),
+        Arc::new(NodeHost(service.clone())),
         service.key(),
         crate::p2p::NetOptions {
             listen: p2p_listen,
@@ -124,6 +154,8 @@ pub async fn up(home: Home, options: UpOptions) -> anyhow::Result<()> {
             dht: options.dht,
             name: service.profile().name,
             peer_book: home.root().join("peers.json"),
+            role,
+            external: service.hub().and_then(|hub| hub.external),
         },
     )?;
     service.set_net(net);
@@ -137,7 +169,17 @@ pub async fn up(home: Home, options: UpOptions) -> anyhow::Result<()> {
         .start_blob_endpoint(blob_listen)
         .await
         .context("cannot start the blob endpoint")?;
+    let blob_relay = match service.hub() {
+        Some(hub) => {
+            let relay = crate::hub::relay::BlobRelay::start(&service, hub.relay_listen).await?;
+            service.serve_blob_relay(relay.url()).await;
+            Some(relay)
+        }
+        None => None,
+    };
     service.set_autosync(auto::run::start(service.clone()));
+    // A hub keeps copies of the projects it is granted the reader role on.
+    crate::hub::replica::start(service.clone());
     service.dial_relay();
     // JupyterLab containers left running by an earlier run (a crash, say)
     // are followed again; Docker being absent is not an error here.
@@ -147,6 +189,20 @@ pub async fn up(home: Home, options: UpOptions) -> anyhow::Result<()> {
     }
 
     let me = service.identity();
+    if let Some(hub) = service.hub_state() {
+        println!(
+            "Running as a hub for {}; blob relay at {}",
+            if hub.options.open {
+                "anyone".to_owned()
+            } else {
+                format!(
+                    "members of the projects it keeps and {} allowed key(s)",
+                    hub.options.allow.len()
+                )
+            },
+            hub.blob_relay.get().map(String::as_str).unwrap_or("(none)")
+        );
+    }
     println!("Tandem node running as {} ({})", me.name, me.did);
     println!("Web UI: {url}/?token={token}");
     println!("Home:   {}", home.root().display());
@@ -159,6 +215,9 @@ pub async fn up(home: Home, options: UpOptions) -> anyhow::Result<()> {
     service.stop_all_containers().await;
     home.remove_runtime();
     service.close_blobs().await;
+    if let Some(relay) = blob_relay {
+        relay.stop().await;
+    }
     tokio::task::spawn_blocking(move || service.compact()).await?;
     drop(lock);
     println!("Tandem node stopped.");

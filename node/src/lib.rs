@@ -35,6 +35,7 @@ pub mod env;
 pub mod error;
 pub mod fsutil;
 pub mod home;
+pub mod hub;
 pub mod p2p;
 pub mod projects;
 pub mod service;

@@ -31,6 +31,8 @@ pub fn now_ms() -> i64 {
 /// keeps about large files, environments and the network while it runs.
 pub struct Service {
     net: std::sync::OnceLock<crate::p2p::NetHandle>,
+    /// Set when the node runs as a hub (`tandem hub`).
+    hub: std::sync::OnceLock<crate::hub::Hub>,
     auto:
         std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<crate::sync::auto::schedule::Event>>,
     home: Home,
@@ -66,6 +68,7 @@ impl Service {
         let data = DataState::new(home.obtained_dir());
         Ok(Self {
             net: std::sync::OnceLock::new(),
+            hub: std::sync::OnceLock::new(),
             auto: std::sync::OnceLock::new(),
             home,
             key,
@@ -99,6 +102,31 @@ impl Service {
     /// Attaches the network (only `tandem up` has one).
     pub fn set_net(&self, net: crate::p2p::NetHandle) {
         let _ = self.net.set(net);
+    }
+
+    /// Makes this node a hub (only `tandem hub` does, before the network
+    /// starts).
+    pub fn set_hub(&self, options: crate::hub::HubOptions) {
+        let _ = self.hub.set(crate::hub::Hub {
+            options,
+            circuits: Default::default(),
+            blob_relay: Default::default(),
+        });
+    }
+
+    /// How this node runs as a hub, if it does.
+    pub fn hub(&self) -> Option<&crate::hub::HubOptions> {
+        self.hub.get().map(|hub| &hub.options)
+    }
+
+    /// The hub's running state, if this node is one.
+    pub(crate) fn hub_state(&self) -> Option<&crate::hub::Hub> {
+        self.hub.get()
+    }
+
+    /// Who is in a circuit through this hub now, if this node is one.
+    pub(crate) fn hub_circuits(&self) -> Option<&crate::hub::Circuits> {
+        self.hub.get().map(|hub| &hub.circuits)
     }
 
     /// Attaches the automatic sync task (only `tandem up` has one).

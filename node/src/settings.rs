@@ -42,13 +42,25 @@ impl Service {
 
     /// Connects to the configured relay, if any (in the background: a
     /// node must start and work without the internet).
-    pub fn dial_relay(&self) {
+    pub fn dial_relay(self: &std::sync::Arc<Self>) {
         let (Some(relay), Ok(net)) = (self.settings().relay, self.net().cloned()) else {
             return;
         };
+        let hub = self.hub_key();
+        let service = self.clone();
         tokio::spawn(async move {
             if let Err(e) = net.use_relay(&relay).await {
-                tracing::info!(%relay, error = %e, "cannot reach the relay now");
+                tracing::info!(%relay, error = %e, "cannot reach the hub now; will retry");
+            }
+            // Already connected (the hub changed in Settings): no new
+            // connection will prompt asking for its blob relay, so ask now.
+            if let Some(hub) = hub
+                && net
+                    .connected()
+                    .await
+                    .is_ok_and(|peers| peers.contains(&hub))
+            {
+                service.learn_blob_relay(&hub).await;
             }
         });
     }

@@ -305,6 +305,65 @@ pub struct DiskUsage {
     pub home: String,
 }
 
+/// `tandem du --json`: the disk use, and on a hub what it keeps for each
+/// project against its quota (the same fields as [`DiskUsage`] otherwise).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DuReport {
+    #[serde(flatten)]
+    pub usage: DiskUsage,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hub: Option<HubView>,
+}
+
+/// `GET /api/hub`: a hub's own account of itself, for its operator (the
+/// Hub page and `tandem du`): who may use it, what it sees, what it keeps.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HubView {
+    pub did: String,
+    /// The public address it was started with (`--external-address`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_address: Option<String>,
+    /// Where its relay for blob endpoints listens.
+    pub relay_listen: String,
+    /// That relay's URL as peers dial it, once it is up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blob_relay: Option<String>,
+    /// Anyone may use its relays (`--open`).
+    pub open: bool,
+    /// Keys allowed besides members of the projects it keeps (`--allow`).
+    pub allow: Vec<String>,
+    /// Distinct keys holding a role in the projects it keeps: they may use
+    /// its relays.
+    pub members: usize,
+    /// Most large-file bytes kept per project (0: no limit).
+    pub quota_bytes: u64,
+    /// The projects it keeps a copy of.
+    pub projects: Vec<HubProject>,
+}
+
+/// One project a hub keeps, and its large files against the quota.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HubProject {
+    pub name: String,
+    pub id: String,
+    pub owner: String,
+    /// The hub's role: reader while it is granted one; `None` once revoked
+    /// (it then gets nothing new and serves nothing of it).
+    pub role: Option<Role>,
+    /// Bytes of the project's large files held here (the current version,
+    /// linked dataset versions and older versions still held).
+    pub kept_bytes: u64,
+    /// Bytes the current version and linked datasets need in all.
+    pub wanted_bytes: u64,
+    /// Files of the current version and linked datasets not held here.
+    pub missing_files: usize,
+    /// Of those, the ones left out because they would pass the quota.
+    pub over_quota_files: usize,
+    /// Why files are missing, in a sentence, when some are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
 /// One blob transfer, for progress bars in the CLI and the UI.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TransferView {
@@ -653,6 +712,60 @@ pub struct PeerInfo {
     pub connected: bool,
     pub last_seen_ms: Option<i64>,
     pub rtt_ms: Option<f64>,
+    /// How the best open connection to the peer was made (none when not
+    /// connected).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection: Option<ConnectionKind>,
+    /// Where the open direct connections to the peer come from (also
+    /// those it dialled in on, which `addresses` does not keep): how its
+    /// blob endpoint is reached.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remote_addresses: Vec<String>,
+}
+
+/// How a connection to a peer was made: directly (one side dialled the
+/// other), hole-punched (both dialled at once, coordinated over a relayed
+/// connection, through their NATs) or relayed (through a hub, because the
+/// NATs allow nothing else).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConnectionKind {
+    Relayed,
+    HolePunched,
+    Direct,
+}
+
+impl ConnectionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionKind::Direct => "direct",
+            ConnectionKind::HolePunched => "hole-punched",
+            ConnectionKind::Relayed => "relayed",
+        }
+    }
+}
+
+/// Whether peers on the internet can dial this node, as AutoNAT found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reachability {
+    Unknown,
+    Public,
+    Private,
+}
+
+/// This node's link to its hub, if one is set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HubLinkStatus {
+    /// The hub's multiaddr, as set.
+    pub address: String,
+    pub connected: bool,
+    /// Whether the hub holds a relay slot for this node (peers can reach it
+    /// through the hub).
+    pub reserved: bool,
+    /// The hub's relay for blob endpoints, once the hub told it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blob_relay: Option<String>,
 }
 
 /// `GET /api/peers/self`: where this node listens, to hand to a colleague
@@ -665,7 +778,11 @@ pub struct OwnAddresses {
     /// UDP addresses of the blob endpoint (large files).
     pub blob_addresses: Vec<String>,
     pub did: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hub: Option<HubLinkStatus>,
     pub peer_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reachability: Option<Reachability>,
 }
 
 /// `POST /api/peers`: a multiaddr (`/ip4/…/p2p/…`), or a key alone
@@ -758,6 +875,59 @@ pub struct PeerOffer {
     #[serde(flatten)]
     pub offer: crate::wire::Offer,
     pub have_locally: bool,
+}
+
+/// `POST /api/projects/{name}/invites`: make a single-use invite link
+/// (`tandem invite`), answered with an [`InviteCreated`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateInvite {
+    /// `reader`, `writer` or `admin`.
+    pub role: String,
+    /// `YYYY-MM-DD` (the end of that day, UTC), `YYYY-MM-DDTHH:MMZ`, RFC
+    /// 3339, or a span like `3d` or `12h`; seven days when absent.
+    #[serde(default)]
+    pub expires: Option<String>,
+}
+
+/// A new invite: the ticket to hand to one person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InviteCreated {
+    /// The `tandem:` link, for `tandem join` or the Projects page.
+    pub ticket: String,
+    /// The invite's short name, for `tandem invite NAME --revoke ID`.
+    pub id: String,
+    pub role: Role,
+    /// When the ticket stops working (RFC 3339, UTC).
+    pub expires: String,
+    pub expires_ms: i64,
+    /// What to do with it, for people (the web UI shows it).
+    pub message: String,
+}
+
+/// An invite as `tandem invite NAME --list` shows it (never its secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InviteView {
+    pub id: String,
+    pub role: Role,
+    pub created_ms: i64,
+    pub expires_ms: i64,
+    /// The key (`did:key:`) that used it, if one did.
+    pub used_by: Option<String>,
+    pub used_ms: Option<i64>,
+}
+
+/// `POST /api/join`: use an invite ticket (`tandem join`): the inviter's
+/// node grants the role, then the project is cloned; answered with the
+/// clone's [`ProjectSummary`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinRequest {
+    pub ticket: String,
+    /// A local name other than the project's own.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Leave large files on peers until `tandem fetch` asks for them.
+    #[serde(default)]
+    pub no_data: bool,
 }
 
 /// Where a project stands against each peer it was synced with, and any
@@ -904,7 +1074,9 @@ mod tests {
             addresses: vec!["/ip4/1".into()],
             blob_addresses: vec!["1.2.3.4:5".into()],
             did: "did:key:z".into(),
+            hub: None,
             peer_id: "12D3".into(),
+            reachability: None,
         };
         assert_eq!(
             text(&me),

@@ -12,11 +12,14 @@ pub mod dataset;
 pub mod env;
 pub mod gossip;
 pub mod identity;
+pub mod invite;
 pub mod path;
 pub mod project;
 pub mod signed;
 pub mod summary;
 pub mod sync;
+#[cfg(test)]
+mod testing;
 pub mod text;
 pub mod wire;
 

@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 use crate::access::{Role, SignedStatement, StatementId};
 use crate::activity::SignedFeedHeads;
 use crate::identity::PeerKey;
+use crate::invite::decide::JoinRefusal;
+use crate::invite::ticket::InviteSecret;
 use crate::project::ProjectId;
 use crate::signed::{Signable, Signed, SignedError};
 
@@ -22,6 +24,8 @@ pub const MAX_REQUEST: u64 = 1024 * 1024;
 pub const MAX_RESPONSE: u64 = 512 * 1024 * 1024;
 /// Most refs one announcement may carry.
 pub const MAX_REFS: usize = 1_000;
+/// Most writers' refs one answer relays.
+pub const MAX_RELAYED: usize = 64;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -54,6 +58,13 @@ pub enum Request {
     /// Where does your blob endpoint listen? Blobs move over iroh, whose
     /// endpoint id is the same key as this connection's peer id.
     BlobEndpoint,
+    /// I hold an invite ticket you made for this project: grant me its
+    /// role (see `crate::invite`). A wrong secret is answered `Denied`,
+    /// exactly as a project not held here.
+    Join {
+        project: ProjectId,
+        secret: InviteSecret,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,6 +78,11 @@ pub enum Response {
     },
     Refs {
         refs: SignedRefs,
+        /// Other writers' refs this peer holds, each as its writer signed
+        /// it: how a member that may not write (a hub's replica) passes on
+        /// what writers did. At most [`MAX_RELAYED`].
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        relayed: Vec<SignedRefs>,
     },
     Pack {
         #[serde(with = "serde_bytes_compat")]
@@ -83,6 +99,18 @@ pub enum Response {
     BlobEndpoint {
         port: u16,
         addresses: Vec<String>,
+        /// The relay this endpoint can be reached through (its hub's, an
+        /// `http(s)://` URL), for peers whose NATs keep them apart.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        relay: Option<String>,
+    },
+    /// A join was accepted: the requester holds `role` now (and may clone).
+    Joined {
+        role: Role,
+    },
+    /// A join with the right secret was refused, and why.
+    JoinRefused {
+        reason: JoinRefusal,
     },
     /// Unknown project or no right to read it: deliberately the same.
     Denied,
@@ -291,17 +319,7 @@ mod serde_bytes_compat {
 mod tests {
     use super::*;
     use crate::identity::SecretKey;
-    use crate::project::Genesis;
-
-    fn project(seed: u8) -> ProjectId {
-        Genesis::create(
-            &"p".parse().expect("name"),
-            &SecretKey::from_bytes([seed; 32]),
-            0,
-            [seed; 16],
-        )
-        .project_id()
-    }
+    use crate::testing::project;
 
     #[test]
     fn refs_are_pinned_to_project_and_sender() {

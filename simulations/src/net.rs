@@ -22,6 +22,7 @@ pub(crate) fn kind_of(payload: &Payload) -> &'static str {
             Request::Feed { .. } => "request:feed",
             Request::Announce { .. } => "request:announce",
             Request::BlobEndpoint => "request:blob-endpoint",
+            Request::Join { .. } => "request:join",
         },
         Payload::Response(r) => match r {
             Response::Projects { .. } => "response:projects",
@@ -31,6 +32,8 @@ pub(crate) fn kind_of(payload: &Payload) -> &'static str {
             Response::Feed { .. } => "response:feed",
             Response::Ack => "response:ack",
             Response::BlobEndpoint { .. } => "response:blob-endpoint",
+            Response::Joined { .. } => "response:joined",
+            Response::JoinRefused { .. } => "response:join-refused",
             Response::Denied => "response:denied",
             Response::Failed { .. } => "response:failed",
         },

@@ -21,9 +21,10 @@ use crate::dag::{Bits, Dag};
 
 /// What a peer is in the middle of with another peer.
 pub(crate) enum Driver {
-    /// Boxed: a session is several times larger than a clone.
+    /// Both boxed: a session is several times larger than a clone, and a
+    /// clone holds the refs it chose (a few hundred bytes).
     Sync(Box<Session>),
-    Clone(CloneSession),
+    Clone(Box<CloneSession>),
 }
 
 /// A request to send: to which peer, in which exchange.
@@ -462,7 +463,7 @@ impl Peer {
         if let Ok((clone, request)) = CloneSession::start(self.access.project(), &offers)
             && let Some(&(to, _)) = peers.iter().find(|(_, key)| *key == clone.source())
         {
-            self.driver = Some((to, Driver::Clone(clone), session_id));
+            self.driver = Some((to, Driver::Clone(Box::new(clone)), session_id));
             return vec![Outgoing {
                 to,
                 session_id,

@@ -8,6 +8,7 @@ pub mod blob_probe;
 pub mod browser;
 pub mod http;
 pub mod jupyter;
+pub mod netns;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};

@@ -74,6 +74,20 @@ function describe(result, fallback) {
 function after(then, result) {
   if (!then || then === "reload") { setTimeout(() => location.reload(), 400); return; }
   if (then === "none") return;
+  // `fill:FIELD:SELECTOR`: show the answer's FIELD (an invite link) in the
+  // field SELECTOR names, selected for copying; the page stays.
+  if (then.startsWith("fill:")) {
+    const rest = then.slice(5);
+    const at = rest.indexOf(":");
+    const target = document.querySelector(rest.slice(at + 1));
+    const value = result ? result[rest.slice(0, at)] : undefined;
+    if (at > 0 && target && typeof value === "string") {
+      target.value = value;
+      target.hidden = false;
+      target.select();
+    }
+    return;
+  }
   if (then.startsWith("go:")) { setTimeout(() => { location.href = then.slice(3); }, 300); return; }
   if (then === "go-project" && result && result.name) {
     setTimeout(() => { location.href = "/p/" + encodeURIComponent(result.name); }, 300);

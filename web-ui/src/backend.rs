@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use tandem_protocol::api::{
     ActivityQuery, BaseView, ContainerView, DatasetDetail, DatasetSummary, DiskUsage, EntryView,
-    EnvView, IdentityInfo, Marks, MembersView, PeerInfo, PeerOffer, ProjectDetail, ProjectSummary,
-    Settings, SyncStateView,
+    EnvView, HubView, IdentityInfo, Marks, MembersView, PeerInfo, PeerOffer, ProjectDetail,
+    ProjectSummary, Settings, SyncStateView,
 };
 
 /// An error to show a person: what happened, with an HTTP status.
@@ -59,6 +59,15 @@ pub trait Backend: Send + Sync + 'static {
     fn create_project(&self, name: &str, description: &str) -> Result<ProjectSummary, UiError>;
     /// For the form that works without JavaScript.
     fn add_note(&self, name: &str, text: &str, tags: Vec<String>) -> Result<EntryView, UiError>;
+    /// Whether this node runs as a hub (the header then links the Hub
+    /// page). A backend that is never a hub need not say.
+    fn is_hub(&self) -> bool {
+        false
+    }
+    /// A hub's account of itself (the Hub page); `None` on a plain node.
+    fn hub(&self) -> Result<Option<HubView>, UiError> {
+        Ok(None)
+    }
 }
 
 pub(crate) struct Ui<B> {

@@ -46,16 +46,18 @@ async fn show<B: Backend, T: Send + 'static>(
     let backend = ui.backend.clone();
     let loaded = blocking(move || {
         let me = backend.identity();
-        load(&backend).map(|data| (me, data))
+        let hub = backend.is_hub();
+        load(&backend).map(|data| (me, hub, data))
     })
     .await;
     match loaded {
-        Ok((me, data)) => {
+        Ok((me, hub, data)) => {
             let frame = Frame {
                 title: "",
                 me: &me,
                 csrf: &ui.csrf,
                 area,
+                hub,
             };
             let (title, body) = render(&frame, data);
             let frame = Frame {
@@ -70,19 +72,23 @@ async fn show<B: Backend, T: Send + 'static>(
 
 async fn failure<B: Backend>(ui: &Ui<B>, area: Area, error: UiError) -> Response {
     let backend = ui.backend.clone();
-    let me = blocking(move || Ok(backend.identity()))
+    let (me, hub) = blocking(move || Ok((backend.identity(), backend.is_hub())))
         .await
-        .unwrap_or_else(|_| IdentityInfo {
-            did: String::new(),
-            peer_id: String::new(),
-            name: String::new(),
-            email: String::new(),
+        .unwrap_or_else(|_| {
+            let nobody = IdentityInfo {
+                did: String::new(),
+                peer_id: String::new(),
+                name: String::new(),
+                email: String::new(),
+            };
+            (nobody, false)
         });
     let frame = Frame {
         title: "Error",
         me: &me,
         csrf: &ui.csrf,
         area,
+        hub,
     };
     let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (
@@ -433,12 +439,19 @@ pub(crate) async fn members<B: Backend>(
             let detail = b.project(&name)?;
             let members = b.members(&name)?;
             let peers = b.peers().unwrap_or_default();
-            Ok((detail, members, peers))
+            let hub = b.settings().ok().and_then(|s| s.relay);
+            Ok((detail, members, peers, hub))
         },
-        |frame, (detail, members, peers)| {
+        |frame, (detail, members, peers, hub)| {
+            let copy = pages::hub::keep_copy(
+                &detail.summary.name,
+                &frame.me.did,
+                &members,
+                hub.as_deref(),
+            );
             (
                 format!("Members · {}", detail.summary.name),
-                pages::members::page(frame, &detail, &members, &peers),
+                maud::html! { (pages::members::page(frame, &detail, &members, &peers)) (copy) },
             )
         },
     )
@@ -550,6 +563,24 @@ pub(crate) async fn settings<B: Backend>(State(ui): State<Ui<B>>) -> Response {
                 pages::settings::page(frame.me, usage.as_ref(), &settings),
             )
         },
+    )
+    .await
+}
+
+/// The Hub page; a plain node answers that it is not one.
+pub(crate) async fn hub<B: Backend>(State(ui): State<Ui<B>>) -> Response {
+    show(
+        &ui,
+        Area::Hub,
+        |b| {
+            b.hub()?.ok_or_else(|| {
+                UiError::new(
+                    404,
+                    "This node is not a hub. A hub is started with `tandem hub` on a machine with a public address.",
+                )
+            })
+        },
+        |_, view| ("Hub".into(), pages::hub::page(&view)),
     )
     .await
 }

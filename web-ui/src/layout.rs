@@ -21,6 +21,7 @@ pub enum Area {
     Peers,
     Datasets,
     Settings,
+    Hub,
 }
 
 /// The tabs of a project's pages.
@@ -51,6 +52,8 @@ pub struct Frame<'a> {
     pub me: &'a IdentityInfo,
     pub csrf: &'a str,
     pub area: Area,
+    /// The node runs as a hub: the header links its Hub page.
+    pub hub: bool,
 }
 
 pub fn page(frame: &Frame<'_>, body: Markup) -> Markup {
@@ -75,6 +78,7 @@ pub fn page(frame: &Frame<'_>, body: Markup) -> Markup {
                     (link(Area::Datasets, "/datasets", "Datasets"))
                     (link(Area::Peers, "/peers", "Peers"))
                     (link(Area::Settings, "/settings", "Settings"))
+                    @if frame.hub { (link(Area::Hub, "/hub", "Hub")) }
                     span.me title=(frame.me.did) { (frame.me.name) " · " (short_key(&frame.me.did)) }
                 }
                 main { (body) }

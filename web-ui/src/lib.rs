@@ -43,6 +43,7 @@ pub fn router<B: Backend>(backend: Arc<B>, csrf: String) -> Router {
         .route("/datasets", get(datasets::<B>))
         .route("/datasets/{name}", get(dataset::<B>))
         .route("/settings", get(settings::<B>))
+        .route("/hub", get(hub::<B>))
         .route("/static/style.css", get(style))
         .route("/static/app.js", get(script))
         .layer(axum::middleware::map_response(security_headers))

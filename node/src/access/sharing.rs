@@ -128,6 +128,15 @@ impl Service {
             ));
         }
         self.require_manager(&project)?;
+        // A hub keeps copies for a team and is reachable by anyone who can
+        // reach the internet: it may read, never write or grant, so a
+        // taken-over hub can withhold but never forge.
+        if role != Role::Reader && self.hub_key() == Some(subject) {
+            return Err(ServiceError::BadRequest(format!(
+                "{} is this node's hub: a hub keeps a copy with the reader role only, never {role}",
+                subject.short()
+            )));
+        }
         let current = project.access.role_of(&subject, now_ms());
         if current == Some(role) && expires_ms.is_none() {
             return Err(ServiceError::Conflict(format!(

@@ -7,6 +7,7 @@
 //! - handlers by capability, each with its `routes()`: [`node`] (health,
 //!   identity, settings), [`projects`], [`files`] (bytes in and out),
 //!   [`activity`] (feed, notes, marks, restore), [`access`] (members),
+//!   [`invites`] (invite links, join),
 //!   [`sync`] (sync, clone, offers, sync state), [`peers`], [`data`]
 //!   (large files, disk use, datasets) and [`env`] (environments,
 //!   containers, figures);
@@ -21,6 +22,8 @@ pub mod data;
 pub mod env;
 pub mod files;
 pub mod guard;
+pub mod hub;
+pub mod invites;
 pub mod node;
 pub mod peers;
 pub mod projects;

@@ -51,10 +51,13 @@ async fn own_addresses(State(s): State<Arc<Service>>) -> ApiResult<OwnAddresses>
         .endpoint()
         .map(|e| e.bound().iter().map(|a| a.to_string()).collect())
         .unwrap_or_default();
+    let network = s.net()?.network().await?;
     Ok(Json(OwnAddresses {
         did: me.to_did(),
+        hub: network.hub,
         peer_id: me.to_peer_id(),
         addresses,
         blob_addresses,
+        reachability: Some(network.reachability),
     }))
 }

@@ -8,7 +8,7 @@ use axum::middleware;
 
 use super::guard::{Guard, check};
 use super::web_backend::WebBackend;
-use super::{access, activity, data, env, files, node, peers, projects, sync};
+use super::{access, activity, data, env, files, hub, invites, node, peers, projects, sync};
 use crate::service::Service;
 
 /// The whole application: JSON API under `/api`, pages elsewhere.
@@ -21,10 +21,12 @@ pub fn app(service: Arc<Service>, guard: Guard) -> Router {
         .merge(files::routes())
         .merge(activity::routes())
         .merge(access::routes())
+        .merge(invites::routes())
         .merge(sync::routes())
         .merge(peers::routes())
         .merge(data::routes())
         .merge(env::routes())
+        .merge(hub::routes())
         .with_state(service.clone());
     let web = tandem_web::router(Arc::new(WebBackend(service)), guard.csrf());
     Router::new()

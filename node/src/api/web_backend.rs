@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use tandem_protocol::api::{
     ActivityQuery, BaseView, ContainerView, DatasetDetail, DatasetSummary, DiskUsage, EntryView,
-    EnvView, IdentityInfo, Marks, MembersView, PeerInfo, PeerOffer, ProjectDetail, ProjectSummary,
-    Settings, SyncStateView,
+    EnvView, HubView, IdentityInfo, Marks, MembersView, PeerInfo, PeerOffer, ProjectDetail,
+    ProjectSummary, Settings, SyncStateView,
 };
 use tandem_web::{Backend, UiError};
 
@@ -120,5 +120,16 @@ impl Backend for WebBackend {
 
     fn add_note(&self, name: &str, text: &str, tags: Vec<String>) -> Result<EntryView, UiError> {
         Ok(self.0.add_note(name, text, tags)?)
+    }
+
+    fn is_hub(&self) -> bool {
+        self.0.hub().is_some()
+    }
+
+    fn hub(&self) -> Result<Option<HubView>, UiError> {
+        if self.0.hub().is_none() {
+            return Ok(None);
+        }
+        Ok(Some(self.0.hub_view()?))
     }
 }

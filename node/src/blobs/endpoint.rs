@@ -3,8 +3,11 @@
 //!
 //! The endpoint runs with the node's own key (its endpoint id is the same
 //! ed25519 key as the libp2p PeerId and the did:key), binds only the address
-//! it is given, and never contacts a relay, DNS or pkarr server: peer
-//! addresses come from Tandem's own discovery, so it works with no internet.
+//! it is given, and never contacts a DNS or pkarr server: peer addresses
+//! come from Tandem's own discovery, so it works with no internet. The only
+//! relay it ever uses is the one its own hub runs (added with
+//! [`BlobEndpoint::use_relay`] once the hub says where it is), or a
+//! member's hub named by that member; with no hub there is none.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -12,7 +15,7 @@ use std::sync::Arc;
 
 use iroh::endpoint::presets;
 use iroh::protocol::Router;
-use iroh::{Endpoint, EndpointAddr, RelayMode, TransportAddr};
+use iroh::{Endpoint, EndpointAddr, RelayConfig, RelayMap, RelayMode, RelayUrl, TransportAddr};
 use iroh_blobs::BlobsProtocol;
 use iroh_blobs::provider::events::{
     AbortReason, ConnectMode, EventMask, EventSender, ObserveMode, ProviderMessage, RequestMode,
@@ -46,6 +49,8 @@ pub trait Gate: Send + Sync + 'static {
 pub struct BlobEndpoint {
     endpoint: Endpoint,
     router: Router,
+    /// The relay this endpoint is reachable through (its hub's), if any.
+    relay: std::sync::RwLock<Option<RelayUrl>>,
 }
 
 /// Everything the provider may be asked, each gated: plain gets and
@@ -73,7 +78,8 @@ impl BlobEndpoint {
         };
         let secret = iroh::SecretKey::from_bytes(&key.to_bytes());
         let endpoint = Endpoint::builder(presets::Minimal)
-            .relay_mode(RelayMode::Disabled)
+            // An empty map: no relay until a hub names one.
+            .relay_mode(RelayMode::Custom(RelayMap::empty()))
             .clear_address_lookup()
             .clear_ip_transports()
             .secret_key(secret)
@@ -88,7 +94,27 @@ impl BlobEndpoint {
         let router = Router::builder(endpoint.clone())
             .accept(iroh_blobs::ALPN, blobs)
             .spawn();
-        Ok(Self { endpoint, router })
+        Ok(Self {
+            endpoint,
+            router,
+            relay: std::sync::RwLock::new(None),
+        })
+    }
+
+    /// Makes this endpoint reachable through a hub's relay (and able to
+    /// reach others through it). Only the relay's websocket is used, not
+    /// its QUIC address discovery, which a hub does not serve.
+    pub async fn use_relay(&self, url: RelayUrl) {
+        let config = RelayConfig::new(url.clone(), None);
+        self.endpoint
+            .insert_relay(url.clone(), Arc::new(config))
+            .await;
+        *self.relay.write().unwrap_or_else(|e| e.into_inner()) = Some(url);
+    }
+
+    /// The relay this endpoint is reachable through, if any.
+    pub fn relay(&self) -> Option<RelayUrl> {
+        self.relay.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub fn endpoint(&self) -> &Endpoint {
@@ -108,18 +134,28 @@ impl BlobEndpoint {
         self.endpoint.bound_sockets()
     }
 
-    /// Connects to a peer's blob endpoint at the given addresses.
+    /// Connects to a peer's blob endpoint at the given addresses, or
+    /// through its relay; iroh tries them together and moves to a direct
+    /// path when one opens.
     pub async fn connect(
         &self,
         peer: &PeerKey,
         addresses: &[SocketAddr],
+        relay: Option<&RelayUrl>,
     ) -> Result<iroh::endpoint::Connection, EndpointError> {
         let fail = |message: String| EndpointError::Connect {
             peer: peer.to_string(),
             message,
         };
         let id = iroh::PublicKey::from_bytes(peer.as_bytes()).map_err(|e| fail(e.to_string()))?;
-        let addr = EndpointAddr::from_parts(id, addresses.iter().copied().map(TransportAddr::Ip));
+        let addr = EndpointAddr::from_parts(
+            id,
+            addresses
+                .iter()
+                .copied()
+                .map(TransportAddr::Ip)
+                .chain(relay.cloned().map(TransportAddr::Relay)),
+        );
         let connecting = self.endpoint.connect(addr, iroh_blobs::ALPN);
         match tokio::time::timeout(std::time::Duration::from_secs(10), connecting).await {
             Ok(Ok(connection)) => Ok(connection),

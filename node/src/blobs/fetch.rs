@@ -27,6 +27,9 @@ const SPLIT_MIN: u64 = 64 * 1024 * 1024;
 pub struct Provider {
     pub peer: PeerKey,
     pub addresses: Vec<SocketAddr>,
+    /// The relay the peer's endpoint is reachable through, if it uses a
+    /// hub: the way in when the NATs between us admit nothing direct.
+    pub relay: Option<iroh::RelayUrl>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,7 +79,7 @@ impl<'a> Fetcher<'a> {
         }
         let connection = self
             .endpoint
-            .connect(&provider.peer, &provider.addresses)
+            .connect(&provider.peer, &provider.addresses, provider.relay.as_ref())
             .await
             .map_err(|e| e.to_string())?;
         connections.insert(provider.peer, connection.clone());

@@ -13,6 +13,7 @@ use crate::cli::client::Client;
 use crate::cli::datasets::{self, DatasetCommand};
 use crate::cli::env::{self, BasesArgs, EnvCommand};
 use crate::cli::files::{self, AddArgs, DuArgs, EvictArgs, FetchArgs, FilesArgs, SweepArgs};
+use crate::cli::invites::{self, InviteArgs, JoinArgs};
 use crate::cli::output::print_json;
 use crate::cli::projects::{self, ProjectCommand};
 use crate::cli::sharing::{self, MembersArgs, RevokeArgs, ShareArgs, VisibilityArgs};
@@ -38,6 +39,10 @@ pub struct Cli {
 enum Command {
     /// Run the node (web UI, API, file watching) until Ctrl-C
     Up(UpArgs),
+    /// Run this node as a hub on a public address: a relay for peers behind
+    /// NAT, AutoNAT and DHT for finding peers, and an always-on copy of the
+    /// projects it is granted the reader role on (`tandem up --hub`)
+    Hub(UpArgs),
     /// Create this node's identity (never replaces an existing key) or change its name and email
     Init {
         #[arg(long)]
@@ -104,6 +109,12 @@ enum Command {
     Members(MembersArgs),
     /// Make a project readable by anyone (public) or by members only (private, the default)
     Visibility(VisibilityArgs),
+    /// Make a single-use invite link (a `tandem:` ticket) giving a role in a
+    /// project; or list or revoke a project's invites
+    Invite(InviteArgs),
+    /// Join a project with an invite ticket: the inviter's node grants the
+    /// role, then the project is cloned
+    Join(JoinArgs),
     /// Peers this node knows: key, name, addresses, how found, connected, round-trip time
     Peers(PeersArgs),
     /// Connect to a peer by address, or by key through connected peers
@@ -136,24 +147,80 @@ struct UpArgs {
     /// UDP address of the blob endpoint (large files move over it)
     #[arg(long, default_value = "0.0.0.0:0")]
     blob_listen: String,
+    /// A hub to use (a multiaddr ending in /p2p/<peer id>): this node keeps
+    /// a relay slot on it, so peers behind other NATs can reach it, and its
+    /// large files cross NAT through the hub's blob relay. Saved in the
+    /// settings, like the Settings page's field
+    #[arg(long, value_name = "MULTIADDR")]
+    hub_address: Option<String>,
+    /// Run as a hub (see `tandem hub`)
+    #[arg(long)]
+    hub: bool,
+    /// Hub: the public IP address peers reach this machine at
+    #[arg(long, value_name = "IP")]
+    external_address: Option<std::net::IpAddr>,
+    /// Hub: where the relay for blob endpoints listens (HTTP; the traffic
+    /// it carries is end-to-end encrypted QUIC)
+    #[arg(long, default_value = "0.0.0.0:3340")]
+    relay_listen: String,
+    /// Hub: a key (did:key:…) that may use the hub's relays besides the
+    /// members of the projects it keeps (repeatable)
+    #[arg(long = "allow", value_name = "KEY")]
+    allow: Vec<String>,
+    /// Hub: anyone may use the hub's relays, not only members and --allow
+    #[arg(long)]
+    open: bool,
+    /// Hub: most large-file bytes kept per project, e.g. 20GiB (0: no limit)
+    #[arg(long, default_value = "20GiB")]
+    quota: String,
+}
+
+impl UpArgs {
+    fn options(self, hub: bool) -> anyhow::Result<UpOptions> {
+        let hub = if hub || self.hub {
+            let allow = self
+                .allow
+                .iter()
+                .map(|k| {
+                    k.parse().map_err(|_| {
+                        anyhow::anyhow!("--allow {k:?} is not a key like did:key:z6Mk…")
+                    })
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let relay_listen = self.relay_listen.parse().map_err(|_| {
+                anyhow::anyhow!(
+                    "--relay-listen {:?} is not an address like 0.0.0.0:3340",
+                    self.relay_listen
+                )
+            })?;
+            Some(crate::hub::HubOptions {
+                external: self.external_address,
+                relay_listen,
+                allow,
+                open: self.open,
+                quota_bytes: crate::hub::parse_size(&self.quota)
+                    .map_err(|e| anyhow::anyhow!("--quota: {e}"))?,
+            })
+        } else {
+            None
+        };
+        Ok(UpOptions {
+            listen: self.listen,
+            p2p_listen: self.p2p_listen,
+            mdns: !self.no_mdns,
+            dht: !self.no_dht,
+            blob_listen: self.blob_listen,
+            hub_address: self.hub_address,
+            hub,
+        })
+    }
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let home = Home::locate(cli.home);
     match cli.command {
-        Command::Up(args) => {
-            daemon::up(
-                home,
-                UpOptions {
-                    listen: args.listen,
-                    p2p_listen: args.p2p_listen,
-                    mdns: !args.no_mdns,
-                    dht: !args.no_dht,
-                    blob_listen: args.blob_listen,
-                },
-            )
-            .await
-        }
+        Command::Up(args) => daemon::up(home, args.options(false)?).await,
+        Command::Hub(args) => daemon::up(home, args.options(true)?).await,
         Command::Init { name, email } => init(&home, name, email).await,
         command => {
             if !home.has_identity() {
@@ -215,7 +282,7 @@ fn print_identity(me: &IdentityInfo) {
 /// Hands a command that needs the node to its group.
 async fn run_with(client: &Client, command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Up(_) | Command::Init { .. } => {
+        Command::Up(_) | Command::Hub(_) | Command::Init { .. } => {
             bail!("this command is handled before connecting to the node")
         }
         Command::Id { json } => {
@@ -251,6 +318,8 @@ async fn run_with(client: &Client, command: Command) -> anyhow::Result<()> {
         Command::Revoke(args) => sharing::revoke(client, args).await,
         Command::Members(args) => sharing::members(client, args).await,
         Command::Visibility(args) => sharing::visibility(client, args).await,
+        Command::Invite(args) => invites::invite(client, args).await,
+        Command::Join(args) => invites::join(client, args).await,
         Command::Peers(args) => sync::peers(client, args).await,
         Command::Peer(command) => sync::peer(client, command).await,
         Command::Sync(args) => sync::sync(client, args).await,

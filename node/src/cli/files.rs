@@ -1,16 +1,18 @@
 //! A project's files: `tandem add`, `sweep` and `files`, and its large
-//! files' bytes: `fetch`, `du` and `evict`.
+//! files' bytes: `fetch`, `du` (on a hub, also what it keeps per project
+//! against its quota) and `evict`.
 
 use std::path::PathBuf;
 
 use anyhow::bail;
 use clap::Args;
 use tandem_protocol::api::{
-    AddFiles, DiskUsage, Empty, EvictRequest, EvictResult, FetchRequest, FetchResult,
-    ProjectDetail, Section, SweepResult,
+    AddFiles, DiskUsage, DuReport, Empty, EvictRequest, EvictResult, FetchRequest, FetchResult,
+    HubView, ProjectDetail, Section, SweepResult,
 };
+use tandem_protocol::text::byte_size;
 
-use crate::cli::client::Client;
+use crate::cli::client::{Client, ClientError};
 use crate::cli::output::{self, print_json};
 use crate::cli::request::{absolute_all, project_path};
 
@@ -115,11 +117,53 @@ pub async fn fetch(client: &Client, args: FetchArgs) -> anyhow::Result<()> {
 
 pub async fn du(client: &Client, args: DuArgs) -> anyhow::Result<()> {
     let usage: DiskUsage = client.get("/api/du").await?;
+    let hub = hub_view(client).await?;
     if args.json {
-        return print_json(&usage);
+        return print_json(&DuReport { usage, hub });
     }
     output::print_usage(&usage);
+    if let Some(hub) = &hub {
+        print_hub(hub);
+    }
     Ok(())
+}
+
+/// On a hub, what it keeps per project against its quota; `None` on a
+/// plain node, which answers 404 (as does a node from before hubs).
+async fn hub_view(client: &Client) -> anyhow::Result<Option<HubView>> {
+    match client.get::<HubView>("/api/hub").await {
+        Ok(view) => Ok(Some(view)),
+        Err(ClientError::Api { status: 404, .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn print_hub(hub: &HubView) {
+    let quota = if hub.quota_bytes == 0 {
+        "no limit".to_owned()
+    } else {
+        byte_size(hub.quota_bytes)
+    };
+    println!();
+    println!("hub: large files kept per project (quota: {quota})");
+    if hub.projects.is_empty() {
+        println!("  no project yet: one is kept once a member grants this hub the reader role");
+    }
+    for p in &hub.projects {
+        let role = p
+            .role
+            .map_or_else(|| "revoked".to_owned(), |r| r.to_string());
+        println!(
+            "{:<24} {:>8} {:>12} of {:>12} needed",
+            p.name,
+            role,
+            byte_size(p.kept_bytes),
+            byte_size(p.wanted_bytes)
+        );
+        if let Some(note) = &p.note {
+            println!("  {note}");
+        }
+    }
 }
 
 pub async fn evict(client: &Client, args: EvictArgs) -> anyhow::Result<()> {

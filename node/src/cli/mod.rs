@@ -5,8 +5,9 @@
 //! - one module per command group: [`projects`] (`project …`), [`files`]
 //!   (`add`, `sweep`, `files`, `fetch`, `du`, `evict`), [`datasets`]
 //!   (`dataset …`), [`activity`] (`activity`, `note`), [`sharing`]
-//!   (`share`, `revoke`, `members`, `visibility`), [`sync`] (`peers`,
-//!   `peer add`, `sync`) and [`env`] (bases, `env …`, build, launch);
+//!   (`share`, `revoke`, `members`, `visibility`), [`invites`] (`invite`,
+//!   `join`), [`sync`] (`peers`, `peer add`, `sync`) and [`env`] (bases,
+//!   `env …`, build, launch);
 //! - [`request`]: what every group sends (encoded URL paths, queries,
 //!   absolute file paths); [`output`]: what they print (JSON, times,
 //!   listings, progress lines);
@@ -23,6 +24,7 @@ pub mod commands;
 pub mod datasets;
 pub mod env;
 pub mod files;
+pub mod invites;
 pub mod output;
 pub mod projects;
 pub mod request;

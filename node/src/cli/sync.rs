@@ -4,7 +4,8 @@
 use anyhow::bail;
 use clap::{Args, Subcommand};
 use tandem_protocol::api::{
-    AddPeer, OwnAddresses, PeerConnected, PeerInfo, SyncMessage, SyncRequest, SyncSummary,
+    AddPeer, OwnAddresses, PeerConnected, PeerInfo, Reachability, SyncMessage, SyncRequest,
+    SyncSummary,
 };
 
 use crate::cli::client::Client;
@@ -57,6 +58,27 @@ pub async fn peers(client: &Client, args: PeersArgs) -> anyhow::Result<()> {
             println!("  {a}");
         }
         println!("Your key: {}", me.did);
+        if let Some(reachability) = me.reachability {
+            let said = match reachability {
+                Reachability::Public => "peers on the internet can dial this node",
+                Reachability::Private => {
+                    "behind NAT: peers elsewhere reach this node through a hub"
+                }
+                Reachability::Unknown => "not known yet whether peers elsewhere can dial this node",
+            };
+            println!("Reachability: {said}");
+        }
+        if let Some(hub) = &me.hub {
+            let state = match (hub.connected, hub.reserved) {
+                (_, true) => "connected, keeps a relay slot for this node",
+                (true, false) => "connected, no relay slot",
+                (false, _) => "not connected (retrying)",
+            };
+            println!("Hub: {} ({state})", hub.address);
+            if let Some(relay) = &hub.blob_relay {
+                println!("Blob relay: {relay}");
+            }
+        }
         return Ok(());
     }
     let peers: Vec<PeerInfo> = client.get("/api/peers").await?;
@@ -70,7 +92,10 @@ pub async fn peers(client: &Client, args: PeersArgs) -> anyhow::Result<()> {
     }
     for p in &peers {
         let state = if p.connected {
-            "connected".to_owned()
+            match p.connection {
+                Some(kind) => format!("connected, {}", kind.as_str()),
+                None => "connected".to_owned(),
+            }
         } else {
             format!(
                 "last seen {}",

@@ -254,16 +254,24 @@ impl Service {
             if members.is_some_and(|m| !m.contains(&peer)) {
                 continue;
             }
-            let Ok(Response::BlobEndpoint { port, addresses }) =
-                net.request(&peer, Request::BlobEndpoint).await
+            let Ok(Response::BlobEndpoint {
+                port,
+                addresses,
+                relay,
+            }) = net.request(&peer, Request::BlobEndpoint).await
             else {
                 continue;
             };
-            let seen_at: Vec<IpAddr> = info
-                .addresses
+            let relay = relay.as_deref().and_then(crate::hub::client::relay_url);
+            // Where its open connections come from first: a peer that
+            // dialled in is in the book with no address of its own.
+            let mut seen_at: Vec<IpAddr> = info
+                .remote_addresses
                 .iter()
+                .chain(&info.addresses)
                 .filter_map(|a| ip_of_multiaddr(a))
                 .collect();
+            seen_at.dedup();
             let mut candidates: Vec<SocketAddr> = Vec::new();
             for address in addresses
                 .iter()
@@ -280,10 +288,11 @@ impl Service {
             }
             candidates.sort();
             candidates.dedup();
-            if !candidates.is_empty() {
+            if !candidates.is_empty() || relay.is_some() {
                 providers.push(Provider {
                     peer,
                     addresses: candidates,
+                    relay,
                 });
             }
         }
@@ -309,8 +318,12 @@ fn batch_small(needed: Vec<Needed>) -> Vec<Vec<Needed>> {
     jobs
 }
 
-/// `/ip4/10.0.0.2/tcp/4001/...` → 10.0.0.2.
+/// `/ip4/10.0.0.2/tcp/4001/...` → 10.0.0.2. A relayed address names the
+/// relay's IP, not the peer's: none.
 fn ip_of_multiaddr(address: &str) -> Option<IpAddr> {
+    if address.contains("/p2p-circuit") {
+        return None;
+    }
     let mut parts = address.split('/').skip(1);
     match (parts.next(), parts.next()) {
         (Some("ip4" | "ip6"), Some(ip)) => ip.parse().ok(),

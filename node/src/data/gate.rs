@@ -22,6 +22,7 @@ impl Service {
             Some(endpoint) => Response::BlobEndpoint {
                 port: endpoint.port(),
                 addresses: endpoint.bound().iter().map(|a| a.to_string()).collect(),
+                relay: endpoint.relay().map(|url| url.to_string()),
             },
             None => Response::Denied,
         }

@@ -1,6 +1,8 @@
 //! The swarm and what it speaks: TCP + noise + yamux and QUIC, identify,
 //! ping, request-response for sync, gossipsub for signed announcements,
 //! Kademlia, and a relay client, DCUtR and AutoNAT for peers behind NAT.
+//! A hub also runs the relay server, and answers AutoNAT dial-backs for
+//! peers on any address (see [`Role`]).
 
 use std::time::Duration;
 
@@ -31,6 +33,8 @@ pub struct Behaviour {
     pub identify: identify::Behaviour,
     pub ping: ping::Behaviour,
     pub relay: relay::client::Behaviour,
+    /// Circuits for peers behind NAT: only a hub serves them.
+    pub relay_server: Toggle<relay::Behaviour>,
     pub dcutr: dcutr::Behaviour,
     pub autonat: autonat::Behaviour,
     /// Finds peers' addresses through other peers (internet case); off
@@ -47,12 +51,66 @@ pub fn keypair(key: &SecretKey) -> Result<identity::Keypair, NetError> {
     identity::Keypair::ed25519_from_bytes(&mut bytes).map_err(|e| NetError::Setup(e.to_string()))
 }
 
+/// Whether the swarm serves others as a hub or is an ordinary peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Peer,
+    Hub,
+}
+
+/// Relay limits sized for a team behind one campus NAT: many reservations
+/// and circuits may come from one IP address, and a circuit carries whole
+/// Git packs (the libp2p default caps a circuit at 128 KiB and 2 minutes,
+/// meant for nothing but a hole-punching handshake).
+fn relay_config() -> relay::Config {
+    let per_minute = |n: u32| {
+        (
+            std::num::NonZeroU32::new(n).unwrap_or(std::num::NonZeroU32::MIN),
+            Duration::from_secs(60),
+        )
+    };
+    let config = relay::Config {
+        max_reservations: 4096,
+        max_reservations_per_peer: 8,
+        reservation_duration: Duration::from_secs(3600),
+        reservation_rate_limiters: Vec::new(),
+        max_circuits: 1024,
+        max_circuits_per_peer: 64,
+        max_circuit_duration: Duration::from_secs(24 * 3600),
+        max_circuit_bytes: 0,
+        circuit_src_rate_limiters: Vec::new(),
+    };
+    let (peer, minute) = per_minute(60);
+    let (ip, _) = per_minute(1200);
+    config
+        .reservation_rate_per_peer(peer, minute)
+        .reservation_rate_per_ip(ip, minute)
+        .circuit_src_per_peer(peer, minute)
+        .circuit_src_per_ip(ip, minute)
+}
+
+/// AutoNAT as each role needs it. A peer probes soon after start (so it
+/// learns it is private, and its relay slot stays, within seconds). A hub
+/// answers dial-back requests from peers on any address, private ones
+/// included: a hub on a campus or in a lab network is a real case.
+fn autonat_config(role: Role) -> autonat::Config {
+    autonat::Config {
+        boot_delay: Duration::from_secs(2),
+        retry_interval: Duration::from_secs(20),
+        throttle_server_period: Duration::from_secs(15),
+        only_global_ips: role == Role::Peer,
+        throttle_clients_peer_max: 8,
+        ..autonat::Config::default()
+    }
+}
+
 /// Builds the swarm for `keys`. `agent` is what identify tells peers
 /// (`tandem/<version> (<name>)`); `dht` turns Kademlia on.
 pub fn build(
     keys: identity::Keypair,
     agent: String,
     dht: bool,
+    role: Role,
 ) -> Result<Swarm<Behaviour>, NetError> {
     let swarm = libp2p::SwarmBuilder::with_existing_identity(keys)
         .with_tokio()
@@ -86,11 +144,12 @@ pub fn build(
                     ping::Config::new().with_interval(Duration::from_secs(15)),
                 ),
                 relay,
-                dcutr: dcutr::Behaviour::new(key.public().to_peer_id()),
-                autonat: autonat::Behaviour::new(
-                    key.public().to_peer_id(),
-                    autonat::Config::default(),
+                relay_server: Toggle::from(
+                    (role == Role::Hub)
+                        .then(|| relay::Behaviour::new(key.public().to_peer_id(), relay_config())),
                 ),
+                dcutr: dcutr::Behaviour::new(key.public().to_peer_id()),
+                autonat: autonat::Behaviour::new(key.public().to_peer_id(), autonat_config(role)),
                 kad: Toggle::from(dht.then(|| {
                     let me = key.public().to_peer_id();
                     let mut config = kad::Config::new(StreamProtocol::new(KAD_PROTOCOL));

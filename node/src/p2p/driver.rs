@@ -14,17 +14,21 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use futures::StreamExt;
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::SwarmEvent;
-use libp2p::{Multiaddr, PeerId, Swarm, gossipsub, identify, kad, multiaddr::Protocol, ping};
+use libp2p::{
+    Multiaddr, PeerId, Swarm, autonat, dcutr, gossipsub, identify, kad, multiaddr::Protocol, ping,
+    relay,
+};
 use tandem_protocol::SecretKey;
 use tandem_protocol::wire::{Request, Response};
 use tokio::sync::{mpsc, oneshot};
 
-use super::behaviour::{self, Behaviour, BehaviourEvent};
+use super::behaviour::{self, Behaviour, BehaviourEvent, Role};
 use super::handle::{Command, NetError, NetHandle, peer_key};
 use super::host::{Gossip, Host, Verdict};
 use super::mdns::Mdns;
 use super::peer_book::PeerBook;
 use super::ratelimit::{self, RateLimiter};
+use super::traversal::{self, Traversal};
 use super::wirelog::WireLog;
 
 /// Most announcements judged at once.
@@ -44,6 +48,10 @@ pub struct NetOptions {
     pub name: String,
     /// Where the peer book is kept (`peers.json` in the home).
     pub peer_book: PathBuf,
+    /// A peer, or a hub serving others (relay server, AutoNAT for all).
+    pub role: Role,
+    /// A hub's public IP, announced in place of the bound one.
+    pub external: Option<std::net::IpAddr>,
 }
 
 /// Starts the swarm (and mDNS) with this node's key, asking `host` what
@@ -56,7 +64,7 @@ pub fn start(
     let keys = behaviour::keypair(key)?;
     let local_peer = keys.public().to_peer_id();
     let agent = format!("tandem/{} ({})", env!("CARGO_PKG_VERSION"), options.name);
-    let mut swarm = behaviour::build(keys, agent, options.dht)?;
+    let mut swarm = behaviour::build(keys, agent, options.dht, options.role)?;
     for addr in &options.listen {
         swarm
             .listen_on(addr.clone())
@@ -91,10 +99,14 @@ pub fn start(
         mdns,
         connected: HashMap::new(),
         finds: HashMap::new(),
+        via_hub: HashMap::new(),
         limiter: RateLimiter::new(ratelimit::BURST, ratelimit::PER_SECOND),
         wire_log: WireLog::from_env(),
         topics: BTreeSet::new(),
         judging: Arc::new(AtomicUsize::new(0)),
+        traversal: Traversal::default(),
+        role: options.role,
+        external: options.external,
     };
     tokio::spawn(driver.run(rx, mdns_rx));
     Ok(handle)
@@ -113,6 +125,8 @@ struct Driver {
     dials: HashMap<PeerId, Vec<oneshot::Sender<Result<PeerId, NetError>>>>,
     mdns: Option<Mdns>,
     connected: HashMap<PeerId, usize>,
+    /// Peers sought through the hub, and who waits for each.
+    via_hub: HashMap<PeerId, Vec<oneshot::Sender<Result<PeerId, NetError>>>>,
     /// Lookups in flight: the peer sought and who waits for it.
     finds: HashMap<kad::QueryId, (PeerId, oneshot::Sender<Result<PeerId, NetError>>)>,
     limiter: RateLimiter<PeerId>,
@@ -121,6 +135,9 @@ struct Driver {
     topics: BTreeSet<String>,
     /// Announcements being judged right now.
     judging: Arc<AtomicUsize>,
+    traversal: Traversal,
+    role: Role,
+    external: Option<std::net::IpAddr>,
 }
 
 /// A judged announcement on its way back to gossipsub.
@@ -135,6 +152,9 @@ impl Driver {
         let (answers_tx, mut answers) =
             mpsc::unbounded_channel::<(ResponseChannel<Response>, Response)>();
         let (judged_tx, mut judged) = mpsc::unbounded_channel::<Judged>();
+        let (refused_tx, mut refused) = mpsc::unbounded_channel::<PeerId>();
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 command = commands.recv() => match command {
@@ -156,7 +176,17 @@ impl Driver {
                         .report_message_validation_result(&id, &from, acceptance);
                 }
                 Some((peer, addrs)) = mdns.recv() => self.on_discovered(peer, addrs, "mdns"),
-                event = self.swarm.select_next_some() => self.on_event(event, &answers_tx, &judged_tx),
+                Some(peer) = refused.recv() => {
+                    tracing::info!(%peer, "refused a relay slot: not a member of a project this hub keeps, nor allowed");
+                    let _ = self.swarm.disconnect_peer_id(peer);
+                }
+                _ = tick.tick() => self.traversal.tick(&mut self.swarm),
+                event = self.swarm.select_next_some() => match event {
+                    SwarmEvent::Behaviour(BehaviourEvent::RelayServer(event)) => {
+                        self.on_relay_server(event, &refused_tx);
+                    }
+                    event => self.on_event(event, &answers_tx, &judged_tx),
+                },
             }
         }
     }
@@ -226,17 +256,27 @@ impl Driver {
                     )));
                 } else if self.connected.contains_key(&peer) {
                     let _ = reply.send(Ok(peer));
-                } else if self.connected.is_empty() {
-                    let _ = reply.send(Err(NetError::Request(
-                        "not connected to any peer to ask: add one by address first".into(),
-                    )));
-                } else if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
-                    let query = kad.get_closest_peers(peer);
-                    self.finds.insert(query, (peer, reply));
+                } else if let Some(circuit) = self
+                    .traversal
+                    .circuit_to(peer)
+                    .filter(|_| self.hub_connected())
+                {
+                    // Through the hub first (only while connected to it: a
+                    // hub that is down must not delay a lookup): one round trip to it tells
+                    // whether the peer keeps a slot there (then DCUtR
+                    // tries a direct path), where a DHT lookup would dial
+                    // every address anyone ever saw for it, most of them
+                    // private or gone, each costing a timeout.
+                    if self.via_hub.contains_key(&peer) {
+                        self.via_hub.entry(peer).or_default().push(reply);
+                    } else {
+                        match self.swarm.dial(circuit) {
+                            Ok(()) => self.via_hub.entry(peer).or_default().push(reply),
+                            Err(_) => self.find_in_dht(peer, reply),
+                        }
+                    }
                 } else {
-                    let _ = reply.send(Err(NetError::Request(
-                        "this node runs without the DHT (--no-dht): add the peer by address".into(),
-                    )));
+                    self.find_in_dht(peer, reply);
                 }
             }
             Command::Request(peer, request, reply) => {
@@ -248,21 +288,30 @@ impl Driver {
                 self.pending.insert(id, reply);
             }
             Command::Peers(reply) => {
-                let _ = reply.send(self.book.peers().cloned().collect());
+                let peers = self
+                    .book
+                    .peers()
+                    .cloned()
+                    .map(|mut info| {
+                        if let Ok(id) = info.peer_id.parse::<PeerId>() {
+                            info.connection = self.traversal.kind_of(&id);
+                            info.remote_addresses = self.traversal.remote_addresses(&id);
+                        }
+                        info
+                    })
+                    .collect();
+                let _ = reply.send(peers);
             }
+            Command::Network(reply) => {
+                let _ = reply.send(super::handle::NetworkStatus {
+                    reachability: self.traversal.reachability(),
+                    hub: self.traversal.hub_status(&self.swarm),
+                });
+            }
+            Command::HubRelay(url) => self.traversal.set_blob_relay(url),
             Command::Topics(topics) => self.set_topics(topics),
             Command::Relay(addr, reply) => {
-                let circuit = addr.clone().with(Protocol::P2pCircuit);
-                let result = self
-                    .swarm
-                    .dial(addr)
-                    .map_err(|e| NetError::Request(format!("cannot dial the relay: {e}")))
-                    .and_then(|()| {
-                        self.swarm.listen_on(circuit).map(|_| ()).map_err(|e| {
-                            NetError::Request(format!("cannot listen through the relay: {e}"))
-                        })
-                    });
-                let _ = reply.send(result);
+                let _ = reply.send(self.traversal.set_hub(&mut self.swarm, addr));
             }
             Command::Publish(topic, data, reply) => {
                 let _ = reply.send(self.publish(topic, data));
@@ -272,7 +321,10 @@ impl Driver {
                     .swarm
                     .listeners()
                     .chain(self.swarm.external_addresses())
-                    .map(|a| format!("{a}/p2p/{}", self.local_peer))
+                    .map(|a| match traversal::last_peer(a) {
+                        Some(peer) if peer == self.local_peer => a.to_string(),
+                        _ => format!("{a}/p2p/{}", self.local_peer),
+                    })
                     .collect();
                 addrs.sort();
                 addrs.dedup();
@@ -362,10 +414,28 @@ impl Driver {
                 if let Some(mdns) = &mut self.mdns {
                     mdns.announce(&address);
                 }
+                self.announce_as_hub(&address);
+            }
+            SwarmEvent::ListenerClosed {
+                listener_id,
+                reason,
+                ..
+            } => {
+                if let Err(e) = &reason {
+                    tracing::info!(error = %e, "a listener closed");
+                }
+                self.traversal.on_listener_closed(listener_id);
             }
             SwarmEvent::ConnectionEstablished {
-                peer_id, endpoint, ..
+                peer_id,
+                endpoint,
+                connection_id,
+                ..
             } => {
+                self.traversal
+                    .on_established(connection_id, peer_id, &endpoint);
+                // A direct connection makes relayed ones redundant.
+                self.traversal.close_relayed(&mut self.swarm, peer_id);
                 *self.connected.entry(peer_id).or_default() += 1;
                 let addr = endpoint.get_remote_address().clone();
                 let dialed = endpoint.is_dialer();
@@ -385,15 +455,24 @@ impl Driver {
                 for reply in self.dials.remove(&peer_id).unwrap_or_default() {
                     let _ = reply.send(Ok(peer_id));
                 }
+                for reply in self.via_hub.remove(&peer_id).unwrap_or_default() {
+                    let _ = reply.send(Ok(peer_id));
+                }
                 if let Some(key) = peer_key(&peer_id) {
                     self.host.connected(&key);
                 }
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
-                num_established: 0,
+                num_established,
+                connection_id,
                 ..
             } => {
+                self.traversal.on_closed(connection_id);
+                if num_established > 0 {
+                    self.connected.insert(peer_id, num_established as usize);
+                    return;
+                }
                 self.connected.remove(&peer_id);
                 self.book.remember(&peer_id, |info| {
                     info.connected = false;
@@ -411,6 +490,10 @@ impl Driver {
                 for reply in self.dials.remove(&peer).unwrap_or_default() {
                     let _ = reply.send(Err(NetError::Request(format!("cannot connect: {error}"))));
                 }
+                // The hub holds no slot for it: ask the DHT.
+                for reply in self.via_hub.remove(&peer).unwrap_or_default() {
+                    self.find_in_dht(peer, reply);
+                }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
                 peer_id,
@@ -424,10 +507,36 @@ impl Driver {
                     .map(str::to_owned);
                 self.book.remember(&peer_id, |p| p.name = name);
                 self.book.save();
-                // What a peer says it listens on is how others find it.
+                // What a peer says it listens on is how others find it;
+                // its loopback addresses only help peers on the same
+                // machine (seen on loopback ourselves), and would cost
+                // everyone else a failed dial.
+                let on_loopback = is_loopback(&info.observed_addr);
+                // Met only through a relay: try its own addresses directly
+                // as well. When one side is public this connects at once,
+                // where DCUtR's simultaneous dial through a NAT on one side
+                // only may not; behind two NATs it fails quietly and DCUtR
+                // goes on.
+                if self.traversal.only_relayed(&peer_id) {
+                    let direct: Vec<Multiaddr> = info
+                        .listen_addrs
+                        .iter()
+                        .filter(|a| !traversal::is_relayed(a) && (on_loopback || !is_loopback(a)))
+                        .cloned()
+                        .collect();
+                    if !direct.is_empty() {
+                        let options = libp2p::swarm::dial_opts::DialOpts::peer_id(peer_id)
+                            .condition(libp2p::swarm::dial_opts::PeerCondition::Always)
+                            .addresses(direct)
+                            .build();
+                        let _ = self.swarm.dial(options);
+                    }
+                }
                 if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
                     for address in info.listen_addrs {
-                        kad.add_address(&peer_id, address);
+                        if on_loopback || !is_loopback(&address) {
+                            kad.add_address(&peer_id, address);
+                        }
                     }
                 }
             }
@@ -446,6 +555,25 @@ impl Driver {
                     .remember(&peer, |p| p.rtt_ms = Some(rtt.as_secs_f64() * 1e3));
             }
             SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync(event, answers),
+            SwarmEvent::Behaviour(BehaviourEvent::Dcutr(dcutr::Event {
+                remote_peer_id,
+                result,
+            })) => match result {
+                Ok(connection) => {
+                    self.traversal
+                        .on_hole_punched(&mut self.swarm, remote_peer_id, connection);
+                }
+                Err(e) => {
+                    tracing::info!(peer = %remote_peer_id, error = %e, "hole punching failed: staying relayed");
+                }
+            },
+            SwarmEvent::Behaviour(BehaviourEvent::Relay(
+                relay::client::Event::ReservationReqAccepted { relay_peer_id, .. },
+            )) => self.traversal.on_reserved(&relay_peer_id),
+            SwarmEvent::Behaviour(BehaviourEvent::Autonat(autonat::Event::StatusChanged {
+                new,
+                ..
+            })) => self.traversal.on_nat_status(&mut self.swarm, &new),
             SwarmEvent::Behaviour(BehaviourEvent::Gossip(gossipsub::Event::Message {
                 propagation_source,
                 message_id,
@@ -479,7 +607,12 @@ impl Driver {
         if found.is_empty() {
             if last && let Some((_, reply)) = self.finds.remove(&id) {
                 let _ = reply.send(Err(NetError::Request(format!(
-                    "no connected peer knows where {sought} listens"
+                    "no connected peer knows where {sought} listens{}",
+                    if self.traversal.hub_peer().is_some() {
+                        ", and the hub keeps no slot for it (is it online, and does it use this hub?)"
+                    } else {
+                        ""
+                    }
                 ))));
             }
             return;
@@ -502,6 +635,40 @@ impl Driver {
             info.found_by = "via another peer".into();
         });
         self.book.save();
+        self.dial_found(sought, found, reply);
+    }
+
+    fn hub_connected(&self) -> bool {
+        self.traversal
+            .hub_peer()
+            .is_some_and(|hub| self.swarm.is_connected(&hub))
+    }
+
+    /// Looks `peer` up through the DHT (the hub could not reach it, or
+    /// there is none).
+    fn find_in_dht(&mut self, peer: PeerId, reply: oneshot::Sender<Result<PeerId, NetError>>) {
+        if self.connected.is_empty() {
+            let _ = reply.send(Err(NetError::Request(
+                "not connected to any peer to ask: add one by address first".into(),
+            )));
+        } else if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+            let query = kad.get_closest_peers(peer);
+            self.finds.insert(query, (peer, reply));
+        } else {
+            let _ = reply.send(Err(NetError::Request(
+                "this node runs without the DHT (--no-dht), and no hub reaches the peer: add it by address".into(),
+            )));
+        }
+    }
+
+    /// Dials a sought peer at every address found for it at once; the
+    /// first connection answers.
+    fn dial_found(
+        &mut self,
+        sought: PeerId,
+        found: Vec<Multiaddr>,
+        reply: oneshot::Sender<Result<PeerId, NetError>>,
+    ) {
         if self.connected.contains_key(&sought) {
             let _ = reply.send(Ok(sought));
             return;
@@ -514,6 +681,58 @@ impl Driver {
             Err(e) => {
                 let _ = reply.send(Err(NetError::Request(format!("cannot dial: {e}"))));
             }
+        }
+    }
+
+    /// A hub tells peers where it is reached: its public address when it
+    /// was given one, else every address it listens on (a hub on a LAN).
+    /// The relay server needs these to hand out in reservations.
+    fn announce_as_hub(&mut self, address: &Multiaddr) {
+        if self.role != Role::Hub || address.iter().any(|p| matches!(p, Protocol::P2pCircuit)) {
+            return;
+        }
+        let public = match self.external {
+            Some(ip) => traversal::with_ip(address, ip),
+            None => address.clone(),
+        };
+        self.swarm.add_external_address(public);
+    }
+
+    /// Hub: slots only for those the host allows; circuits are noted so
+    /// the blob relay admits both ends.
+    fn on_relay_server(&mut self, event: relay::Event, refused: &mpsc::UnboundedSender<PeerId>) {
+        match event {
+            relay::Event::ReservationReqAccepted { src_peer_id, .. } => {
+                let host = self.host.clone();
+                let refused = refused.clone();
+                tokio::spawn(async move {
+                    let allowed = match peer_key(&src_peer_id) {
+                        Some(key) => tokio::task::spawn_blocking(move || host.may_use_hub(&key))
+                            .await
+                            .unwrap_or(false),
+                        None => false,
+                    };
+                    if !allowed {
+                        let _ = refused.send(src_peer_id);
+                    }
+                });
+            }
+            relay::Event::CircuitReqAccepted {
+                src_peer_id,
+                dst_peer_id,
+            } => self.note_circuit(&src_peer_id, &dst_peer_id, true),
+            relay::Event::CircuitClosed {
+                src_peer_id,
+                dst_peer_id,
+                ..
+            } => self.note_circuit(&src_peer_id, &dst_peer_id, false),
+            _ => {}
+        }
+    }
+
+    fn note_circuit(&self, src: &PeerId, dst: &PeerId, open: bool) {
+        if let (Some(src), Some(dst)) = (peer_key(src), peer_key(dst)) {
+            self.host.circuit(&src, &dst, open);
         }
     }
 
@@ -572,4 +791,13 @@ impl Driver {
             _ => {}
         }
     }
+}
+
+/// Whether an address is on the loopback interface.
+fn is_loopback(address: &Multiaddr) -> bool {
+    address.iter().any(|p| match p {
+        Protocol::Ip4(ip) => ip.is_loopback(),
+        Protocol::Ip6(ip) => ip.is_loopback(),
+        _ => false,
+    })
 }

@@ -9,6 +9,15 @@ use tokio::sync::{mpsc, oneshot};
 
 /// What `tandem peers` shows (shared with the web UI).
 pub use tandem_protocol::api::PeerInfo;
+use tandem_protocol::api::{HubLinkStatus, Reachability};
+
+/// Where this node stands on the internet: what AutoNAT found, and its
+/// link to a hub if one is set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkStatus {
+    pub reachability: Reachability,
+    pub hub: Option<HubLinkStatus>,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {
@@ -34,8 +43,12 @@ pub enum Command {
     Request(PeerId, Request, oneshot::Sender<Result<Response, NetError>>),
     Peers(oneshot::Sender<Vec<PeerInfo>>),
     Addresses(oneshot::Sender<Vec<String>>),
-    /// Reserve a slot on a relay and listen through it.
+    /// Use this hub: keep a relay slot on it while this node may be
+    /// unreachable, and reach peers through it.
     Relay(Multiaddr, oneshot::Sender<Result<(), NetError>>),
+    /// The hub told where its relay for blob endpoints is.
+    HubRelay(String),
+    Network(oneshot::Sender<NetworkStatus>),
     /// Be subscribed to exactly these topics.
     Topics(Vec<String>),
     /// Publish on a topic; answers with the peers known to be subscribed
@@ -121,6 +134,18 @@ impl NetHandle {
     pub async fn use_relay(&self, address: &str) -> Result<(), NetError> {
         let addr = peer_address(address)?;
         self.ask(|tx| Command::Relay(addr, tx)).await?
+    }
+
+    pub async fn network(&self) -> Result<NetworkStatus, NetError> {
+        self.ask(Command::Network).await
+    }
+
+    /// Remembers the hub's relay for blob endpoints (shown in the status).
+    pub async fn note_hub_relay(&self, url: String) -> Result<(), NetError> {
+        self.commands
+            .send(Command::HubRelay(url))
+            .await
+            .map_err(|_| NetError::Stopped)
     }
 
     /// Subscribes to exactly these gossip topics, leaving any others.

@@ -47,4 +47,12 @@ pub trait Host: Send + Sync + 'static {
 
     /// The last connection to `peer` closed.
     fn disconnected(&self, peer: &PeerKey);
+
+    /// Hub only: whether `peer` may keep a relay slot here (be reachable
+    /// through this hub). Called on a blocking thread.
+    fn may_use_hub(&self, peer: &PeerKey) -> bool;
+
+    /// Hub only: a circuit through this hub between two peers opened or
+    /// closed. Returns at once.
+    fn circuit(&self, src: &PeerKey, dst: &PeerKey, open: bool);
 }

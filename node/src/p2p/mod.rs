@@ -11,6 +11,8 @@
 //! - [`peer_book`]: the peers met, remembered across restarts and capped;
 //! - [`mdns`]: finding peers on a LAN with no configuration;
 //! - [`ratelimit`]: per-peer request budgets;
+//! - [`traversal`]: the hub link, AutoNAT's verdict, and how each
+//!   connection was made (direct, hole-punched, relayed);
 //! - [`wirelog`]: an audit trail of what peers sent.
 
 pub mod behaviour;
@@ -20,9 +22,10 @@ pub mod host;
 pub mod mdns;
 pub mod peer_book;
 pub mod ratelimit;
+pub mod traversal;
 pub mod wirelog;
 
-pub use behaviour::keypair;
+pub use behaviour::{Role, keypair};
 pub use driver::{NetOptions, start};
 pub use handle::{Command, NetError, NetHandle, PeerInfo, peer_key};
 pub use host::{Gossip, Host, Verdict};

@@ -74,6 +74,8 @@ impl PeerBook {
                 connected: false,
                 last_seen_ms: None,
                 rtt_ms: None,
+                connection: None,
+                remote_addresses: vec![],
             });
         update(entry);
         bound_entry(entry);
@@ -127,6 +129,8 @@ mod tests {
             connected,
             last_seen_ms: Some(seen),
             rtt_ms: None,
+            connection: None,
+            remote_addresses: vec![],
         }
     }
 

@@ -49,6 +49,18 @@ impl WireLog {
     }
 
     pub fn request(&mut self, from: &str, request: &Request) {
+        // An invite's secret works like a password: never written down.
+        let redacted;
+        let request = match request {
+            Request::Join { project, .. } => {
+                redacted = Request::Join {
+                    project: *project,
+                    secret: tandem_protocol::invite::InviteSecret::from_bytes([0; 32]),
+                };
+                &redacted
+            }
+            other => other,
+        };
         self.write(Line {
             from: from.to_owned(),
             request: Some(request),
@@ -87,5 +99,39 @@ impl WireLog {
             text.push(b'\n');
             let _ = file.write_all(&text);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tandem_protocol::invite::InviteSecret;
+
+    #[test]
+    fn an_invite_secret_never_reaches_the_wire_log() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("wire.jsonl");
+        let file = crate::fsutil::open_append(&path).expect("open");
+        let mut log = WireLog(Some(file));
+        let project = tandem_protocol::project::Genesis::create(
+            &"p".parse().expect("name"),
+            &tandem_protocol::SecretKey::from_bytes([1; 32]),
+            0,
+            [1; 16],
+        )
+        .project_id();
+        let secret = [0xab; 32];
+        log.request(
+            "12D3KooW",
+            &Request::Join {
+                project,
+                secret: InviteSecret::from_bytes(secret),
+            },
+        );
+        drop(log);
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert!(text.contains("join") || text.contains("Join"), "{text}");
+        assert!(!text.contains(&hex::encode(secret)), "{text}");
+        assert!(!text.contains(&"ab".repeat(8)), "{text}");
     }
 }

@@ -48,6 +48,14 @@ impl Service {
     pub(crate) fn sweep_locked(&self, project: &mut Project) -> Result<SweepResult, ServiceError> {
         // A manifest that names another project is never committed.
         project.enforce_pin()?;
+        // A hub records nothing in the reader's copies it keeps (hub::replica).
+        if let Some(why) = self.replica_refusal(project) {
+            return Ok(SweepResult {
+                commit: None,
+                entries: vec![],
+                refused: vec![why],
+            });
+        }
         let (changes, refused) = self.pending_and_refused(project)?;
         if changes.is_empty() {
             return Ok(SweepResult {

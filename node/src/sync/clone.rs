@@ -180,6 +180,11 @@ impl Service {
             crate::projects::project::unpin(self.home(), &name);
             return Err(clone_error(e));
         }
+        if let Some(refs) = clone.vouched()
+            && let Err(e) = crate::sync::writer_refs::keep(project.repo.path(), refs)
+        {
+            tracing::warn!(error = %e, "the cloned head's refs were not kept");
+        }
         self.register(project);
         Ok(name.to_string())
     }

@@ -18,3 +18,4 @@ pub mod git;
 pub mod serve;
 pub mod session;
 pub mod state;
+pub mod writer_refs;

@@ -60,6 +60,14 @@ impl ServeView for Served<'_> {
         self.service.signed_refs(self.project)
     }
 
+    fn relayed_refs(&mut self) -> Vec<SignedRefs> {
+        let me = self.service.key().public();
+        crate::sync::writer_refs::load(self.project.repo.path())
+            .into_values()
+            .filter(|refs| refs.payload.peer != me)
+            .collect()
+    }
+
     fn pack(&mut self, want: &[Oid], have: &[Oid]) -> Result<Vec<u8>, ServiceError> {
         timed("build pack", || {
             git::build_pack_of(&self.project.repo, want, have)
@@ -106,6 +114,9 @@ impl Service {
                 };
             }
             Request::BlobEndpoint => return self.blob_endpoint_response(),
+            Request::Join { project, secret } => {
+                return self.serve_join(requester, project, secret);
+            }
             Request::Access { .. }
             | Request::Refs { .. }
             | Request::Pack { .. }

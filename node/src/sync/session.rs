@@ -64,6 +64,10 @@ impl LocalView for LocalProject<'_> {
             .collect()
     }
 
+    fn taken_time(&self, writer: &PeerKey) -> Option<i64> {
+        crate::sync::writer_refs::taken_time(self.0.repo.path(), writer)
+    }
+
     fn haves_for(&self, peer: &PeerKey) -> Vec<String> {
         let peer_id = peer.to_peer_id();
         let mut haves: Vec<String> = git::peer_heads(&self.0.repo)
@@ -111,8 +115,12 @@ impl Service {
                 git::ingest_pack(&project.repo, &pack)?;
                 Ok((None, 0))
             }
-            Effect::Merge { head, .. } => {
+            Effect::Merge { head, refs } => {
                 git::store_peer_head(&project.repo, &peer.to_peer_id(), &head)?;
+                // Kept to relay on, and as the floor for relayed refs.
+                if let Err(e) = crate::sync::writer_refs::keep(project.repo.path(), &refs) {
+                    tracing::warn!(error = %e, "a writer's refs were not kept: they are not relayed from here");
+                }
                 let outcome = git::merge(
                     &project.repo,
                     &self.signature()?,

@@ -171,6 +171,8 @@ impl Network {
                         connected: true,
                         last_seen_ms: None,
                         rtt_ms: None,
+                        connection: None,
+                        remote_addresses: vec![],
                     })
                     .collect();
                 let _ = reply.send(peers);
@@ -191,6 +193,13 @@ impl Network {
             }
             Command::Relay(_, reply) => {
                 let _ = reply.send(Err(no_addresses()));
+            }
+            Command::HubRelay(_) => {}
+            Command::Network(reply) => {
+                let _ = reply.send(crate::p2p::handle::NetworkStatus {
+                    reachability: tandem_protocol::api::Reachability::Unknown,
+                    hub: None,
+                });
             }
         }
     }

@@ -45,7 +45,11 @@ impl Peer {
     pub fn start(name: &str, network: &Network, now: Instant) -> Self {
         let dir = tempfile::tempdir().expect("home folder");
         let service = open_service(dir.path(), name);
-        let net = network.join(service.key().public(), name, service.clone());
+        let net = network.join(
+            service.key().public(),
+            name,
+            Arc::new(crate::daemon::NodeHost(service.clone())),
+        );
         service.set_net(net.clone());
         let (events_tx, events) = mpsc::unbounded_channel();
         service.set_autosync(events_tx);

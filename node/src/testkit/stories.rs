@@ -299,3 +299,76 @@ async fn a_stranger_learns_nothing_and_moves_nothing() {
         asked(&world, ada, eve, seen)
     );
 }
+
+/// A hub keeps a reader's copy; every writer goes offline; a new writer
+/// clones from the hub alone and gets the latest work, exactly. The hub
+/// can withhold but not forge: its own commit is never taken, and a stale
+/// hub cannot take a member back to an older head.
+#[tokio::test]
+async fn a_hubs_copy_serves_a_clone_when_every_writer_is_offline_and_never_rolls_back() {
+    let mut world = World::new();
+    let ada = world.add("Ada");
+    let hub = world.add("Hub");
+    let cy = world.add("Cy");
+    world.connect(ada, hub);
+    shared(&mut world, ada, hub, "reader").await;
+    world[ada]
+        .service
+        .share(PROJECT, &world[cy].did(), "writer", None)
+        .expect("share with Cy");
+    world[ada].commit_file(PROJECT, "code/before_the_field.py", "print(2)\n");
+    world.advance(ANNOUNCE_AFTER + SYNC_AFTER + ms(500)).await;
+    let pushed = world[ada].head(PROJECT);
+    assert_eq!(
+        world[hub].head(PROJECT),
+        pushed,
+        "the hub keeps up with Ada"
+    );
+
+    // Ada leaves for the field; Cy, who never met her node, clones from
+    // the hub the next day.
+    world.disconnect(ada, hub);
+    world.connect(cy, hub);
+    let id = world[ada].project_id(PROJECT);
+    world[cy]
+        .service
+        .clone_project(id, None, true)
+        .await
+        .expect("Cy clones from the hub alone");
+    world.settle().await;
+    assert_eq!(world[cy].head(PROJECT), pushed, "exactly Ada's last head");
+    assert!(world[cy].has_file(PROJECT, "code/before_the_field.py"));
+
+    // The hub's own commit is never taken by a member.
+    world[hub].commit_file(PROJECT, "code/forged.py", "print('hub')\n");
+    world[cy]
+        .service
+        .sync_project(PROJECT)
+        .await
+        .expect("sync with the hub");
+    assert_eq!(world[cy].head(PROJECT), pushed);
+    assert!(!world[cy].has_file(PROJECT, "code/forged.py"));
+
+    // Ada is back, meets Cy directly and commits more; the hub, cut off
+    // from both meanwhile, holds only the older head and cannot take Cy
+    // back to it.
+    world.disconnect(cy, hub);
+    world.connect(ada, cy);
+    world[ada].commit_file(PROJECT, "code/after_the_field.py", "print(3)\n");
+    world[cy]
+        .service
+        .sync_project(PROJECT)
+        .await
+        .expect("sync with Ada");
+    let newer = world[cy].head(PROJECT);
+    assert!(world[cy].has_file(PROJECT, "code/after_the_field.py"));
+    world.disconnect(ada, cy);
+    world.connect(cy, hub);
+    let summary = world[cy]
+        .service
+        .sync_project(PROJECT)
+        .await
+        .expect("sync with the stale hub");
+    assert_eq!(world[cy].head(PROJECT), newer, "{}", summary.message);
+    assert!(world[cy].has_file(PROJECT, "code/after_the_field.py"));
+}

@@ -13,15 +13,17 @@
 //! - refs count only if the source signed them for this project;
 //! - the history must be the project asked for (its manifest names the
 //!   same id);
-//! - the copy is kept only if the source may write in the access view that
-//!   came with the history.
+//! - the copy is kept only if whoever signed the head cloned may write in
+//!   the access view that came with the history: the source itself, or a
+//!   writer whose signed refs the source relays (a hub's replica, a
+//!   reader, serves a clone that way; see `sync::relay`).
 //!
 //! [`Session`]: super::Session
 
 use crate::access::Role;
 use crate::identity::PeerKey;
 use crate::project::ProjectId;
-use crate::wire::{Offer, RefsError, Request, Response};
+use crate::wire::{Offer, RefsError, Request, Response, SignedRefs};
 
 use crate::sync::session::{BRANCH, LocalView};
 
@@ -46,7 +48,7 @@ pub enum CloneError {
     #[error("the peer sent another project's history")]
     OtherProject,
     #[error(
-        "the only peer offering this project may not write to it, so its history cannot be trusted; try again when a writer is online"
+        "no writer vouches for the history the peer offers (it may not write, and relays no writer's signed head), so it cannot be trusted; try again when a writer is online"
     )]
     NotAWriter,
     /// The driver fed an answer after the clone was over.
@@ -77,7 +79,13 @@ enum Step {
 pub struct CloneSession {
     project: ProjectId,
     source: PeerKey,
+    /// The owner the source's offer names (only a preference: the head
+    /// cloned must still be signed by a writer).
+    owner: PeerKey,
     step: Step,
+    /// The refs whose head is cloned: the source's, or a writer's it
+    /// relayed.
+    vouched: Option<SignedRefs>,
 }
 
 impl CloneSession {
@@ -89,15 +97,17 @@ impl CloneSession {
         offers: &[(PeerKey, Offer)],
     ) -> Result<(Self, Request), CloneError> {
         let offered = || offers.iter().filter(|(_, o)| o.project == project);
-        let source = offered()
+        let (source, owner) = offered()
             .find(|(peer, o)| *peer == o.owner)
             .or_else(|| offered().next())
-            .map(|(peer, _)| *peer)
+            .map(|(peer, o)| (*peer, o.owner))
             .ok_or(CloneError::NotOffered { project })?;
         let session = Self {
             project,
             source,
+            owner,
             step: Step::Refs,
+            vouched: None,
         };
         Ok((session, Request::Refs { project }))
     }
@@ -114,10 +124,29 @@ impl CloneSession {
     /// Feeds the source's answer to the last request.
     pub fn on_response(&mut self, response: Response) -> Result<CloneStep, CloneError> {
         match (&self.step, response) {
-            (Step::Refs, Response::Refs { refs }) => {
+            (Step::Refs, Response::Refs { refs, relayed }) => {
                 refs.check(&self.project, &self.source)
                     .map_err(CloneError::BadRefs)?;
-                let head = refs.head(BRANCH).ok_or(CloneError::NoHistory)?.to_owned();
+                // Whose head to clone: the owner's own refs if the owner is
+                // the source; else the newest writer's refs the source
+                // relays (a reader's own refs count for nothing, and a
+                // writer source's own head comes with the ordinary sync
+                // that follows); else the source's own. Whose signature
+                // counts is judged once the access view has arrived with
+                // the history (`check_installed`).
+                let relayed_newest = relayed
+                    .iter()
+                    .take(crate::wire::MAX_RELAYED)
+                    .filter(|r| r.payload.peer != self.source)
+                    .filter(|r| r.check(&self.project, &r.payload.peer).is_ok())
+                    .filter(|r| r.head(BRANCH).is_some())
+                    .max_by_key(|r| r.payload.time_ms);
+                let chosen = match relayed_newest {
+                    Some(relayed) if self.source != self.owner => relayed.clone(),
+                    _ => refs,
+                };
+                let head = chosen.head(BRANCH).ok_or(CloneError::NoHistory)?.to_owned();
+                self.vouched = Some(chosen);
                 self.step = Step::Pack { head: head.clone() };
                 Ok(CloneStep::Send(Request::Pack {
                     project: self.project,
@@ -152,15 +181,25 @@ impl CloneSession {
         }
     }
 
-    /// Decides whether the installed copy is kept: the source must be able
-    /// to write in the access view that came with the history (`local`).
-    /// The driver removes the copy otherwise.
+    /// Decides whether the installed copy is kept: whoever signed the head
+    /// cloned (the source, or the writer whose refs it relayed) must be
+    /// able to write in the access view that came with the history
+    /// (`local`). The driver removes the copy otherwise.
     pub fn check_installed(&self, local: &dyn LocalView) -> Result<(), CloneError> {
-        if local.role_of(&self.source).is_some_and(Role::can_write) {
+        let signer = self
+            .vouched
+            .as_ref()
+            .map_or(self.source, |refs| refs.payload.peer);
+        if local.role_of(&signer).is_some_and(Role::can_write) {
             Ok(())
         } else {
             Err(CloneError::NotAWriter)
         }
+    }
+
+    /// The refs whose head was cloned, to keep as taken from their writer.
+    pub fn vouched(&self) -> Option<&SignedRefs> {
+        self.vouched.as_ref()
     }
 }
 
@@ -265,6 +304,7 @@ mod tests {
         let next = clone
             .on_response(Response::Refs {
                 refs: refs(id, &owner, Some(&head)),
+                relayed: vec![],
             })
             .expect("refs taken");
         assert_eq!(
@@ -305,6 +345,7 @@ mod tests {
         let impostor = key(5);
         let signed_by_another = Response::Refs {
             refs: refs(id, &impostor, Some(&"a".repeat(40))),
+            relayed: vec![],
         };
         assert!(matches!(
             start().on_response(signed_by_another),
@@ -312,6 +353,7 @@ mod tests {
         ));
         let for_another_project = Response::Refs {
             refs: refs(project(2), &owner, Some(&"a".repeat(40))),
+            relayed: vec![],
         };
         assert!(matches!(
             start().on_response(for_another_project),
@@ -319,6 +361,7 @@ mod tests {
         ));
         let abbreviated = Response::Refs {
             refs: refs(id, &owner, Some("abc1234")),
+            relayed: vec![],
         };
         assert!(matches!(
             start().on_response(abbreviated),
@@ -326,6 +369,7 @@ mod tests {
         ));
         let empty = Response::Refs {
             refs: refs(id, &owner, None),
+            relayed: vec![],
         };
         assert_eq!(start().on_response(empty), Err(CloneError::NoHistory));
         assert_eq!(
@@ -338,20 +382,26 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_copy_is_kept_only_if_its_source_may_write() {
-        let id = project(1);
-        let owner = key(1);
+    /// The access of a project founded by `owner`, where key 2 writes and
+    /// key 3 reads.
+    fn owner_writer_reader(id: ProjectId, owner: &SecretKey) -> Copy {
         let mut access = Access::new(id, owner.public());
         for (n, role) in [(2, Role::Writer), (3, Role::Reader)] {
             for v in access
-                .issue(key(n).public(), Action::Grant { role }, &owner, 0, None)
+                .issue(key(n).public(), Action::Grant { role }, owner, 0, None)
                 .expect("grant")
             {
                 access.insert(v);
             }
         }
-        let copy = Copy(access);
+        Copy(access)
+    }
+
+    #[test]
+    fn a_copy_is_kept_only_if_its_source_may_write() {
+        let id = project(1);
+        let owner = key(1);
+        let copy = owner_writer_reader(id, &owner);
         for (source, kept) in [(1, true), (2, true), (3, false), (4, false)] {
             let offers = vec![(key(source).public(), offer(id, 1))];
             let (clone, _) = CloneSession::start(id, &offers).expect("offered");
@@ -361,5 +411,60 @@ mod tests {
                 assert_eq!(verdict, Err(CloneError::NotAWriter));
             }
         }
+    }
+
+    /// A hub's replica (a reader) serves a clone: the head cloned is the
+    /// newest one a writer signed and the reader relays, and the copy is
+    /// kept because that writer may write; the reader's own head, or a
+    /// head only a reader or a stranger signed, is never kept.
+    #[test]
+    fn a_reader_serves_a_clone_only_of_a_head_a_writer_signed() {
+        let id = project(1);
+        let (owner, writer, reader, stranger) = (key(1), key(2), key(3), key(4));
+        let copy = owner_writer_reader(id, &owner);
+        let offers = vec![(reader.public(), offer(id, 1))];
+        let signed = |who: &SecretKey, head: char, time_ms: i64| {
+            let mut r = refs(id, who, Some(&head.to_string().repeat(40)));
+            if r.payload.time_ms != time_ms {
+                r = Signed::sign(
+                    Refs {
+                        time_ms,
+                        ..r.payload.clone()
+                    },
+                    who,
+                )
+                .expect("signed");
+            }
+            r
+        };
+        let ask = |relayed: Vec<SignedRefs>| {
+            let (mut clone, _) = CloneSession::start(id, &offers).expect("offered");
+            let step = clone
+                .on_response(Response::Refs {
+                    refs: signed(&reader, 'c', 99),
+                    relayed,
+                })
+                .expect("refs taken");
+            (clone, step)
+        };
+        let want = |step: CloneStep| match step {
+            CloneStep::Send(Request::Pack { want, .. }) => want,
+            other => panic!("expected a pack request, got {other:?}"),
+        };
+        // The newest writer head is cloned, not the reader's own.
+        let (clone, step) = ask(vec![signed(&owner, 'a', 10), signed(&writer, 'b', 20)]);
+        assert_eq!(want(step), vec!["b".repeat(40)]);
+        assert_eq!(clone.check_installed(&copy), Ok(()));
+        // Only the reader's own head, or a stranger's: not kept.
+        let (clone, _) = ask(vec![]);
+        assert_eq!(clone.check_installed(&copy), Err(CloneError::NotAWriter));
+        let (clone, step) = ask(vec![signed(&stranger, 'd', 50)]);
+        assert_eq!(want(step), vec!["d".repeat(40)]);
+        assert_eq!(clone.check_installed(&copy), Err(CloneError::NotAWriter));
+        // A head the relay altered no longer carries the writer's signature.
+        let mut forged = signed(&writer, 'b', 20);
+        forged.payload.heads[0].1 = "e".repeat(40);
+        let (_, step) = ask(vec![forged]);
+        assert_eq!(want(step), vec!["c".repeat(40)], "forged refs are skipped");
     }
 }

@@ -10,6 +10,7 @@
 //!   before an ordinary session.
 
 pub mod clone;
+pub mod relay;
 pub mod serve;
 pub mod session;
 

@@ -64,6 +64,11 @@ pub trait ServeView {
     fn roles(&self) -> &Roles;
     /// This node's branch heads for the project, signed by this node.
     fn signed_refs(&mut self) -> Result<SignedRefs, Self::Error>;
+    /// Writers' refs held here, each as its writer signed it (the latest
+    /// taken from each), to relay to members: see `sync::relay`.
+    fn relayed_refs(&mut self) -> Vec<SignedRefs> {
+        Vec::new()
+    }
     /// The objects reachable from `want` and not from `have`; haves this
     /// node lacks are ignored.
     fn pack(&mut self, want: &[Oid], have: &[Oid]) -> Result<Vec<u8>, Self::Error>;
@@ -87,7 +92,10 @@ pub fn project_of(request: &Request) -> Option<ProjectId> {
         | Request::Refs { project }
         | Request::Pack { project, .. }
         | Request::Feed { project, .. } => Some(*project),
-        Request::Projects | Request::Announce { .. } | Request::BlobEndpoint => None,
+        Request::Projects
+        | Request::Announce { .. }
+        | Request::BlobEndpoint
+        | Request::Join { .. } => None,
     }
 }
 
@@ -111,7 +119,11 @@ pub fn serve<V: ServeView>(
         Request::Access { have, .. } => Ok(Response::Access {
             statements: view.access().statements_beyond(&have),
         }),
-        Request::Refs { .. } => view.signed_refs().map(|refs| Response::Refs { refs }),
+        Request::Refs { .. } => view.signed_refs().map(|refs| {
+            let mut relayed = view.relayed_refs();
+            relayed.truncate(crate::wire::MAX_RELAYED);
+            Response::Refs { refs, relayed }
+        }),
         Request::Pack { want, have, .. } => {
             let ids = Oid::parse_all(&want).and_then(|want| Ok((want, Oid::parse_all(&have)?)));
             match ids {
@@ -124,7 +136,10 @@ pub fn serve<V: ServeView>(
             }
         }
         Request::Feed { have, .. } => feed_beyond(view, &have),
-        Request::Projects | Request::Announce { .. } | Request::BlobEndpoint => {
+        Request::Projects
+        | Request::Announce { .. }
+        | Request::BlobEndpoint
+        | Request::Join { .. } => {
             return Response::Denied;
         }
     };

@@ -25,6 +25,8 @@ use crate::identity::PeerKey;
 use crate::project::ProjectId;
 use crate::wire::{FeedBundle, Request, Response, SignedRefs, WriterHeads};
 
+use super::relay::{self, RelayJudge};
+
 /// The branch that is synced.
 pub const BRANCH: &str = "main";
 
@@ -55,6 +57,28 @@ pub trait LocalView {
     /// carry the whole history.
     fn haves_for(&self, _peer: &PeerKey) -> Vec<String> {
         Vec::new()
+    }
+    /// The signed time of the latest refs taken from `writer` (directly
+    /// or relayed), so a relay cannot hand back older ones.
+    fn taken_time(&self, _writer: &PeerKey) -> Option<i64> {
+        None
+    }
+}
+
+/// Judges relayed refs against this node's view of the project.
+struct Judge<'a>(&'a dyn LocalView);
+
+impl RelayJudge for Judge<'_> {
+    fn may_write(&self, writer: &PeerKey) -> bool {
+        self.0.role_of(writer).is_some_and(Role::can_write)
+    }
+
+    fn taken_time(&self, writer: &PeerKey) -> Option<i64> {
+        self.0.taken_time(writer)
+    }
+
+    fn has_commit(&self, oid: &str) -> bool {
+        self.0.has_commit(oid)
     }
 }
 
@@ -201,7 +225,7 @@ impl Session {
                 vec![self.finish()]
             }
             (Step::Access, Response::Access { statements }) => self.on_access(statements, local),
-            (Step::Refs, Response::Refs { refs }) => self.on_refs(refs, local),
+            (Step::Refs, Response::Refs { refs, relayed }) => self.on_refs(refs, relayed, local),
             (Step::Pack, Response::Pack { pack }) => {
                 let mut effects = vec![Effect::ApplyPack(pack)];
                 if let Some((refs, head)) = self.refs.clone() {
@@ -294,20 +318,43 @@ impl Session {
         effects
     }
 
-    fn on_refs(&mut self, refs: SignedRefs, local: &dyn LocalView) -> Vec<Effect> {
+    /// A writer's own refs are taken; from a member that may not write,
+    /// only the writers' refs it relays, each as its writer signed it and
+    /// newer than any taken from that writer (see `sync::relay`).
+    fn on_refs(
+        &mut self,
+        refs: SignedRefs,
+        relayed: Vec<SignedRefs>,
+        local: &dyn LocalView,
+    ) -> Vec<Effect> {
         if let Err(e) = refs.check(&self.project, &self.report.peer) {
             self.report.problems.push(format!("refs refused: {e}"));
             return vec![self.ask_feed(local)];
         }
-        if !local
+        let (refs, head) = if local
             .role_of(&self.report.peer)
             .is_some_and(Role::can_write)
         {
-            self.report.git = GitOutcome::NotAWriter;
-            return vec![self.ask_feed(local)];
-        }
-        let Some(head) = refs.head(BRANCH).map(str::to_owned) else {
-            return vec![self.ask_feed(local)];
+            let Some(head) = refs.head(BRANCH).map(str::to_owned) else {
+                return vec![self.ask_feed(local)];
+            };
+            (refs, head)
+        } else {
+            match relay::pick(&self.project, BRANCH, &relayed, &Judge(local)) {
+                Some(vouched) => (vouched.refs, vouched.head),
+                None => {
+                    // Nothing newer from any writer. The peer's own
+                    // commits are never taken: say so if it has some we
+                    // lack, else we are up to date with it.
+                    let own_held = refs.head(BRANCH).is_none_or(|own| local.has_commit(own));
+                    self.report.git = if own_held {
+                        GitOutcome::UpToDate
+                    } else {
+                        GitOutcome::NotAWriter
+                    };
+                    return vec![self.ask_feed(local)];
+                }
+            }
         };
         if local.has_commit(&head) {
             self.report.git = if local.head().as_deref() == Some(head.as_str()) {
@@ -342,6 +389,8 @@ fn kind(response: &Response) -> &'static str {
         Response::Feed { .. } => "feed",
         Response::Ack => "ack",
         Response::BlobEndpoint { .. } => "blob endpoint",
+        Response::Joined { .. } => "joined",
+        Response::JoinRefused { .. } => "join refused",
         Response::Denied => "denied",
         Response::Failed { .. } => "failed",
     }
@@ -490,6 +539,7 @@ mod tests {
         let effects = session.on_response(
             Response::Refs {
                 refs: refs(project, &peer, &"2".repeat(40)),
+                relayed: vec![],
             },
             &view,
         );
@@ -531,6 +581,7 @@ mod tests {
         let effects = session.on_response(
             Response::Refs {
                 refs: refs(project, &peer, &"2".repeat(40)),
+                relayed: vec![],
             },
             &view,
         );
@@ -560,6 +611,7 @@ mod tests {
         let effects = session.on_response(
             Response::Refs {
                 refs: refs(project, &impostor, &"2".repeat(40)),
+                relayed: vec![],
             },
             &view,
         );
@@ -599,6 +651,7 @@ mod tests {
         let effects = session.on_response(
             Response::Refs {
                 refs: refs(project, &peer, &"2".repeat(40)),
+                relayed: vec![],
             },
             &view,
         );
@@ -662,6 +715,7 @@ mod tests {
         let effects = session.on_response(
             Response::Refs {
                 refs: refs(s.project, &s.peer, &"2".repeat(40)),
+                relayed: vec![],
             },
             &s.view,
         );
@@ -725,6 +779,7 @@ mod tests {
         session.on_response(
             Response::Refs {
                 refs: refs(s.project, &s.peer, &"1".repeat(40)),
+                relayed: vec![],
             },
             &s.view,
         );

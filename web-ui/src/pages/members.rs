@@ -77,6 +77,27 @@ pub fn page(
                 }
             }
         }
+        section.card #invite {
+            h2 { "Invite by link" }
+            @if p.role.is_some_and(Role::can_manage) {
+                p.muted { "For someone whose key you do not have: a link that works once, for one person. They paste it under “Join with an invite” on their Projects page while this node is running; they then appear here like any member." }
+                form.inline data-api={ (api) "/invites" } data-then="fill:ticket:#invite-ticket" data-busy="Making an invite…" {
+                    label { "Role"
+                        select name="role" {
+                            option value="reader" { "reader: can clone and pull" }
+                            option value="writer" selected { "writer: can change the project" }
+                            option value="admin" { "admin: can also manage members" }
+                        }
+                    }
+                    label { "Works until (optional; 7 days by default)" input name="expires" type="date"; }
+                    button type="submit" { "Make invite link" }
+                }
+                (status())
+                input #invite-ticket readonly hidden aria-label="Invite link";
+            } @else {
+                p.muted { "Only admins and the owner can invite." }
+            }
+        }
         section.card #visibility {
             h2 { "Visibility" }
             @if members.public {

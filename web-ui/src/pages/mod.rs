@@ -4,6 +4,7 @@ pub mod activity;
 pub mod datasets;
 pub mod environment;
 pub mod files;
+pub mod hub;
 pub mod members;
 pub mod overview;
 pub mod peers;

@@ -2,7 +2,7 @@
 //! the peers it knows, and adding one by address.
 
 use maud::{Markup, html};
-use tandem_protocol::api::{IdentityInfo, PeerInfo};
+use tandem_protocol::api::{ConnectionKind, IdentityInfo, PeerInfo};
 
 use crate::layout::{short_key, status, time};
 
@@ -45,7 +45,10 @@ pub fn page(me: &IdentityInfo, peers: &[PeerInfo], addresses: &[String]) -> Mark
                                     code title=(peer.did) { (short_key(&peer.did)) }
                                     " " button.quiet data-copy=(peer.did) { "Copy" } }
                                 td {
-                                    @if peer.connected { span.pill.ok { "connected" } }
+                                    @if peer.connected { span.pill.ok { "connected" }
+                                        @if let Some(kind) = peer.connection {
+                                            " " span.pill.connection title=(connection_help(kind)) { (kind.as_str()) }
+                                        } }
                                     @else { span.pill { "not connected" }
                                         @if let Some(seen) = peer.last_seen_ms { br; span.muted { "last seen " (time(seen)) } } }
                                 }
@@ -60,6 +63,19 @@ pub fn page(me: &IdentityInfo, peers: &[PeerInfo], addresses: &[String]) -> Mark
                     }
                 }
             }
+        }
+    }
+}
+
+/// What each way of being connected means, for the pill's tooltip.
+fn connection_help(kind: ConnectionKind) -> &'static str {
+    match kind {
+        ConnectionKind::Direct => "One node dialled the other directly.",
+        ConnectionKind::HolePunched => {
+            "Both nodes dialled each other at once through their NATs, coordinated through the hub; the traffic goes directly."
+        }
+        ConnectionKind::Relayed => {
+            "The NATs between the two nodes allow no direct path: traffic goes through the hub, encrypted end to end."
         }
     }
 }

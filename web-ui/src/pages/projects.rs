@@ -82,6 +82,17 @@ pub fn index(
                 }
             }
         }
+        section.card #join {
+            h2 { "Join with an invite" }
+            p.muted { "Paste the tandem: link an owner or admin made for you (on their Members page, or with `tandem invite`). Their node must be running; it grants you the role, then the project is cloned here." }
+            form.inline data-api="/api/join" data-then="go-project" data-busy="Joining: asking the inviter, then cloning…" {
+                label.grow { "Invite link"
+                    input name="ticket" required maxlength="4096" autocomplete="off" spellcheck="false" placeholder="tandem:…";
+                }
+                button type="submit" { "Join" }
+            }
+            (status())
+        }
         section.card #new-project {
             h2 { "New project" }
             form.inline method="post" action="/projects" data-api="/api/projects" data-then="go-project" data-busy="Creating…" {

@@ -1,5 +1,5 @@
 //! The Settings page: identity, where the data lives and how much room it
-//! takes, and the relay or hub for reaching peers across the internet.
+//! takes, and the hub for reaching peers across the internet.
 
 use maud::{Markup, html};
 use tandem_protocol::api::{DiskUsage, IdentityInfo, Settings};
@@ -39,8 +39,8 @@ pub fn page(me: &IdentityInfo, usage: Option<&DiskUsage>, settings: &Settings) -
             }
         }
         section.card #relay {
-            h2 { "Relay or hub" }
-            p.muted { "For peers behind NAT across the internet: a relay or hub peer this node connects to at start. Not needed on a LAN." }
+            h2 { "Hub" }
+            p.muted { "For peers behind NAT across the internet: a hub (`tandem hub` on a machine with a public address) keeps a relay slot for this node, finds peers by key, relays large files when NATs allow no direct path, and tries to connect peers directly. Not needed on a LAN; if the hub is down, nothing else changes." }
             form.inline data-api="/api/settings" data-method="PUT" data-busy="Saving…" {
                 label.grow { "Address" input name="relay" data-keep-empty value=(settings.relay.clone().unwrap_or_default()) placeholder="/dns4/hub.example.org/tcp/4001/p2p/12D3KooW…"; }
                 button type="submit" { "Save" }

@@ -90,6 +90,7 @@ impl Service {
     /// member and we have the project. Nothing is revealed either way.
     pub fn on_announce(&self, peer: &PeerKey, id: &ProjectId) {
         let Ok(Some(name)) = self.find_by_id(id) else {
+            self.hub_heard_of(peer, id); // a hub looks for a new grant (hub::replica)
             return;
         };
         let Ok(handle) = self.project(name.as_str()) else {
