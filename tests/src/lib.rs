@@ -4,11 +4,13 @@
 //! against it, start `tandem up` on an ephemeral loopback port, talk to its
 //! HTTP API, stop it with SIGTERM or SIGKILL. Nothing is mocked.
 
+pub mod bare_iroh;
 pub mod blob_probe;
 pub mod browser;
 pub mod http;
 pub mod jupyter;
 pub mod netns;
+pub mod rsync;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -499,4 +501,44 @@ pub fn same_bytes(a: &Path, b: &Path) -> bool {
             return false;
         }
     }
+}
+
+/// The hash (hex) and size that Git's pointer for `file` names at HEAD.
+pub fn blob_pointer(node: &TestNode, project: &str, file: &str) -> (String, u64) {
+    blob_pointer_in(&node.project_dir(project), file)
+}
+
+/// [`blob_pointer`] in the repository at `dir`.
+pub fn blob_pointer_in(dir: &Path, file: &str) -> (String, u64) {
+    let text = git(dir, &["show", &format!("HEAD:.tandem/blobs/{file}.toml")]);
+    let hash = text
+        .lines()
+        .find_map(|l| l.strip_prefix("hash = \""))
+        .and_then(|l| l.strip_suffix('"'))
+        .expect("pointer names a hash")
+        .to_owned();
+    let size = text
+        .lines()
+        .find_map(|l| l.strip_prefix("size = "))
+        .and_then(|l| l.parse().ok())
+        .expect("pointer names a size");
+    (hash, size)
+}
+
+/// A project on `owner` with automatic sync off, so nothing moves unless a
+/// test asks.
+pub fn quiet_project(owner: &TestNode, name: &str) {
+    owner.run(&["project", "create", name]).expect_ok("create");
+    owner
+        .run(&["sync", name, "--auto", "off"])
+        .expect_ok("auto off");
+}
+
+/// `tandem fetch PROJECT --json [PATHS]`, parsed (it may have failed).
+pub fn fetch_json(node: &TestNode, project: &str, paths: &[&str]) -> serde_json::Value {
+    let mut args = vec!["fetch", project, "--json"];
+    args.extend_from_slice(paths);
+    let run = node.run(&args);
+    serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|_| panic!("fetch printed JSON: {}\n{}", run.stdout, run.stderr))
 }

@@ -2,41 +2,14 @@
 //! Git carries pointers, peers carry verified bytes, only to members.
 
 use std::fs;
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use tandem_e2e::{TestNode, blob_probe, git, same_bytes, wait_for, write_random};
+use tandem_e2e::{
+    TestNode, blob_pointer, blob_probe, fetch_json, git, quiet_project, same_bytes, wait_for,
+    write_random,
+};
 
 const MIB: u64 = 1024 * 1024;
-
-/// A project owned by `owner`, with automatic sync off so the test drives
-/// every transfer itself.
-fn project(owner: &TestNode, name: &str) {
-    owner.run(&["project", "create", name]).expect_ok("create");
-    owner
-        .run(&["sync", name, "--auto", "off"])
-        .expect_ok("auto off");
-}
-
-/// The pointer Git carries for `file`.
-fn pointer(node: &TestNode, project: &str, file: &str) -> (String, u64) {
-    let text = git(
-        &node.project_dir(project),
-        &["show", &format!("HEAD:.tandem/blobs/{file}.toml")],
-    );
-    let hash = text
-        .lines()
-        .find_map(|l| l.strip_prefix("hash = \""))
-        .and_then(|l| l.strip_suffix('"'))
-        .expect("pointer names a hash")
-        .to_owned();
-    let size = text
-        .lines()
-        .find_map(|l| l.strip_prefix("size = "))
-        .and_then(|l| l.parse().ok())
-        .expect("pointer names a size");
-    (hash, size)
-}
 
 /// One file's entry in `tandem files --json`.
 fn file_entry(node: &TestNode, project: &str, path: &str) -> serde_json::Value {
@@ -53,36 +26,6 @@ fn file_entry(node: &TestNode, project: &str, path: &str) -> serde_json::Value {
         .unwrap_or_else(|| panic!("{path} is listed: {sections}"))
 }
 
-fn blob_address(node: &TestNode) -> SocketAddr {
-    let me = node.api_get("/api/peers/self");
-    let bound: SocketAddr = me["blob_addresses"][0]
-        .as_str()
-        .expect("a blob address")
-        .parse()
-        .expect("socket address");
-    SocketAddr::new("127.0.0.1".parse().expect("ip"), bound.port())
-}
-
-fn public_of(node: &TestNode) -> [u8; 32] {
-    let secret = blob_probe::secret_of(node.home());
-    ed25519_public(secret)
-}
-
-fn ed25519_public(secret: [u8; 32]) -> [u8; 32] {
-    tandem_protocol::SecretKey::from_bytes(secret)
-        .public()
-        .as_bytes()
-        .to_owned()
-}
-
-fn fetch_json(node: &TestNode, project: &str, paths: &[&str]) -> serde_json::Value {
-    let mut args = vec!["fetch", project, "--json"];
-    args.extend_from_slice(paths);
-    let run = node.run(&args);
-    serde_json::from_str(&run.stdout)
-        .unwrap_or_else(|_| panic!("fetch printed JSON: {}\n{}", run.stdout, run.stderr))
-}
-
 #[test]
 fn large_file_travels_as_a_verified_blob_and_only_to_members() {
     let ada = TestNode::started("Ada");
@@ -90,7 +33,7 @@ fn large_file_travels_as_a_verified_blob_and_only_to_members() {
     let cy = TestNode::started("Cy");
     bob.connect(&ada);
     cy.connect(&ada);
-    project(&ada, "survey");
+    quiet_project(&ada, "survey");
     let dir = ada.project_dir("survey");
     write_random(&dir.join("input/big.bin"), 200 * MIB, 1);
     fs::write(dir.join("input/small.csv"), "a,b\n1,2\n").expect("write");
@@ -105,7 +48,7 @@ fn large_file_travels_as_a_verified_blob_and_only_to_members() {
     assert!(tracked.contains("input/small.csv"), "{tracked}");
     assert!(!tracked.lines().any(|l| l == "input/big.bin"), "{tracked}");
     assert_eq!(git(&dir, &["status", "--porcelain"]).trim(), "");
-    let (hash, size) = pointer(&ada, "survey", "input/big.bin");
+    let (hash, size) = blob_pointer(&ada, "survey", "input/big.bin");
     assert_eq!(size, 200 * MIB);
     let log = git(&dir, &["log", "-1", "--format=%B"]);
     assert!(
@@ -139,8 +82,8 @@ fn large_file_travels_as_a_verified_blob_and_only_to_members() {
 
     // The blob endpoint itself: Bob's key gets the bytes; Cy's key (no
     // role) is refused, exactly as for a hash Ada does not have at all.
-    let address = blob_address(&ada);
-    let server = public_of(&ada);
+    let address = blob_probe::address_of(&ada);
+    let server = blob_probe::public_of(&ada);
     let bob_key = blob_probe::secret_of(bob.home());
     let cy_key = blob_probe::secret_of(cy.home());
     let small_hash = blake3_hex(b"a,b\n1,2\n");
@@ -173,7 +116,7 @@ fn only_changed_files_move_and_equal_content_moves_once() {
     let ada = TestNode::started("Ada");
     let bob = TestNode::started("Bob");
     bob.connect(&ada);
-    project(&ada, "set");
+    quiet_project(&ada, "set");
     let dir = ada.project_dir("set");
     let file_size = 3 * MIB / 2;
     for i in 0..12 {
@@ -283,7 +226,7 @@ fn corrupt_bytes_are_detected_and_another_peer_serves_them() {
     let cy = TestNode::started("Cy");
     bob.connect(&ada);
     cy.connect(&ada);
-    project(&ada, "lab");
+    quiet_project(&ada, "lab");
     let dir = ada.project_dir("lab");
     write_random(&dir.join("input/data.bin"), 4 * MIB, 7);
     ada.run(&["sweep", "lab"]).expect_ok("sweep");
@@ -294,7 +237,7 @@ fn corrupt_bytes_are_detected_and_another_peer_serves_them() {
     let id = ada.project_id("lab");
     cy.run(&["project", "clone", &id])
         .expect_ok("cy clones with data");
-    let (hash, _) = pointer(&ada, "lab", "input/data.bin");
+    let (hash, _) = blob_pointer(&ada, "lab", "input/data.bin");
     corrupt_store_copy(&ada, &hash);
 
     // Only Ada is reachable: her bytes fail verification and never land.
@@ -324,7 +267,7 @@ fn a_transfer_killed_midway_resumes_without_resending() {
     let ada = TestNode::started("Ada");
     let mut bob = TestNode::started("Bob");
     bob.connect(&ada);
-    project(&ada, "big");
+    quiet_project(&ada, "big");
     let dir = ada.project_dir("big");
     let size = 600 * MIB;
     write_random(&dir.join("output/model.bin"), size, 3);
@@ -379,7 +322,7 @@ fn evict_drops_copies_peers_hold_and_keeps_the_only_copy() {
     let mut ada = TestNode::started("Ada");
     let bob = TestNode::started("Bob");
     bob.connect(&ada);
-    project(&ada, "field");
+    quiet_project(&ada, "field");
     let dir = ada.project_dir("field");
     for i in 0..3 {
         write_random(&dir.join(format!("input/site{i}.bin")), 2 * MIB, 50 + i);
@@ -550,7 +493,7 @@ fn datasets_version_sync_by_changed_file_and_link_into_projects() {
     assert_eq!(hash_of(&old, "b/f70.bin"), hash_of(&new, "b/f70.bin"));
 
     // Pinned into a project, version 2 appears read-only under input/gps/.
-    project(&ada, "analysis");
+    quiet_project(&ada, "analysis");
     ada.run(&["dataset", "link", "analysis", "gps@2"])
         .expect_ok("link");
     let pinned = ada.project_dir("analysis").join("input/gps/a/f00.bin");
@@ -618,7 +561,7 @@ fn exported_archives_carry_large_files_and_refuse_damaged_ones() {
 
     // A damaged copy of the archive is refused and leaves nothing behind.
     let mut bytes = fs::read(&archive).expect("read archive");
-    let (hash, _) = pointer(&ada, "trip", "input/photos.bin");
+    let (hash, _) = blob_pointer(&ada, "trip", "input/photos.bin");
     let name = format!("blobs/{hash}");
     let at = bytes
         .windows(name.len())
@@ -642,7 +585,7 @@ fn one_large_file_is_drawn_from_several_peers_at_once() {
     cy.connect(&ada);
     bob.connect(&ada);
     bob.connect(&cy);
-    project(&ada, "scan");
+    quiet_project(&ada, "scan");
     let dir = ada.project_dir("scan");
     write_random(&dir.join("input/volume.bin"), 96 * MIB, 21);
     ada.run(&["sweep", "scan"]).expect_ok("sweep");

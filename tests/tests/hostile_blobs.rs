@@ -7,71 +7,20 @@
 //! still travel.
 
 use std::fs;
-use std::net::SocketAddr;
 
-use tandem_e2e::{TestNode, blob_probe, git, same_bytes, write_random};
+use tandem_e2e::{
+    TestNode, blob_pointer, blob_probe, fetch_json, git, quiet_project, same_bytes, write_random,
+};
 use tandem_protocol::blob::BlobHash;
 use tandem_protocol::dataset::{Link, VersionFile};
 
 const MIB: u64 = 1024 * 1024;
-
-fn project(owner: &TestNode, name: &str) {
-    owner.run(&["project", "create", name]).expect_ok("create");
-    owner
-        .run(&["sync", name, "--auto", "off"])
-        .expect_ok("auto off");
-}
-
-/// The hash and size Git's pointer for `file` names.
-fn pointer(node: &TestNode, project: &str, file: &str) -> (String, u64) {
-    let text = git(
-        &node.project_dir(project),
-        &["show", &format!("HEAD:.tandem/blobs/{file}.toml")],
-    );
-    let hash = text
-        .lines()
-        .find_map(|l| l.strip_prefix("hash = \""))
-        .and_then(|l| l.strip_suffix('"'))
-        .expect("pointer names a hash")
-        .to_owned();
-    let size = text
-        .lines()
-        .find_map(|l| l.strip_prefix("size = "))
-        .and_then(|l| l.parse().ok())
-        .expect("pointer names a size");
-    (hash, size)
-}
-
-fn fetch_json(node: &TestNode, project: &str, paths: &[&str]) -> serde_json::Value {
-    let mut args = vec!["fetch", project, "--json"];
-    args.extend_from_slice(paths);
-    let run = node.run(&args);
-    serde_json::from_str(&run.stdout)
-        .unwrap_or_else(|_| panic!("fetch printed JSON: {}\n{}", run.stdout, run.stderr))
-}
 
 fn sync(node: &TestNode, project: &str) -> serde_json::Value {
     node.api_post(
         &format!("/api/projects/{project}/sync"),
         &serde_json::json!({}),
     )
-}
-
-fn blob_address(node: &TestNode) -> SocketAddr {
-    let me = node.api_get("/api/peers/self");
-    let bound: SocketAddr = me["blob_addresses"][0]
-        .as_str()
-        .expect("a blob address")
-        .parse()
-        .expect("socket address");
-    SocketAddr::new("127.0.0.1".parse().expect("ip"), bound.port())
-}
-
-fn public_of(node: &TestNode) -> [u8; 32] {
-    tandem_protocol::SecretKey::from_bytes(blob_probe::secret_of(node.home()))
-        .public()
-        .as_bytes()
-        .to_owned()
 }
 
 #[test]
@@ -81,14 +30,14 @@ fn a_writer_cannot_pull_a_private_blob_by_naming_its_hash() {
     mal.connect(&ada);
 
     // Ada's private project holds a large file; Mal has no role in it.
-    project(&ada, "secret");
+    quiet_project(&ada, "secret");
     let secret_dir = ada.project_dir("secret");
     write_random(&secret_dir.join("input/private.bin"), 3 * MIB, 1);
     ada.run(&["sweep", "secret"]).expect_ok("sweep secret");
-    let (hash, size) = pointer(&ada, "secret", "input/private.bin");
+    let (hash, size) = blob_pointer(&ada, "secret", "input/private.bin");
 
     // A project shared with Mal, with a large file of Ada's own.
-    project(&ada, "shared");
+    quiet_project(&ada, "shared");
     let shared_dir = ada.project_dir("shared");
     write_random(&shared_dir.join("input/ours.bin"), 2 * MIB, 2);
     ada.run(&["sweep", "shared"]).expect_ok("sweep shared");
@@ -158,8 +107,8 @@ fn a_writer_cannot_pull_a_private_blob_by_naming_its_hash() {
 
     // Through a raw request to Ada's blob endpoint under Mal's key: refused,
     // exactly as for a hash Ada does not have at all.
-    let address = blob_address(&ada);
-    let server = public_of(&ada);
+    let address = blob_probe::address_of(&ada);
+    let server = blob_probe::public_of(&ada);
     let mal_key = blob_probe::secret_of(mal.home());
     let refused = blob_probe::fetch(mal_key, server, address, &hash).expect_err("refused");
     let unknown = blob_probe::fetch(mal_key, server, address, &"ab".repeat(32))
@@ -170,7 +119,7 @@ fn a_writer_cannot_pull_a_private_blob_by_naming_its_hash() {
         "refusals look alike"
     );
     // Ada's own file in the shared project is served to him.
-    let (ours, ours_size) = pointer(&ada, "shared", "input/ours.bin");
+    let (ours, ours_size) = blob_pointer(&ada, "shared", "input/ours.bin");
     let bytes = blob_probe::fetch(mal_key, server, address, &ours).expect("a member's fetch");
     assert_eq!(bytes.len() as u64, ours_size);
 
@@ -190,7 +139,7 @@ fn a_writer_cannot_pull_a_private_blob_by_naming_its_hash() {
     // her own file is still served, the private one still is not.
     ada.stop();
     ada.start();
-    let address = blob_address(&ada);
+    let address = blob_probe::address_of(&ada);
     let bytes = blob_probe::fetch(mal_key, server, address, &ours).expect("served after restart");
     assert_eq!(bytes.len() as u64, ours_size);
     blob_probe::fetch(mal_key, server, address, &hash).expect_err("still refused");

@@ -13,7 +13,6 @@
 
 use std::fs;
 use std::io::Write;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -32,23 +31,6 @@ fn project(owner: &TestNode, name: &str) {
 /// The pointer text for a blob, as Tandem writes it.
 fn pointer_text(hash: &str, size: u64) -> String {
     format!("hash = \"{hash}\"\nsize = {size}\n")
-}
-
-/// The hash and size Git's pointer for `file` names.
-fn pointer(dir: &Path, file: &str) -> (String, u64) {
-    let text = git(dir, &["show", &format!("HEAD:.tandem/blobs/{file}.toml")]);
-    let hash = text
-        .lines()
-        .find_map(|l| l.strip_prefix("hash = \""))
-        .and_then(|l| l.strip_suffix('"'))
-        .expect("pointer names a hash")
-        .to_owned();
-    let size = text
-        .lines()
-        .find_map(|l| l.strip_prefix("size = "))
-        .and_then(|l| l.parse().ok())
-        .expect("pointer names a size");
-    (hash, size)
 }
 
 /// One entry of a hostile commit: git mode, content, path.
@@ -157,23 +139,6 @@ fn no_links_committed(dir: &Path) {
     );
 }
 
-fn blob_address(node: &TestNode) -> SocketAddr {
-    let me = node.api_get("/api/peers/self");
-    let bound: SocketAddr = me["blob_addresses"][0]
-        .as_str()
-        .expect("a blob address")
-        .parse()
-        .expect("socket address");
-    SocketAddr::new("127.0.0.1".parse().expect("ip"), bound.port())
-}
-
-fn public_of(node: &TestNode) -> [u8; 32] {
-    tandem_protocol::SecretKey::from_bytes(blob_probe::secret_of(node.home()))
-        .public()
-        .as_bytes()
-        .to_owned()
-}
-
 /// Ada owns `survey` with one large file in her store; Mal, a writer, has
 /// cloned it. Returns the large file's hash and size.
 fn shared_with_a_writer(ada: &TestNode, mal: &TestNode) -> (String, u64) {
@@ -181,7 +146,7 @@ fn shared_with_a_writer(ada: &TestNode, mal: &TestNode) -> (String, u64) {
     let dir = ada.project_dir("survey");
     write_random(&dir.join("input/big.bin"), 2 * MIB, 7);
     ada.run(&["sweep", "survey"]).expect_ok("sweep");
-    let (hash, size) = pointer(&dir, "input/big.bin");
+    let (hash, size) = tandem_e2e::blob_pointer_in(&dir, "input/big.bin");
     ada.run(&["share", "survey", &mal.did(), "--role", "writer"])
         .expect_ok("share");
     mal.run(&["project", "clone", &ada.project_id("survey")])
@@ -296,7 +261,7 @@ fn an_archive_with_a_link_and_pointer_is_refused_and_writes_nothing_outside() {
     let dir = mal.project_dir("gift");
     write_random(&dir.join("input/big.bin"), 2 * MIB, 9);
     mal.run(&["sweep", "gift"]).expect_ok("sweep");
-    let (hash, size) = pointer(&dir, "input/big.bin");
+    let (hash, size) = tandem_e2e::blob_pointer_in(&dir, "input/big.bin");
     let scratch = tempfile::tempdir().expect("tempdir");
     let clean = scratch.path().join("clean.zip");
     mal.run(&[
@@ -396,8 +361,8 @@ fn a_sweep_never_reads_a_file_outside_the_project_through_a_link() {
     );
     let got = blob_probe::fetch(
         blob_probe::secret_of(mal.home()),
-        public_of(&ada),
-        blob_address(&ada),
+        blob_probe::public_of(&ada),
+        blob_probe::address_of(&ada),
         &key_hash,
     );
     assert!(got.is_err(), "the writer fetched Ada's identity key");
@@ -438,8 +403,8 @@ fn a_sweep_never_reads_a_file_outside_the_project_through_a_link() {
     );
     let got = blob_probe::fetch(
         blob_probe::secret_of(mal.home()),
-        public_of(&ada),
-        blob_address(&ada),
+        blob_probe::public_of(&ada),
+        blob_probe::address_of(&ada),
         &private_hash,
     );
     assert!(got.is_err(), "the writer fetched Ada's untracked file");

@@ -38,6 +38,8 @@ impl Service {
             .iter()
             .map(|p| SafePath::parse(p))
             .collect::<Result<_, _>>()?;
+        // The watcher holds its sweeps of this project until the end.
+        let _writing = self.data().writing(name);
         let asked = wanted.clone();
         let (id, members, needed, on_demand, known, refused) = self
             .with_project(name, move |service, project| {
@@ -141,13 +143,11 @@ impl Service {
                                         &need.pointer.hash,
                                         need.pointer.size,
                                         &order,
-                                        |received| {
-                                            self.data().transfers().progress(transfer, received)
-                                        },
+                                        |received| transfer.progress(received),
                                     )
                                     .await;
                                 self.data().transfers().finish(
-                                    transfer,
+                                    &transfer,
                                     outcome.as_ref().map(|_| ()).map_err(|e| e.to_string()),
                                 );
                                 outcome
@@ -164,11 +164,11 @@ impl Service {
                                 );
                                 let outcome = fetcher
                                     .fetch_many(&hashes, &order, |received| {
-                                        self.data().transfers().progress(transfer, received)
+                                        transfer.progress(received)
                                     })
                                     .await;
                                 self.data().transfers().finish(
-                                    transfer,
+                                    &transfer,
                                     outcome.as_ref().map(|_| ()).map_err(|e| e.to_string()),
                                 );
                                 outcome

@@ -28,11 +28,12 @@ impl Service {
         &self,
         project: &mut Project,
     ) -> Result<Vec<FileChange>, ServiceError> {
-        Ok(self.pending_and_refused(project)?.0)
+        Ok(as_user_files(self.pending_and_refused(project)?.0))
     }
 
-    /// [`Service::pending_user_changes`], and the paths a sweep leaves out
-    /// (links, pointers beyond links), each with why.
+    /// What a sweep would commit now, as Git sees it (pointers by their own
+    /// paths), and the paths a sweep leaves out (links, pointers beyond
+    /// links), each with why.
     pub(crate) fn pending_and_refused(
         &self,
         project: &mut Project,
@@ -42,7 +43,7 @@ impl Service {
             Some(unchanged) => unchanged,
             None => repo::pending_changes(&project.repo)?,
         };
-        Ok((as_user_files(changes), prepared.refused))
+        Ok((changes, prepared.refused))
     }
 
     pub(crate) fn sweep_locked(&self, project: &mut Project) -> Result<SweepResult, ServiceError> {
@@ -64,14 +65,16 @@ impl Service {
                 refused,
             });
         }
-        let groups = summarize(&changes);
+        let groups = summarize(&as_user_files(changes.clone()));
         let mut message = String::new();
         for group in &groups {
             message.push_str(&format!("[tandem:{}] {}\n", group.kind, group.message));
         }
         message.push('\n');
         message.push_str(&self.trailer());
-        let Some(commit) = repo::commit_all(&project.repo, &self.signature()?, &message)? else {
+        let Some(commit) =
+            repo::commit_changes(&project.repo, &self.signature()?, &message, &changes)?
+        else {
             return Ok(SweepResult {
                 commit: None,
                 entries: vec![],

@@ -3,7 +3,8 @@
 //!
 //! Changes are debounced per project: a sweep runs once the folder has been
 //! quiet for a moment (so a program writing many files yields one entry), or
-//! after a longer cap while writes keep coming.
+//! after a longer cap while writes keep coming; never while a fetch writes
+//! into the project (the fetch records what it writes).
 //!
 //! Every folder is watched on its own, found by a walk that never follows a
 //! symbolic link: a project's files come from peers, archives and the
@@ -327,6 +328,12 @@ async fn debounce(service: Arc<Service>, mut rx: mpsc::UnboundedReceiver<String>
                         .map(|(name, _)| name.clone())
                         .collect();
                     for name in ready {
+                        if service.data().is_writing(&name) {
+                            // A fetch is writing the files: ask again once
+                            // it has been quiet for a while.
+                            pending.insert(name, (now, now));
+                            continue;
+                        }
                         pending.remove(&name);
                         let result = service.blocking(move |service| service.sweep(&name).map(|r| (name, r))).await;
                         match result {

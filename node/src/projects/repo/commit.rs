@@ -33,6 +33,17 @@ pub fn commit_all(
     };
     index.add_all(["*"], IndexAddOption::DEFAULT, Some(&mut skip))?;
     index.update_all(["*"], Some(&mut skip))?;
+    commit_index(repo, &mut index, author, message)
+}
+
+/// Writes the index and commits its tree on the current branch, unless it
+/// is the tree the branch already has.
+fn commit_index(
+    repo: &Repository,
+    index: &mut git2::Index,
+    author: &Signature<'_>,
+    message: &str,
+) -> Result<Option<Oid>, RepoError> {
     index.write()?;
     let tree_id = index.write_tree()?;
     let parent = match repo.head() {
@@ -52,6 +63,48 @@ pub fn commit_all(
     let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
     let oid = repo.commit(Some("HEAD"), author, author, message, &tree, &parents)?;
     Ok(Some(oid))
+}
+
+/// Stages exactly `changes` (as [`super::pending_changes`] found them: new
+/// and modified files added, deleted ones removed) and commits them.
+/// Returns `None` when the tree is unchanged.
+///
+/// A sweep has just walked the working tree to find these; staging them
+/// by path instead of with `add_all` saves a second walk, which costs most
+/// where it hurts most: every untracked large file is matched against
+/// every pattern of the exclude list again. What became a link or a
+/// nested repository since is still never committed.
+pub fn commit_changes(
+    repo: &Repository,
+    author: &Signature<'_>,
+    message: &str,
+    changes: &[tandem_protocol::activity::FileChange],
+) -> Result<Option<Oid>, RepoError> {
+    use tandem_protocol::activity::FileAction;
+    check(repo)?;
+    let mut index = repo.index()?;
+    let work = work_tree(repo);
+    for change in changes {
+        let path = Path::new(&change.path);
+        let gone = match &work {
+            Some(work) => matches!(work.lstat(&change.path), Ok(None)),
+            None => true,
+        };
+        if change.action == FileAction::Deleted || gone {
+            match index.remove_path(path) {
+                Ok(()) => {}
+                Err(e) if e.code() == git2::ErrorCode::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+            continue;
+        }
+        if let Some(why) = never_committed(work.as_ref(), &change.path) {
+            tracing::warn!(path = %change.path, "{why}; not committed");
+            continue;
+        }
+        index.add_path(path)?;
+    }
+    commit_index(repo, &mut index, author, message)
 }
 
 /// Commits only `paths` (relative to the work tree), leaving other pending

@@ -31,7 +31,8 @@ mod tests;
 
 pub use changes::{pending_changes, pending_changes_and_links};
 pub use commit::{
-    commit_all, commit_changed_paths, commit_count, commit_paths, read_at_head, tracked_files,
+    commit_all, commit_changed_paths, commit_changes, commit_count, commit_paths, read_at_head,
+    tracked_files,
 };
 pub use error::{RefusedKey, RepoError};
 pub use open::{BRANCH, check, git_command, init, open};
