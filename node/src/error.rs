@@ -35,6 +35,7 @@ use crate::home::StoreError;
 use crate::p2p::NetError;
 use crate::projects::project::ProjectOpenError;
 use crate::projects::repo::RepoError;
+use crate::projects::versions::VersionError;
 
 /// A typed cause kept behind a box: for error types of modules that
 /// themselves name [`ServiceError`] (naming theirs here would make an
@@ -113,6 +114,9 @@ pub enum ServiceError {
     /// An activity entry refused, or the node's own signature failed.
     #[error(transparent)]
     Entry(#[from] EntryError),
+    /// A version that is not there, or a restore that cannot run now.
+    #[error(transparent)]
+    Version(#[from] VersionError),
 
     // Unavailable: the same request may work later.
     /// Only `tandem up` runs the network and the blob endpoint.
@@ -223,6 +227,7 @@ impl ServiceError {
                 Fault::Node
             }
             E::Access(_) | E::Entry(_) => Fault::BadRequest,
+            E::Version(e) => e.fault(),
             E::NotRunning { .. } | E::Fetch { .. } => Fault::Unavailable,
             E::Join(_) | E::Sign { .. } | E::Failed { .. } | E::Io { .. } => Fault::Node,
             E::Net(NetError::BadAddress(_)) => Fault::BadRequest,

@@ -12,6 +12,9 @@ use crate::access::Role;
 use crate::activity::{Entry, SignedEntry, entry_id};
 use crate::blob::BlobHash;
 
+mod versions;
+pub use versions::*;
+
 /// The three folders of a project that hold user files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -691,6 +694,10 @@ pub struct ContainerView {
     pub kernels_followed: usize,
     /// Whether this call started it (false: it was already running).
     pub started_now: bool,
+    /// Set for a read-only container on an old version (its commit):
+    /// nothing run there is recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -698,6 +705,11 @@ pub struct LaunchRequest {
     /// Only `jupyterlab` for now.
     #[serde(default)]
     pub tool: Option<String>,
+    /// A version to open read-only in its own environment (an activity
+    /// entry id, a commit or a date) instead of the working tree; cells
+    /// run there are not recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
 }
 
 /// A peer as `tandem peers` and the Peers page show it.
@@ -985,20 +997,6 @@ pub struct MarkRequest {
     pub star: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hide: Option<bool>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RestoreRequest {
-    pub entry: String,
-}
-
-/// A branch made at an entry's commit, so its files can be looked at or
-/// brought back without losing anything done since.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RestoreResult {
-    pub branch: String,
-    pub commit: String,
-    pub message: String,
 }
 
 /// Node settings a person changes from the Settings page.

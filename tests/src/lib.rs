@@ -330,6 +330,23 @@ impl TestNode {
         serde_json::from_str(&answer).expect("JSON body")
     }
 
+    /// An authenticated GET of the API, answered with its status and bytes
+    /// as they came (a download).
+    pub fn api_get_bytes(&self, path: &str) -> (u16, Vec<u8>) {
+        let token = format!("Bearer {}", self.token.as_deref().expect("node is running"));
+        let url = self.url.as_deref().expect("node is running");
+        let address = url.strip_prefix("http://").expect("http URL");
+        http::request(
+            address,
+            "GET",
+            path,
+            &[("Authorization", &token)],
+            vec![],
+            HTTP_TIMEOUT,
+        )
+        .unwrap_or_else(|e| panic!("HTTP request to the node: {e}"))
+    }
+
     /// An authenticated GET of the API; panics unless it answers 200.
     pub fn api_get(&self, path: &str) -> serde_json::Value {
         let token = format!("Bearer {}", self.token.as_deref().expect("node is running"));

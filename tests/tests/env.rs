@@ -430,3 +430,106 @@ fn bad_input_gets_clear_errors_without_docker_being_asked() {
     assert!(stderr.contains("Docker is not running"), "{stderr}");
     assert!(stderr.contains("systemctl start docker"), "{stderr}");
 }
+
+/// What `import six` says in a kernel of this JupyterLab.
+fn six_version(view: &serde_json::Value, marker: &str) -> (String, Jupyter, String) {
+    let jupyter = jupyter_of(view);
+    let kernel = jupyter.start_kernel();
+    let reply = jupyter.execute(
+        &kernel,
+        &format!("import six\nprint('{marker}', six.__version__)"),
+    );
+    assert_eq!(reply.status, "ok", "{reply:?}");
+    let version = reply
+        .stdout
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned();
+    (version, jupyter, kernel)
+}
+
+#[test]
+fn an_old_version_reruns_read_only_in_the_environment_it_pinned() {
+    docker_is_running();
+    let mut node = TestNode::with_identity("Ada");
+    node.run(&["bases", "bootstrap"])
+        .expect_ok("bootstrap the Debian image");
+    node.start();
+    let _cleanup = Cleanup(node.did());
+    node.run(&["project", "create", "rerun", "--base", "python3-minimal"])
+        .expect_ok("create");
+    node.run(&["sync", "rerun", "--auto", "off"])
+        .expect_ok("auto off");
+    let dir = node.project_dir("rerun");
+    node.run(&["env", "add", "rerun", "pip", "six==1.16.0"])
+        .expect_ok("pin six 1.16.0");
+    std::fs::write(dir.join("code/result.py"), "answer = 1\n").expect("write");
+    node.run(&["sweep", "rerun"]).expect_ok("sweep");
+    let v1 = git(&dir, &["rev-parse", "HEAD"]).trim().to_owned();
+    node.run(&["env", "add", "rerun", "pip", "six==1.17.0"])
+        .expect_ok("re-pin six 1.17.0");
+    std::fs::write(dir.join("code/result.py"), "answer = 2\n").expect("write");
+    node.run(&["sweep", "rerun"]).expect_ok("sweep");
+    let head = git(&dir, &["rev-parse", "HEAD"]).trim().to_owned();
+
+    // The working tree's JupyterLab has today's pin.
+    let now = node
+        .run(&["launch", "rerun", "--json"])
+        .expect_ok("launch")
+        .json();
+    let (today, _, _) = six_version(&now, "now");
+    assert_eq!(today, "1.17.0");
+
+    // A restore while it runs is refused, and changes nothing.
+    node.run(&["restore", "rerun", &v1])
+        .expect_err("restore while running", "JupyterLab is running on rerun");
+    assert_eq!(git(&dir, &["rev-parse", "HEAD"]).trim(), head);
+
+    // The old version in its own environment: the pin of then.
+    let old = node
+        .run(&["launch", "rerun", "--at", &v1[..8], "--json"])
+        .expect_ok("launch --at")
+        .json();
+    assert_eq!(old["version"], v1.as_str(), "{old}");
+    assert_ne!(old["container"], now["container"]);
+    assert_ne!(old["image"], now["image"], "built from that version's spec");
+    let (then, jupyter, kernel) = six_version(&old, "at-version");
+    assert_eq!(then, "1.16.0");
+    let read = jupyter.execute(&kernel, "print(open('/mnt/project/code/result.py').read())");
+    assert!(read.stdout.contains("answer = 1"), "{read:?}");
+    // Read-only: nothing run there can change that copy or the project.
+    let write = jupyter.execute(
+        &kernel,
+        "open('/mnt/project/code/result.py', 'w').write('answer = 3')",
+    );
+    assert_eq!(write.status, "error", "{write:?}");
+    std::thread::sleep(Duration::from_secs(3));
+    let recorded = entries(&node, "rerun", "code");
+    assert!(
+        !recorded
+            .iter()
+            .any(|e| e.to_string().contains("at-version")),
+        "cells on an old version are not recorded: {recorded:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("code/result.py")).expect("read"),
+        "answer = 2\n"
+    );
+    assert_eq!(git(&dir, &["rev-parse", "HEAD"]).trim(), head);
+    assert_eq!(git(&dir, &["status", "--porcelain"]).trim(), "");
+    let ps = node.run(&["ps", "--json"]).expect_ok("ps").json();
+    assert_eq!(ps.as_array().map(Vec::len), Some(2), "{ps}");
+
+    // Stopped, the project can go back to that version.
+    node.run(&["stop", "rerun"]).expect_ok("stop");
+    node.run(&["restore", "rerun", &v1])
+        .expect_ok("restore once stopped");
+    assert_eq!(
+        std::fs::read_to_string(dir.join(".tandem/env/packages/pip_six.toml")).expect("pin"),
+        git(
+            &dir,
+            &["show", &format!("{v1}:.tandem/env/packages/pip_six.toml")]
+        )
+    );
+}

@@ -359,3 +359,82 @@ fn hostile_names_notes_files_and_notebooks_render_inert() {
     assert!(!ada.home().join("projects/escape.txt").exists());
     assert!(!dir.join(".git/hooks/post-commit").exists());
 }
+
+#[test]
+fn a_researcher_browses_compares_and_restores_a_version_in_the_browser() {
+    let shots = screenshots();
+    let ada = TestNode::started("Ada");
+    tandem_e2e::quiet_project(&ada, "transect");
+    let dir = ada.project_dir("transect");
+    fs::write(dir.join("code/plot.py"), "print('first')\n").expect("write");
+    ada.run(&["sweep", "transect"]).expect_ok("sweep v1");
+    let v1 = tandem_e2e::git(&dir, &["rev-parse", "HEAD"])
+        .trim()
+        .to_owned();
+    fs::write(dir.join("code/plot.py"), "print('second')\n").expect("write");
+    fs::write(dir.join("code/extra.py"), "x = 2\n").expect("write");
+    ada.run(&["sweep", "transect"]).expect_ok("sweep v2");
+    let browser = Browser::start();
+
+    // From the activity entry of the first version to that version's page.
+    browser.goto(&format!("{}/p/transect/activity", ada.base_url()));
+    browser
+        .find(&format!(r#"a[href="/p/transect/v/{v1}"]"#))
+        .click();
+    wait_for_path(&browser, &format!("/v/{v1}"));
+    browser.wait_for_text("#version h2", &v1[..7], Duration::from_secs(10));
+    assert!(
+        browser
+            .try_find(r#"li[data-path="code/plot.py"]"#)
+            .is_some(),
+        "the version's files are listed"
+    );
+    assert!(
+        browser
+            .try_find(r#"li[data-path="code/extra.py"]"#)
+            .is_none(),
+        "a file added later is not"
+    );
+    browser.screenshot(&shots.join("20-version.png"));
+
+    // Compare it with now: the text diff and the added file.
+    browser.find("#version a[href*=\"/compare?from=\"]").click();
+    wait_for_path(&browser, "/compare");
+    browser.wait_until(Duration::from_secs(10), "the diff", |b| {
+        page_text_has(b, "#compare-files", "-print('first')")
+            && page_text_has(b, "#compare-files", "+print('second')")
+    });
+    assert!(
+        browser
+            .try_find(r#"#compare-files [data-path="code/extra.py"][data-action="added"]"#)
+            .is_some(),
+        "the added file is shown"
+    );
+    browser.screenshot(&shots.join("21-compare.png"));
+
+    // Restore it: the button says what it will do, then the feed shows it.
+    browser.back();
+    wait_for_path(&browser, &format!("/v/{v1}"));
+    browser
+        .find("#version button[data-api$=\"/restore\"]")
+        .click();
+    browser.wait_until(Duration::from_secs(5), "the confirmation dialog", |b| {
+        b.alert_text().is_some()
+    });
+    let question = browser.alert_text().unwrap_or_default();
+    assert!(
+        question.contains("as a new version") && question.contains("Nothing is lost"),
+        "{question}"
+    );
+    browser.accept_alert();
+    wait_for_path(&browser, "/p/transect/activity");
+    browser.wait_until(Duration::from_secs(10), "the restore in the feed", |b| {
+        page_text_has(b, "#feed", "Restored the version of")
+    });
+    browser.screenshot(&shots.join("22-restored.png"));
+    assert_eq!(
+        fs::read_to_string(dir.join("code/plot.py")).expect("read"),
+        "print('first')\n"
+    );
+    assert!(!dir.join("code/extra.py").exists());
+}

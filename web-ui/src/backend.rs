@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tandem_protocol::api::{
     ActivityQuery, BaseView, ContainerView, DatasetDetail, DatasetSummary, DiskUsage, EntryView,
     EnvView, HubView, IdentityInfo, Marks, MembersView, PeerInfo, PeerOffer, ProjectDetail,
-    ProjectSummary, Settings, SyncStateView,
+    ProjectSummary, Settings, SyncStateView, VersionDetail, VersionDiff,
 };
 
 /// An error to show a person: what happened, with an HTTP status.
@@ -46,6 +46,10 @@ pub trait Backend: Send + Sync + 'static {
     fn members(&self, name: &str) -> Result<MembersView, UiError>;
     fn activity(&self, name: &str, query: &ActivityQuery) -> Result<Vec<EntryView>, UiError>;
     fn marks(&self, name: &str) -> Result<Marks, UiError>;
+    /// One version as it was (`version` as a person typed it).
+    fn version(&self, name: &str, version: &str) -> Result<VersionDetail, UiError>;
+    /// What changed from one version to another.
+    fn compare(&self, name: &str, from: &str, to: &str) -> Result<VersionDiff, UiError>;
     /// Up to `limit` bytes of a file of the project (`section/path`).
     fn read_file(&self, name: &str, path: &str, limit: u64) -> Result<Vec<u8>, UiError>;
     fn peers(&self) -> Result<Vec<PeerInfo>, UiError>;

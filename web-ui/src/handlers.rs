@@ -230,6 +230,56 @@ pub(crate) async fn files<B: Backend>(
     .await
 }
 
+pub(crate) async fn version<B: Backend>(
+    State(ui): State<Ui<B>>,
+    Path((name, version)): Path<(String, String)>,
+) -> Response {
+    show(
+        &ui,
+        Area::Projects,
+        move |b| b.version(&name, &version),
+        |_, detail| {
+            (
+                format!("Version {} · {}", detail.version.short, detail.project),
+                pages::versions::page(&detail),
+            )
+        },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CompareQuery {
+    from: String,
+    #[serde(default)]
+    to: Option<String>,
+}
+
+pub(crate) async fn compare<B: Backend>(
+    State(ui): State<Ui<B>>,
+    Path(name): Path<String>,
+    Query(query): Query<CompareQuery>,
+) -> Response {
+    show(
+        &ui,
+        Area::Projects,
+        move |b| {
+            let to = query.to.unwrap_or_else(|| "current".into());
+            b.compare(&name, &query.from, &to)
+        },
+        |_, diff| {
+            (
+                format!(
+                    "Compare {} and {} · {}",
+                    diff.from.short, diff.to.short, diff.project
+                ),
+                pages::versions::compare(&diff),
+            )
+        },
+    )
+    .await
+}
+
 pub(crate) async fn notebook_view<B: Backend>(
     State(ui): State<Ui<B>>,
     Path((name, path)): Path<(String, String)>,

@@ -35,6 +35,8 @@ pub fn router<B: Backend>(backend: Arc<B>, csrf: String) -> Router {
         .route("/p/{name}/notebook/{*path}", get(notebook_view::<B>))
         .route("/p/{name}/env", get(environment::<B>))
         .route("/p/{name}/activity", get(activity::<B>))
+        .route("/p/{name}/v/{version}", get(version::<B>))
+        .route("/p/{name}/compare", get(compare::<B>))
         .route("/p/{name}/events", get(events::<B>))
         .route("/p/{name}/members", get(members::<B>))
         .route("/p/{name}/sync", get(sync::<B>))

@@ -231,6 +231,15 @@ impl Feed {
         self.entries.last().map(|e| &**e)
     }
 
+    /// The entry with this id (as `activity::entry_id` gives it).
+    pub fn find(&self, id: &str) -> Option<&SignedEntry> {
+        self.entries
+            .iter()
+            .rev()
+            .map(|e| &**e)
+            .find(|e| tandem_protocol::activity::entry_id(e) == id)
+    }
+
     /// Newest first, filtered, at most `limit`.
     pub fn query(&self, filter: &Filter, limit: usize) -> Vec<&SignedEntry> {
         self.entries

@@ -32,7 +32,16 @@ impl Service {
         // Two quick clicks must not lose one another's change.
         static WRITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
         let _writing = lock(&WRITING);
-        self.find_entry(name, &request.entry)?;
+        let known = lock(&*self.project(name)?)
+            .feed
+            .find(&request.entry)
+            .is_some();
+        if !known {
+            return Err(ServiceError::BadRequest(format!(
+                "no activity entry {:?} in {name}",
+                request.entry
+            )));
+        }
         let mut marks = self.marks(name)?;
         let toggle = |list: &mut Vec<String>, on: Option<bool>| match on {
             Some(true) if !list.contains(&request.entry) => list.push(request.entry.clone()),

@@ -8,7 +8,6 @@
 //! - [`ops`]: entries appended under this node's key, notes, compaction;
 //! - [`query`]: the feed filtered as a user asks, newest first;
 //! - [`marks`]: starred and hidden entries, kept on this node only;
-//! - [`restore`]: a version brought back from an entry;
 //! - [`bench`]: the feed benchmark's body (`cargo bench --bench activity`).
 
 pub mod bench;
@@ -17,5 +16,4 @@ pub mod feed;
 pub mod marks;
 pub mod ops;
 pub mod query;
-pub mod restore;
 mod writer;

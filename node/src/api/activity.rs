@@ -1,14 +1,12 @@
 //! A project's activity: the feed, notes, marks (stars and hidden
-//! entries) and restoring the files as an entry recorded them.
+//! entries). Versions (browse, compare, restore) are in [`super::versions`].
 
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use tandem_protocol::api::{
-    ActivityQuery, EntryView, MarkRequest, Marks, NoteRequest, RestoreRequest, RestoreResult,
-};
+use tandem_protocol::api::{ActivityQuery, EntryView, MarkRequest, Marks, NoteRequest};
 
 use super::status::ApiResult;
 use crate::service::Service;
@@ -18,7 +16,6 @@ pub fn routes() -> Router<Arc<Service>> {
         .route("/projects/{name}/activity", get(activity))
         .route("/projects/{name}/notes", post(note))
         .route("/projects/{name}/marks", get(marks).post(set_mark))
-        .route("/projects/{name}/restore", post(restore))
 }
 
 async fn activity(
@@ -51,16 +48,6 @@ async fn set_mark(
     Json(request): Json<MarkRequest>,
 ) -> ApiResult<Marks> {
     s.blocking(move |s| s.set_mark(&name, &request))
-        .await
-        .map(Json)
-}
-
-async fn restore(
-    State(s): State<Arc<Service>>,
-    Path(name): Path<String>,
-    Json(request): Json<RestoreRequest>,
-) -> ApiResult<RestoreResult> {
-    s.blocking(move |s| s.restore(&name, &request.entry))
         .await
         .map(Json)
 }

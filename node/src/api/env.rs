@@ -146,7 +146,10 @@ async fn launch(
     Path(name): Path<String>,
     Json(body): Json<LaunchRequest>,
 ) -> ApiResult<ContainerView> {
-    Ok(Json(s.launch(&name, body.tool.as_deref()).await?))
+    Ok(Json(
+        s.launch(&name, body.tool.as_deref(), body.at.as_deref())
+            .await?,
+    ))
 }
 
 async fn stop(

@@ -89,7 +89,17 @@ async fn download(
     let file = tokio::fs::File::from_std(file);
     let length = file.metadata().await.map(|m| m.len()).ok();
     let file_name = path.rsplit('/').next().unwrap_or("download");
-    let mut response = Body::from_stream(tokio_util::io::ReaderStream::new(file)).into_response();
+    Ok(attachment(
+        Body::from_stream(tokio_util::io::ReaderStream::new(file)),
+        file_name,
+        length,
+    ))
+}
+
+/// A download: bytes the browser saves and never renders, under a name
+/// that cannot break out of the header.
+pub(super) fn attachment(body: Body, file_name: &str, length: Option<u64>) -> Response {
+    let mut response = body.into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -111,7 +121,7 @@ async fn download(
     {
         headers.insert(header::CONTENT_LENGTH, value);
     }
-    Ok(response)
+    response
 }
 
 /// `attachment` with an ASCII fallback name and the exact name encoded

@@ -6,7 +6,8 @@
 //!   [`crate::error::ServiceError::answer`], as it does for the web UI;
 //! - handlers by capability, each with its `routes()`: [`node`] (health,
 //!   identity, settings), [`projects`], [`files`] (bytes in and out),
-//!   [`activity`] (feed, notes, marks, restore), [`access`] (members),
+//!   [`activity`] (feed, notes, marks), [`versions`] (browse,
+//!   compare, restore), [`access`] (members),
 //!   [`invites`] (invite links, join),
 //!   [`sync`] (sync, clone, offers, sync state), [`peers`], [`data`]
 //!   (large files, disk use, datasets) and [`env`] (environments,
@@ -30,6 +31,7 @@ pub mod projects;
 pub mod router;
 pub mod status;
 pub mod sync;
+pub mod versions;
 pub mod web_backend;
 
 pub use guard::Guard;

@@ -8,7 +8,9 @@ use axum::middleware;
 
 use super::guard::{Guard, check};
 use super::web_backend::WebBackend;
-use super::{access, activity, data, env, files, hub, invites, node, peers, projects, sync};
+use super::{
+    access, activity, data, env, files, hub, invites, node, peers, projects, sync, versions,
+};
 use crate::service::Service;
 
 /// The whole application: JSON API under `/api`, pages elsewhere.
@@ -20,6 +22,7 @@ pub fn app(service: Arc<Service>, guard: Guard) -> Router {
         .merge(projects::routes())
         .merge(files::routes())
         .merge(activity::routes())
+        .merge(versions::routes())
         .merge(access::routes())
         .merge(invites::routes())
         .merge(sync::routes())

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tandem_protocol::api::{
     ActivityQuery, BaseView, ContainerView, DatasetDetail, DatasetSummary, DiskUsage, EntryView,
     EnvView, HubView, IdentityInfo, Marks, MembersView, PeerInfo, PeerOffer, ProjectDetail,
-    ProjectSummary, Settings, SyncStateView,
+    ProjectSummary, Settings, SyncStateView, VersionDetail, VersionDiff,
 };
 use tandem_web::{Backend, UiError};
 
@@ -52,6 +52,14 @@ impl Backend for WebBackend {
 
     fn project(&self, name: &str) -> Result<ProjectDetail, UiError> {
         Ok(self.0.show_project(name)?)
+    }
+
+    fn version(&self, name: &str, version: &str) -> Result<VersionDetail, UiError> {
+        Ok(self.0.version_detail(name, version)?)
+    }
+
+    fn compare(&self, name: &str, from: &str, to: &str) -> Result<VersionDiff, UiError> {
+        Ok(self.0.version_diff(name, from, to)?)
     }
 
     fn readme(&self, name: &str) -> Result<Option<String>, UiError> {

@@ -18,6 +18,7 @@ use crate::cli::output::print_json;
 use crate::cli::projects::{self, ProjectCommand};
 use crate::cli::sharing::{self, MembersArgs, RevokeArgs, ShareArgs, VisibilityArgs};
 use crate::cli::sync::{self, PeerCommand, PeersArgs, SyncArgs};
+use crate::cli::versions::{self, DiffArgs, RestoreArgs};
 use crate::daemon::{self, UpOptions};
 use crate::home::{Home, random_bytes};
 
@@ -62,8 +63,14 @@ enum Command {
     Add(AddArgs),
     /// Record files changed in a project's folder by any other means
     Sweep(SweepArgs),
-    /// List a project's files; large files show whether their bytes are here
+    /// List a project's files (or, with --at, an old version's); large files show whether their bytes are here
     Files(FilesArgs),
+    /// Make an old version the current one again, as a new version: code,
+    /// input, output, large files, environment and dataset links (members
+    /// and the project's identity stay as they are; nothing is lost)
+    Restore(RestoreArgs),
+    /// Compare two versions: files, text diffs, packages, dataset links
+    Diff(DiffArgs),
     /// Versioned datasets: create, add files, list, show, link into a project
     #[command(subcommand)]
     Dataset(DatasetCommand),
@@ -83,6 +90,11 @@ enum Command {
         project: String,
         /// jupyterlab (the default)
         tool: Option<String>,
+        /// Open an old version read-only, in the environment it names
+        /// (an activity entry id, a commit or a date); cells run there
+        /// are not recorded
+        #[arg(long, value_name = "VERSION")]
+        at: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -297,7 +309,12 @@ async fn run_with(client: &Client, command: Command) -> anyhow::Result<()> {
         Command::Project(command) => projects::run(client, command).await,
         Command::Add(args) => files::add(client, args).await,
         Command::Sweep(args) => files::sweep(client, args).await,
-        Command::Files(args) => files::files(client, args).await,
+        Command::Files(args) => match &args.at {
+            Some(version) => versions::files_at(client, &args.project, version, args.json).await,
+            None => files::files(client, args).await,
+        },
+        Command::Restore(args) => versions::restore(client, args).await,
+        Command::Diff(args) => versions::diff(client, args).await,
         Command::Fetch(args) => files::fetch(client, args).await,
         Command::Du(args) => files::du(client, args).await,
         Command::Evict(args) => files::evict(client, args).await,
@@ -308,8 +325,9 @@ async fn run_with(client: &Client, command: Command) -> anyhow::Result<()> {
         Command::Launch {
             project,
             tool,
+            at,
             json,
-        } => env::run_launch(client, project, tool, json).await,
+        } => env::run_launch(client, project, tool, at, json).await,
         Command::Stop { project } => env::run_stop(client, project).await,
         Command::Ps { json } => env::run_ps(client, json).await,
         Command::Activity(args) => activity::activity(client, args).await,

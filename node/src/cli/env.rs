@@ -420,13 +420,24 @@ pub async fn run_launch(
     client: &Client,
     project: String,
     tool: Option<String>,
+    at: Option<String>,
     json: bool,
 ) -> anyhow::Result<()> {
     let url = format!("/api/projects/{}/launch", project_path(&project)?);
+    let request = LaunchRequest { tool, at };
     let view: ContainerView =
-        with_build_progress(client, &project, client.post(&url, &LaunchRequest { tool })).await?;
+        with_build_progress(client, &project, client.post(&url, &request)).await?;
     if json {
         return print_json(&view);
+    }
+    if let Some(version) = &view.version {
+        println!(
+            "JupyterLab is running for {} at version {} (read-only; cells run there are not recorded):",
+            view.project,
+            &version[..version.len().min(7)]
+        );
+        println!("  {}", view.url);
+        return Ok(());
     }
     if view.started_now {
         println!("JupyterLab is running for {}:", view.project);

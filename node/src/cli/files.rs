@@ -32,9 +32,13 @@ pub struct SweepArgs {
 
 #[derive(Args, Debug)]
 pub struct FilesArgs {
-    project: String,
+    pub project: String,
+    /// Show the files of an old version instead: an activity entry id, a
+    /// commit, or a date (2026-12-02, 2026-12-02T06:14; UTC)
+    #[arg(long, value_name = "VERSION")]
+    pub at: Option<String>,
     #[arg(long)]
-    json: bool,
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]

@@ -3,7 +3,8 @@
 //! - [`commands`]: the commands, and which group runs each (`up`, `init`
 //!   and `id` run there too);
 //! - one module per command group: [`projects`] (`project …`), [`files`]
-//!   (`add`, `sweep`, `files`, `fetch`, `du`, `evict`), [`datasets`]
+//!   (`add`, `sweep`, `files`, `fetch`, `du`, `evict`), [`versions`]
+//!   (`files --at`, `diff`, `restore`), [`datasets`]
 //!   (`dataset …`), [`activity`] (`activity`, `note`), [`sharing`]
 //!   (`share`, `revoke`, `members`, `visibility`), [`invites`] (`invite`,
 //!   `join`), [`sync`] (`peers`, `peer add`, `sync`) and [`env`] (bases,
@@ -30,5 +31,6 @@ pub mod projects;
 pub mod request;
 pub mod sharing;
 pub mod sync;
+pub mod versions;
 
 pub use commands::{Cli, run};

@@ -35,7 +35,12 @@ pub fn time(ms: i64) -> String {
 }
 
 pub fn print_files(detail: &ProjectDetail) {
-    for section in &detail.sections {
+    print_sections(&detail.sections);
+}
+
+/// Files by section; large files with where their bytes are.
+pub fn print_sections(sections: &[tandem_protocol::api::SectionFiles]) {
+    for section in sections {
         println!("{}/", section.section);
         if section.files.is_empty() {
             println!("  (empty)");

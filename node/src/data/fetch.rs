@@ -330,3 +330,65 @@ fn ip_of_multiaddr(address: &str) -> Option<IpAddr> {
         _ => None,
     }
 }
+
+impl Service {
+    /// Brings these blobs of project `name` into the store from connected
+    /// members, without writing them anywhere (an old version's large
+    /// files, for a download or a read-only checkout). Returns the hashes
+    /// that could not be had, each with why.
+    pub(crate) async fn fetch_blobs(
+        self: &Arc<Self>,
+        name: &str,
+        pointers: Vec<tandem_protocol::blob::Pointer>,
+    ) -> Result<Vec<(BlobHash, String)>, ServiceError> {
+        if pointers.is_empty() {
+            return Ok(vec![]);
+        }
+        let (id, members) = self
+            .with_project(name, |_, project| {
+                Ok((project.id(), crate::data::disk::readers(project)))
+            })
+            .await?;
+        let Some(endpoint) = self.data().endpoint() else {
+            return Err(ServiceError::NotRunning { what: "fetching" });
+        };
+        let providers = self.providers(id, members.as_ref()).await;
+        let store = self.blob_store_async().await?;
+        let fetcher = Fetcher::new(&endpoint, &store);
+        let mut failed = Vec::new();
+        let mut arrived = Vec::new();
+        for pointer in pointers {
+            if let Err(e) = store.keep_async(&pointer.hash).await {
+                failed.push((pointer.hash, e.to_string()));
+                continue;
+            }
+            let transfer = self.data().transfers().begin(
+                name,
+                &format!("version file {}", &pointer.hash.to_string()[..8]),
+                pointer.hash,
+                pointer.size,
+                0,
+            );
+            let outcome = fetcher
+                .fetch(&pointer.hash, pointer.size, &providers, |received| {
+                    transfer.progress(received)
+                })
+                .await;
+            self.data().transfers().finish(
+                &transfer,
+                outcome.as_ref().map(|_| ()).map_err(|e| e.to_string()),
+            );
+            match outcome {
+                Ok(_) => arrived.push(pointer.hash),
+                Err(e) => failed.push((pointer.hash, e.to_string())),
+            }
+        }
+        let served = fetcher.served();
+        fetcher.close().await;
+        self.with_project(name, move |service, project| {
+            service.note_arrived(project, &served, arrived)
+        })
+        .await?;
+        Ok(failed)
+    }
+}

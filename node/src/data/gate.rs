@@ -143,7 +143,7 @@ impl Service {
 
     /// Records the blobs a fetch for the project brought, those complete in
     /// the store now (see [`Service::note_fetched`]).
-    pub(super) fn note_arrived(
+    pub(crate) fn note_arrived(
         &self,
         project: &Project,
         served: &[PeerKey],

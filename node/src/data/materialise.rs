@@ -25,12 +25,12 @@ pub enum FetchScope {
 
 /// A blob that a working tree needs and the store lacks.
 #[derive(Debug, Clone)]
-pub(super) struct Needed {
-    pub(super) file: SafePath,
-    pub(super) pointer: Pointer,
+pub(crate) struct Needed {
+    pub(crate) file: SafePath,
+    pub(crate) pointer: Pointer,
     /// An older version is in the working tree: the user wants this file,
     /// so even an on-demand project brings the new version.
-    pub(super) was_local: bool,
+    pub(crate) was_local: bool,
 }
 
 impl Service {
@@ -175,7 +175,7 @@ impl Service {
     /// datasets into the working tree; returns what is still missing, and
     /// whether the project fetches only on demand. A requested fetch also
     /// brings back the evicted files it names.
-    pub(super) fn materialise(
+    pub(crate) fn materialise(
         &self,
         project: &mut Project,
         scope: FetchScope,

@@ -32,6 +32,9 @@ const TOKEN_LABEL: &str = "tandem.token";
 /// The confinement a container was started with: containers from before
 /// (or with other limits) are replaced, never reused or adopted.
 const CONFINEMENT_LABEL: &str = "tandem.confinement";
+/// The commit a read-only container on an old version shows; absent on
+/// the working tree's container.
+const VERSION_LABEL: &str = "tandem.version";
 /// Raised whenever the confinement below changes.
 const CONFINEMENT: &str = "2";
 /// Where the project is inside the container.
@@ -55,6 +58,9 @@ pub struct LaunchSpec<'a> {
     pub memory: i64,
     /// Processes and threads the container may run.
     pub pids: i64,
+    /// A read-only checkout of this commit instead of the working tree
+    /// (`project_dir` is then that checkout).
+    pub version: Option<&'a str>,
 }
 
 impl LaunchSpec<'_> {
@@ -76,6 +82,8 @@ pub struct Running {
     pub started_ms: i64,
     /// The confinement label it was started with (empty: before labels).
     pub confinement: String,
+    /// The commit it shows read-only, for a container on an old version.
+    pub version: Option<String>,
 }
 
 impl Running {
@@ -100,7 +108,8 @@ impl Running {
 /// running it.
 pub async fn launch(docker: &Docker, spec: &LaunchSpec<'_>) -> Result<(Running, bool), EnvError> {
     for existing in list(docker, spec.node, true).await? {
-        if existing.0.project_id != spec.project_id {
+        if existing.0.project_id != spec.project_id || existing.0.version.as_deref() != spec.version
+        {
             continue;
         }
         if existing.1
@@ -118,20 +127,30 @@ pub async fn launch(docker: &Docker, spec: &LaunchSpec<'_>) -> Result<(Running, 
     // Run directly as the folder's owner: no step drops privileges, so the
     // container needs no capability at all.
     let user = format!("{}:{}", metadata.uid(), metadata.gid());
-    let mounts = mounts(spec.project_dir)?;
+    let mounts = match spec.version {
+        Some(_) => vec![read_only_mount(spec.project_dir)?],
+        None => mounts(spec.project_dir)?,
+    };
     let token = hex::encode(crate::home::random_bytes::<24>());
+    let at = spec
+        .version
+        .map(|v| format!("at-{}-", &v[..v.len().min(7)]))
+        .unwrap_or_default();
     let name = format!(
-        "tandem-{}-{}",
+        "tandem-{}-{at}{}",
         spec.project_name,
         hex::encode(crate::home::random_bytes::<3>())
     );
-    let labels = HashMap::from([
+    let mut labels = HashMap::from([
         (NODE_LABEL.to_owned(), spec.node.to_owned()),
         (PROJECT_LABEL.to_owned(), spec.project_id.to_owned()),
         (NAME_LABEL.to_owned(), spec.project_name.to_owned()),
         (TOKEN_LABEL.to_owned(), token.clone()),
         (CONFINEMENT_LABEL.to_owned(), spec.confinement()),
     ]);
+    if let Some(version) = spec.version {
+        labels.insert(VERSION_LABEL.to_owned(), version.to_owned());
+    }
     let cmd = [
         "jupyter",
         "lab",
@@ -240,6 +259,28 @@ fn mounts(project_dir: &Path) -> Result<Vec<Mount>, EnvError> {
     Ok(mounts)
 }
 
+/// A version's checkout, all of it read-only: nothing run on an old
+/// version can change it.
+fn read_only_mount(checkout: &Path) -> Result<Mount, EnvError> {
+    let root = absolute(checkout);
+    match std::fs::symlink_metadata(&root) {
+        Ok(meta) if meta.is_dir() => {}
+        _ => {
+            return Err(EnvError::UnsafeMount {
+                path: root,
+                what: "not a folder",
+            });
+        }
+    }
+    Ok(Mount {
+        source: Some(root.display().to_string()),
+        target: Some(PROJECT_MOUNT.to_owned()),
+        typ: Some(MountType::BIND),
+        read_only: Some(true),
+        ..Default::default()
+    })
+}
+
 /// Polls JupyterLab's status route until it answers.
 async fn wait_ready(docker: &Docker, running: &Running) -> Result<(), EnvError> {
     let http = super::docker::loopback_http()?;
@@ -327,6 +368,7 @@ async fn inspect(docker: &Docker, container: &str) -> Result<Option<(Running, bo
             token: label(TOKEN_LABEL),
             started_ms,
             confinement: label(CONFINEMENT_LABEL),
+            version: labels.get(VERSION_LABEL).cloned(),
         },
         running && port != 0,
     )))

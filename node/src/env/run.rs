@@ -190,11 +190,14 @@ impl Service {
     }
 
     /// Starts JupyterLab on the project (building first if needed) and
-    /// follows its kernels.
+    /// follows its kernels; with `at`, on a read-only copy of that version
+    /// in the environment it names, followed by nobody (see
+    /// [`Service::launch_at`]).
     pub async fn launch(
         self: &Arc<Self>,
         name: &str,
         tool: Option<&str>,
+        at: Option<&str>,
     ) -> Result<ContainerView, ServiceError> {
         if let Some(tool) = tool
             && tool != "jupyterlab"
@@ -203,12 +206,59 @@ impl Service {
                 "unknown tool {tool:?}: tandem launches jupyterlab"
             )));
         }
+        if let Some(version) = at {
+            return self.launch_at(name, version).await;
+        }
         let (spec, project_id, dir) = self.spec_of(name)?;
         self.check_snippets(name, &project_id, &spec)?;
         let limits = read_limits(&dir)?;
+        let running = self
+            .start_container(name, &spec, &project_id, &dir, &limits, None)
+            .await?;
+        self.monitor(&running.0);
+        Ok(self.container_view(&running.0, running.1))
+    }
+
+    /// Starts JupyterLab on a read-only copy of one version, in the
+    /// environment that version names (built from its spec, reusing cached
+    /// layers). Its cells are not recorded: the copy is not the project,
+    /// and nothing there can change it.
+    pub async fn launch_at(
+        self: &Arc<Self>,
+        name: &str,
+        version: &str,
+    ) -> Result<ContainerView, ServiceError> {
+        // Refuses a dataset as the working tree's launch does.
+        let (_, project_id, dir) = self.spec_of(name)?;
+        let checkout = self.version_checkout(name, version).await?;
+        self.check_snippets(name, &project_id, &checkout.spec)?;
+        // Today's limits: they are this machine's, not the version's.
+        let limits = read_limits(&dir)?;
+        let (running, started_now) = self
+            .start_container(
+                name,
+                &checkout.spec,
+                &project_id,
+                &checkout.dir,
+                &limits,
+                Some(&checkout.version.commit),
+            )
+            .await?;
+        Ok(self.container_view(&running, started_now))
+    }
+
+    async fn start_container(
+        &self,
+        name: &str,
+        spec: &EnvSpec,
+        project_id: &str,
+        dir: &std::path::Path,
+        limits: &Limits,
+        version: Option<&str>,
+    ) -> Result<(Running, bool), ServiceError> {
         let docker = docker::connect().await?;
-        let built = self.build_spec(name, &docker, &spec).await?;
-        let (memory, pids) = effective_limits(&docker, &limits).await;
+        let built = self.build_spec(name, &docker, spec).await?;
+        let (memory, pids) = effective_limits(&docker, limits).await;
         let gpu = self
             .env()
             .catalog
@@ -217,22 +267,28 @@ impl Service {
             .gpu
             .required;
         let node = self.node_label();
-        let (running, started_now) = containers::launch(
+        Ok(containers::launch(
             &docker,
             &LaunchSpec {
                 node: &node,
-                project_id: &project_id,
+                project_id,
                 project_name: name,
-                project_dir: &dir,
+                project_dir: dir,
                 image: &built.image,
                 gpu,
                 memory,
                 pids,
+                version,
             },
         )
-        .await?;
-        self.monitor(&running);
-        Ok(self.container_view(&running, started_now))
+        .await?)
+    }
+
+    /// Whether a followed JupyterLab runs on the project's working tree.
+    pub(crate) fn is_running(&self, name: &str) -> bool {
+        lock(&self.env().monitors)
+            .values()
+            .any(|m| m.project == name)
     }
 
     fn container_view(&self, running: &Running, started_now: bool) -> ContainerView {
@@ -249,6 +305,7 @@ impl Service {
             started_ms: running.started_ms,
             kernels_followed: followed,
             started_now,
+            version: running.version.clone(),
         }
     }
 
@@ -398,6 +455,10 @@ impl Service {
                         if let Err(e) = containers::stop(&docker, &running.container).await {
                             tracing::warn!(container = %running.container, error = %e, "could not stop");
                         }
+                        continue;
+                    }
+                    if alive && running.version.is_some() {
+                        // A read-only copy of an old version: never recorded.
                         continue;
                     }
                     if alive {

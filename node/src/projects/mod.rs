@@ -8,7 +8,8 @@
 //! - [`sweep`]: recording what changed, and adding files from outside;
 //! - [`watch`]: picking up changes made by any means and sweeping them;
 //! - [`browse`]: reading, showing and uploading files for the web UI;
-//! - [`archive`]: export to a zip and import back.
+//! - [`archive`]: export to a zip and import back;
+//! - [`versions`]: any version browsed, compared, restored or rerun.
 
 pub mod archive;
 pub mod browse;
@@ -17,4 +18,5 @@ pub mod project;
 pub mod repo;
 pub mod summary;
 pub mod sweep;
+pub mod versions;
 pub mod watch;

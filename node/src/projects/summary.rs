@@ -61,13 +61,6 @@ impl Service {
         let project = self.project(name)?;
         let project = lock(&project);
         let summary = self.summary(&project)?;
-        let mut sections: Vec<SectionFiles> = Section::ALL
-            .into_iter()
-            .map(|section| SectionFiles {
-                section,
-                files: vec![],
-            })
-            .collect();
         let tracked = repo::tracked_files(&project.repo)?
             .into_iter()
             .filter(|(path, _)| !path.ends_with(".gitkeep"))
@@ -84,21 +77,35 @@ impl Service {
                 size: pointer.size,
                 blob: Some(info),
             });
-        for file in tracked.chain(large) {
-            let section = file
-                .path
-                .split('/')
-                .next()
-                .and_then(|s| s.parse::<Section>().ok());
-            if let Some(section) = section
-                && let Some(group) = sections.iter_mut().find(|g| g.section == section)
-            {
-                group.files.push(file);
-            }
-        }
-        for group in &mut sections {
-            group.files.sort_by(|a, b| a.path.cmp(&b.path));
-        }
+        let sections = by_section(tracked.chain(large));
         Ok(ProjectDetail { summary, sections })
     }
+}
+
+/// Files grouped by the section their path starts with, each group sorted
+/// by path; files outside the sections are left out.
+pub(crate) fn by_section(files: impl Iterator<Item = FileInfo>) -> Vec<SectionFiles> {
+    let mut sections: Vec<SectionFiles> = Section::ALL
+        .into_iter()
+        .map(|section| SectionFiles {
+            section,
+            files: vec![],
+        })
+        .collect();
+    for file in files {
+        let section = file
+            .path
+            .split('/')
+            .next()
+            .and_then(|s| s.parse::<Section>().ok());
+        if let Some(section) = section
+            && let Some(group) = sections.iter_mut().find(|g| g.section == section)
+        {
+            group.files.push(file);
+        }
+    }
+    for group in &mut sections {
+        group.files.sort_by(|a, b| a.path.cmp(&b.path));
+    }
+    sections
 }

@@ -190,7 +190,7 @@ pub(crate) fn plan_copies(
 }
 
 /// A pointer's change is, to the user, a change of the file it stands for.
-fn as_user_files(changes: Vec<FileChange>) -> Vec<FileChange> {
+pub(crate) fn as_user_files(changes: Vec<FileChange>) -> Vec<FileChange> {
     changes
         .into_iter()
         .map(

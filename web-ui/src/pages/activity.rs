@@ -3,9 +3,7 @@
 
 use maud::{Markup, html};
 use tandem_protocol::activity::Kind;
-use tandem_protocol::api::{
-    ActivityQuery, EntryView, MarkRequest, Marks, ProjectDetail, RestoreRequest,
-};
+use tandem_protocol::api::{ActivityQuery, EntryView, MarkRequest, Marks, ProjectDetail};
 
 use crate::layout::{Tab, body, clock, day, encode, project_head, status, time};
 
@@ -240,10 +238,10 @@ pub fn entry(project: &str, e: &EntryView, marks: &Marks) -> Markup {
                     button.quiet data-api={ (api) "/marks" } data-body=(mark(None, Some(!hidden))) {
                         @if hidden { "Unhide" } @else { "Hide" }
                     }
-                    @if e.entry.commit.is_some() {
-                        button.quiet data-api={ (api) "/restore" } data-body=(body(&RestoreRequest { entry: e.id.clone() }))
-                            data-confirm="Make a branch with the project as it was at this entry? Nothing is lost: your current work stays as it is."
-                            data-then="none" { "Restore this version" }
+                    @if let Some(commit) = &e.entry.commit {
+                        a.button.quiet href={ "/p/" (encode(project)) "/v/" (encode(commit)) }
+                            title="Its files, README, environment and datasets as they were; restore or rerun it from there" { "View this version" }
+                        a.button.quiet href={ "/p/" (encode(project)) "/compare?from=" (encode(commit)) "&to=current" } { "Compare with now" }
                     }
                 }
                 (status())

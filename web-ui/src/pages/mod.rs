@@ -11,6 +11,7 @@ pub mod peers;
 pub mod projects;
 pub mod settings;
 pub mod sync;
+pub mod versions;
 
 use maud::{Markup, html};
 use tandem_protocol::access::Role;
