@@ -104,6 +104,20 @@ pub struct Presence {
     pub bytes: u64,
 }
 
+impl Presence {
+    /// Where the bytes are, as the API says it.
+    pub fn state(&self) -> tandem_protocol::api::DataState {
+        use tandem_protocol::api::DataState;
+        if self.complete {
+            DataState::Local
+        } else if self.bytes > 0 {
+            DataState::Partial
+        } else {
+            DataState::Remote
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct BlobStore {
     store: FsStore,

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use tandem_protocol::api::{BlobInfo, DataState, FetchFailure};
+use tandem_protocol::api::{BlobInfo, FetchFailure};
 use tandem_protocol::blob::Pointer;
 use tandem_protocol::path::SafePath;
 
@@ -219,13 +219,7 @@ impl Service {
                     bytes: 0,
                 };
             }
-            let state = if presence.complete {
-                DataState::Local
-            } else if presence.bytes > 0 {
-                DataState::Partial
-            } else {
-                DataState::Remote
-            };
+            let state = presence.state();
             out.insert(
                 file.as_str().to_owned(),
                 (

@@ -3,7 +3,7 @@
 
 use git2::Oid;
 use tandem_protocol::api::{
-    BlobInfo, DataState, EnvAtVersion, FileInfo, LinkAtVersion, PackageView, VersionDetail,
+    BlobInfo, EnvAtVersion, FileInfo, LinkAtVersion, PackageView, VersionDetail,
 };
 use tandem_protocol::blob::Pointer;
 use tandem_protocol::path::SafePath;
@@ -112,13 +112,7 @@ impl Service {
             .zip(presences)
             .map(|(pointer, presence)| {
                 let presence = presence?;
-                let state = if presence.complete {
-                    DataState::Local
-                } else if presence.bytes > 0 {
-                    DataState::Partial
-                } else {
-                    DataState::Remote
-                };
+                let state = presence.state();
                 Ok(BlobInfo {
                     hash: pointer.hash,
                     state,
