@@ -450,6 +450,7 @@ fn six_version(view: &serde_json::Value, marker: &str) -> (String, Jupyter, Stri
 }
 
 #[test]
+#[ignore = "written in stop 23 and not yet run once (no time left to install Chromium / bootstrap the base image); run with --ignored, then drop this"]
 fn an_old_version_reruns_read_only_in_the_environment_it_pinned() {
     docker_is_running();
     let mut node = TestNode::with_identity("Ada");
