@@ -21,7 +21,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use tandem_e2e::{TestNode, git, quiet_project, write_random};
+use tandem_e2e::{TestNode, blake3_of, git, quiet_project, write_random};
 
 const MIB: u64 = 1024 * 1024;
 const SMALL: usize = 1_000;
@@ -64,14 +64,6 @@ fn write_version(dir: &Path, seed: u64, large_size: u64, keep: &Path) {
         );
         fs::copy(dir.join("input").join(&name), keep.join(&name)).expect("keep a copy");
     }
-}
-
-fn blake3_of(path: &Path) -> String {
-    let mut hasher = blake3::Hasher::new();
-    hasher
-        .update_reader(fs::File::open(path).expect("open"))
-        .expect("hash");
-    hasher.finalize().to_hex().to_string()
 }
 
 fn spread(name: &str, values: &mut [f64], unit: &str) -> f64 {

@@ -38,12 +38,17 @@ impl Jupyter {
 
     /// Starts a Python kernel, as opening a notebook does; returns its id.
     pub fn start_kernel(&self) -> String {
+        self.start_kernel_named("python3")
+    }
+
+    /// Starts the kernel JupyterLab knows as `name` (`python3`, `ir`).
+    pub fn start_kernel_named(&self, name: &str) -> String {
         let (status, body) = http_request(
             &self.address,
             "POST",
             &format!("/api/kernels?token={}", self.token),
             &[("Content-Type", "application/json")],
-            r#"{"name": "python3"}"#,
+            &serde_json::json!({ "name": name }).to_string(),
         );
         assert!(
             status == 200 || status == 201,

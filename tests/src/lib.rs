@@ -497,6 +497,17 @@ pub fn write_random(path: &Path, size: u64, seed: u64) {
     file.flush().expect("flush data");
 }
 
+/// A file's BLAKE3 hash in hex, as the blob store names content.
+pub fn blake3_of(path: &Path) -> String {
+    let mut hasher = blake3::Hasher::new();
+    let file = std::fs::File::open(path)
+        .unwrap_or_else(|e| panic!("open {} to hash it: {e}", path.display()));
+    hasher
+        .update_reader(file)
+        .unwrap_or_else(|e| panic!("hash {}: {e}", path.display()));
+    hasher.finalize().to_hex().to_string()
+}
+
 /// Whether two files hold the same bytes (compared block by block).
 pub fn same_bytes(a: &Path, b: &Path) -> bool {
     let open =

@@ -10,16 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use tandem_e2e::{TestNode, blob_pointer, quiet_project, same_bytes, write_random};
+use tandem_e2e::{TestNode, blake3_of, blob_pointer, quiet_project, same_bytes, write_random};
 
 const MIB: u64 = 1024 * 1024;
-
-fn blake3_of(path: &Path) -> String {
-    let mut hasher = blake3::Hasher::new();
-    let mut file = fs::File::open(path).expect("open file");
-    std::io::copy(&mut file, &mut hasher).expect("hash file");
-    hasher.finalize().to_hex().to_string()
-}
 
 /// The store's own copy of a blob (large enough not to be kept inline).
 fn stored_copy(node: &TestNode, hash: &str) -> PathBuf {

@@ -463,6 +463,10 @@ fn datasets_version_sync_by_changed_file_and_link_into_projects() {
         .expect_ok("share dataset");
     bob.run(&["project", "clone", &ada.project_id("gps")])
         .expect_ok("clone dataset");
+    // Bob syncs when asked, not when Ada's announcement arrives: the sync
+    // below must be the one that moves the changed file.
+    bob.run(&["sync", "gps", "--auto", "off"])
+        .expect_ok("bob auto off");
     write_random(&data.join("a/f00.bin"), file_size, 9_999);
     ada.run(&["dataset", "add", "gps", "--message", "fixed f00"])
         .expect_ok("new version");

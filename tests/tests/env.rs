@@ -450,7 +450,6 @@ fn six_version(view: &serde_json::Value, marker: &str) -> (String, Jupyter, Stri
 }
 
 #[test]
-#[ignore = "written in stop 23 and not yet run once (no time left to install Chromium / bootstrap the base image); run with --ignored, then drop this"]
 fn an_old_version_reruns_read_only_in_the_environment_it_pinned() {
     docker_is_running();
     let mut node = TestNode::with_identity("Ada");
@@ -532,5 +531,82 @@ fn an_old_version_reruns_read_only_in_the_environment_it_pinned() {
             &dir,
             &["show", &format!("{v1}:.tandem/env/packages/pip_six.toml")]
         )
+    );
+}
+
+/// R in JupyterLab is Tandem's R workflow (RStudio Server is not packaged
+/// for Debian): a cell run in the IRkernel is recorded with its code, text
+/// output and ggplot figure exactly as a Python cell is.
+#[test]
+fn an_r_cell_is_recorded_with_its_output_and_ggplot_figure() {
+    docker_is_running();
+    let mut node = TestNode::with_identity("Ada");
+    node.run(&["bases", "bootstrap"])
+        .expect_ok("bootstrap the Debian image");
+    node.start();
+    let _cleanup = Cleanup(node.did());
+    node.run(&["project", "create", "rlab", "--base", "r-tidyverse"])
+        .expect_ok("create");
+    node.run(&["sync", "rlab", "--auto", "off"])
+        .expect_ok("auto off");
+    let built = node
+        .run(&["build", "rlab", "--json"])
+        .expect_ok("build the R base")
+        .json();
+    assert!(image_exists("tandem-base/r-tidyverse:r1"), "{built}");
+    let launched = node
+        .run(&["launch", "rlab", "--json"])
+        .expect_ok("launch")
+        .json();
+    let jupyter = jupyter_of(&launched);
+    let kernel = jupyter.start_kernel_named("ir");
+    wait_for(Duration::from_secs(30), || {
+        let ps = node.run(&["ps", "--json"]).expect_ok("ps").json();
+        (ps[0]["kernels_followed"].as_u64() >= Some(1)).then_some(())
+    })
+    .expect("the node follows the R kernel");
+
+    let code = "library(ggplot2)\ncat('hello from R', R.version$major, '\\n')\nggplot(mtcars, aes(wt, mpg)) + geom_point()";
+    let reply = jupyter.execute(&kernel, code);
+    assert_eq!(reply.status, "ok", "{reply:?}");
+    assert!(reply.stdout.contains("hello from R 4"), "{reply:?}");
+    let entry = wait_for(Duration::from_secs(30), || {
+        entries(&node, "rlab", "code")
+            .into_iter()
+            .find(|e| e["details"]["code"].as_str() == Some(code))
+    })
+    .expect("the R cell is recorded");
+    let details = &entry["details"];
+    assert!(
+        details["output"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("hello from R 4"),
+        "{entry}"
+    );
+    let figures = details["figures"].as_array().expect("figures");
+    assert_eq!(figures.len(), 1, "the ggplot figure: {entry}");
+    let token = format!("Bearer {}", node.token.as_deref().expect("token"));
+    let (status, body) = node.http(
+        "GET",
+        &format!("/api/figures/{}", figures[0].as_str().expect("hash")),
+        &[("Authorization", &token)],
+        "",
+    );
+    assert_eq!(status, 200);
+    assert!(body.starts_with("\u{fffd}PNG"), "a PNG comes back");
+
+    // An R error is recorded as the cell's error, like a Python one.
+    let failing = "stop('no such site')";
+    assert_eq!(jupyter.execute(&kernel, failing).status, "error");
+    let entry = wait_for(Duration::from_secs(30), || {
+        entries(&node, "rlab", "code")
+            .into_iter()
+            .find(|e| e["details"]["code"].as_str() == Some(failing))
+    })
+    .expect("the failing R cell is recorded");
+    assert!(
+        entry.to_string().contains("no such site"),
+        "the error is kept: {entry}"
     );
 }

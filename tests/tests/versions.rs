@@ -7,7 +7,7 @@ use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
-use tandem_e2e::{TestNode, blob_pointer, git, quiet_project, wait_for, write_random};
+use tandem_e2e::{TestNode, blake3_of, blob_pointer, git, quiet_project, wait_for, write_random};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -40,14 +40,6 @@ fn pin(dir: &Path, name: &str, version: &str) {
         format!("manager = \"pip\"\nname = \"{name}\"\nversion = \"{version}\"\n"),
     )
     .expect("write pin");
-}
-
-fn blake3_of(path: &Path) -> String {
-    let mut hasher = blake3::Hasher::new();
-    hasher
-        .update_reader(fs::File::open(path).expect("open"))
-        .expect("hash");
-    hasher.finalize().to_hex().to_string()
 }
 
 /// A dataset `gps` with two versions on `node`.

@@ -471,12 +471,9 @@ impl Service {
         }
     }
 
-    /// At shutdown: stops every container this node started.
+    /// At shutdown: stops every container this node started, the
+    /// read-only copies of old versions (which nobody follows) included.
     pub async fn stop_all_containers(&self) {
-        let monitors: Vec<String> = lock(&self.env().monitors).keys().cloned().collect();
-        if monitors.is_empty() {
-            return;
-        }
         let Ok(docker) = docker::connect().await else {
             return;
         };

@@ -287,3 +287,112 @@ fn plain_summary(line: &str) -> String {
         None => line.to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes `files` (path, mode, bytes) as one commit of a fresh
+    /// repository, building the nested trees by hand so the version can
+    /// hold what no sync would let in.
+    fn commit_of(repo: &Repository, files: &[(&str, i32, &[u8])]) -> Oid {
+        fn build(repo: &Repository, files: &[(Vec<&str>, i32, &[u8])]) -> Oid {
+            let mut builder = repo.treebuilder(None).expect("treebuilder");
+            let mut folders: std::collections::BTreeMap<&str, Vec<(Vec<&str>, i32, &[u8])>> =
+                Default::default();
+            for (parts, mode, bytes) in files {
+                if let [name] = parts.as_slice() {
+                    let blob = repo.blob(bytes).expect("blob");
+                    builder.insert(name, blob, *mode).expect("insert");
+                } else {
+                    folders
+                        .entry(parts[0])
+                        .or_default()
+                        .push((parts[1..].to_vec(), *mode, bytes));
+                }
+            }
+            for (name, inner) in folders {
+                let tree = build(repo, &inner);
+                builder.insert(name, tree, 0o040000).expect("insert tree");
+            }
+            builder.write().expect("write tree")
+        }
+        let split: Vec<_> = files
+            .iter()
+            .map(|(path, mode, bytes)| (path.split('/').collect(), *mode, *bytes))
+            .collect();
+        let tree = repo.find_tree(build(repo, &split)).expect("tree");
+        let who = git2::Signature::now("Mal", "mal@example.invalid").expect("signature");
+        repo.commit(None, &who, &who, "[tandem:sweep] crafted", &tree, &[])
+            .expect("commit")
+    }
+
+    #[test]
+    fn a_crafted_version_lists_what_it_can_and_names_what_it_cannot() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let repo = Repository::init(dir.path()).expect("init");
+        let huge_pointer = vec![b'#'; MAX_POINTER_LEN as usize + 1];
+        let oid = commit_of(
+            &repo,
+            &[
+                ("code/analysis.py", 0o100644, b"print(1)\n"),
+                ("code/passwd", 0o120000, b"/etc/passwd"),
+                (
+                    ".tandem/blobs/input/garbage.bin.toml",
+                    0o100644,
+                    b"not = [a pointer",
+                ),
+                (".tandem/blobs/input/huge.bin.toml", 0o100644, &huge_pointer),
+                (".tandem/blobs/.tandem/access.toml", 0o100644, b"x = 1"),
+                (
+                    ".tandem/blobs/input/binary.bin.toml",
+                    0o100644,
+                    &[0xff, 0xfe, 0],
+                ),
+                (
+                    ".tandem/env/packages/pip_evil.toml",
+                    0o100644,
+                    b"manager = 'pip'\nname = '; rm -rf /'\n",
+                ),
+                (".tandem/env/packages/pip_bytes.toml", 0o100644, &[0xff; 16]),
+                (".tandem/datasets/gps.toml", 0o100644, b"dataset = 42"),
+                ("README.md", 0o120000, b"/etc/shadow"),
+            ],
+        );
+        let snapshot = Snapshot::open(&repo, oid).expect("open");
+        let listed = snapshot.list();
+        assert_eq!(
+            listed.small,
+            vec![("code/analysis.py".to_owned(), 9)],
+            "the link is not listed as a file"
+        );
+        assert!(listed.large.is_empty(), "{:?}", listed.large);
+        for path in [
+            "input/garbage.bin",
+            "input/huge.bin",
+            ".tandem/access",
+            "input/binary.bin",
+        ] {
+            assert!(
+                listed
+                    .unreadable
+                    .iter()
+                    .any(|u| u.starts_with(&format!(".tandem/blobs/{path}.toml: "))),
+                "{path} named as unreadable: {:?}",
+                listed.unreadable
+            );
+        }
+        let mut unreadable = Vec::new();
+        let spec = snapshot.env(&mut unreadable).expect("the default base");
+        assert!(spec.packages.is_empty());
+        assert_eq!(unreadable.len(), 2, "{unreadable:?}");
+        assert!(snapshot.links(&mut unreadable).is_empty());
+        assert_eq!(unreadable.len(), 3, "{unreadable:?}");
+        assert_eq!(snapshot.readme(), None, "a linked README is not followed");
+        let link = SafePath::parse("code/passwd").expect("path");
+        assert!(
+            matches!(snapshot.file(&link, 1 << 20), Ok(None)),
+            "a link's target is never served"
+        );
+    }
+}
