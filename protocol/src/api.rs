@@ -820,6 +820,11 @@ pub struct PeerConnected {
 pub struct SyncRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolve: Option<String>,
+    /// With `resolve` `ours` or `theirs`: a notebook's cell conflicts
+    /// settled one by one (path → conflict id → choice); the others take
+    /// the side `resolve` names.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub cells: crate::notebook::CellChoices,
     /// Turns automatic sync on or off instead of syncing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto: Option<bool>,
@@ -981,6 +986,13 @@ pub struct ConflictFile {
     pub path: String,
     pub ours: Option<String>,
     pub theirs: Option<String>,
+    /// A notebook's conflicts, cell by cell; everything else in it merged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cells: Vec<crate::notebook::Conflict>,
+    /// Why a notebook is settled as a whole file (it could not be read as
+    /// nbformat 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub whole_file: Option<String>,
 }
 
 /// Entries this user starred or hid: a personal view, never synced.
@@ -1036,15 +1048,15 @@ mod tests {
         assert_eq!(text(&SyncRequest::default()), "{}");
         let resolve = SyncRequest {
             resolve: Some("keep-both".into()),
-            auto: None,
+            ..SyncRequest::default()
         };
         assert_eq!(
             text(&resolve),
             json!({ "resolve": "keep-both" }).to_string()
         );
         let auto = SyncRequest {
-            resolve: None,
             auto: Some(false),
+            ..SyncRequest::default()
         };
         assert_eq!(text(&auto), json!({ "auto": false }).to_string());
         let clone = CloneRequest {

@@ -13,6 +13,7 @@ pub mod env;
 pub mod gossip;
 pub mod identity;
 pub mod invite;
+pub mod notebook;
 pub mod path;
 pub mod project;
 pub mod signed;

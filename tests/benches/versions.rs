@@ -93,6 +93,18 @@ fn restore_figures(runs: u64, total: u64) {
     write_version(&dir, 2, large_size, &keep2);
     ada.run(&["sweep", "bench"]).expect_ok("sweep v2");
     let v2 = git(&dir, &["rev-parse", "HEAD"]).trim().to_owned();
+    // Both versions hold every large file as a pointer, none in Git.
+    for version in [&v1, &v2] {
+        let tracked = git(&dir, &["ls-tree", "-r", "--name-only", version]);
+        for i in 0..LARGE {
+            assert!(
+                tracked.contains(&format!(".tandem/blobs/input/big{i}.bin.toml"))
+                    && !tracked.contains(&format!("\ninput/big{i}.bin\n")),
+                "big{i}.bin is a large file in {version}: {}",
+                git(&dir, &["log", "--stat", "--format=%h %s"])
+            );
+        }
+    }
     let pointer_hash = |commit: &str, i: usize| {
         git(
             &dir,

@@ -58,6 +58,41 @@ impl Jupyter {
         kernel["id"].as_str().expect("kernel id").to_owned()
     }
 
+    /// A file through JupyterLab's contents API, as the notebook editor
+    /// reads it (`type` notebook: its JSON as the server parsed it).
+    pub fn get_notebook(&self, path: &str) -> serde_json::Value {
+        let (status, body) = http_request(
+            &self.address,
+            "GET",
+            &format!(
+                "/api/contents/{path}?type=notebook&content=1&token={}",
+                self.token
+            ),
+            &[],
+            "",
+        );
+        assert_eq!(status, 200, "open {path} in JupyterLab: {body}");
+        let answer: serde_json::Value = serde_json::from_str(&body).expect("contents JSON");
+        answer["content"].clone()
+    }
+
+    /// Saves a notebook as the notebook editor does: the server writes it
+    /// with nbformat.
+    pub fn save_notebook(&self, path: &str, notebook: &serde_json::Value) {
+        let body = serde_json::json!({"type": "notebook", "format": "json", "content": notebook});
+        let (status, answer) = http_request(
+            &self.address,
+            "PUT",
+            &format!("/api/contents/{path}?token={}", self.token),
+            &[("Content-Type", "application/json")],
+            &body.to_string(),
+        );
+        assert!(
+            status == 200 || status == 201,
+            "save {path}: {status} {answer}"
+        );
+    }
+
     /// Runs `code` in the kernel and waits for it to finish.
     pub fn execute(&self, kernel: &str, code: &str) -> Reply {
         let runtime = tokio::runtime::Builder::new_current_thread()

@@ -610,3 +610,148 @@ fn an_r_cell_is_recorded_with_its_output_and_ggplot_figure() {
         "the error is kept: {entry}"
     );
 }
+
+/// nbformat's own verdict on a notebook, asked inside the container.
+fn nbformat_validates(container: &str, path: &str) {
+    let out = Command::new("docker")
+        .args([
+            "exec",
+            container,
+            "python",
+            "-c",
+            "import sys, nbformat; nbformat.validate(nbformat.read(sys.argv[1], as_version=4)); print('valid')",
+            path,
+        ])
+        .output()
+        .expect("docker exec");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("valid"),
+        "nbformat rejects {path}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn cell_source(notebook: &serde_json::Value, n: usize) -> String {
+    match &notebook["cells"][n]["source"] {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(lines) => lines.iter().filter_map(|l| l.as_str()).collect(),
+        other => panic!("cell {n} has no source: {other}"),
+    }
+}
+
+/// A notebook written by JupyterLab on two nodes, edited in different
+/// cells, merges cell by cell into a notebook nbformat accepts and
+/// JupyterLab opens; the same cell edited on both is settled per cell.
+#[test]
+fn a_notebook_saved_by_jupyterlab_on_two_nodes_merges_cell_by_cell() {
+    docker_is_running();
+    let mut ada = TestNode::with_identity("Ada");
+    ada.run(&["bases", "bootstrap"])
+        .expect_ok("bootstrap the Debian image");
+    ada.start();
+    let _ada_cleanup = Cleanup(ada.did());
+    let bob = TestNode::started("Bob");
+    let _bob_cleanup = Cleanup(bob.did());
+    bob.connect(&ada);
+    ada.run(&["project", "create", "merge", "--base", "python3-minimal"])
+        .expect_ok("create");
+    ada.run(&["sync", "merge", "--auto", "off"])
+        .expect_ok("auto off");
+    let ada_lab = ada
+        .run(&["launch", "merge", "--json"])
+        .expect_ok("launch")
+        .json();
+    let lab = jupyter_of(&ada_lab);
+    let path = "code/analysis.ipynb";
+    let cells: Vec<serde_json::Value> = ["a = 1\n", "b = 2\nprint(a + b)\n", "c = 3\n"]
+        .iter()
+        .enumerate()
+        .map(|(n, source)| {
+            serde_json::json!({"id": format!("cell-{n}"), "cell_type": "code", "metadata": {},
+                "execution_count": null, "outputs": [], "source": source})
+        })
+        .collect();
+    lab.save_notebook(
+        path,
+        &serde_json::json!({"nbformat": 4, "nbformat_minor": 5, "cells": cells,
+            "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}}),
+    );
+    // Run the cells, and save their outputs as the notebook editor does.
+    let kernel = lab.start_kernel();
+    let mut notebook = lab.get_notebook(path);
+    for n in 0..3 {
+        let reply = lab.execute(&kernel, &cell_source(&notebook, n));
+        assert_eq!(reply.status, "ok");
+        notebook["cells"][n]["execution_count"] = serde_json::json!(n + 1);
+        notebook["cells"][n]["outputs"] =
+            serde_json::json!([{"output_type": "stream", "name": "stdout", "text": reply.stdout}]);
+    }
+    lab.save_notebook(path, &notebook);
+    ada.run(&["sweep", "merge"]).expect_ok("sweep");
+    ada.run(&["share", "merge", &bob.did(), "--role", "writer"])
+        .expect_ok("share");
+    bob.run(&["project", "clone", &ada.project_id("merge")])
+        .expect_ok("clone");
+    bob.run(&["sync", "merge", "--auto", "off"])
+        .expect_ok("auto off");
+    let bob_view = bob
+        .run(&["launch", "merge", "--json"])
+        .expect_ok("bob launches from the cached image")
+        .json();
+    let bob_lab = jupyter_of(&bob_view);
+
+    // Different cells, each saved by its own JupyterLab.
+    let mut mine = lab.get_notebook(path);
+    mine["cells"][0]["source"] = serde_json::json!("a = 10\n");
+    lab.save_notebook(path, &mine);
+    let mut theirs = bob_lab.get_notebook(path);
+    theirs["cells"][2]["source"] = serde_json::json!("c = 30\n");
+    bob_lab.save_notebook(path, &theirs);
+    ada.run(&["sweep", "merge"]).expect_ok("sweep");
+    bob.run(&["sweep", "merge"]).expect_ok("sweep");
+    let merged = ada.run(&["sync", "merge"]);
+    assert_eq!(merged.code, Some(0), "{}{}", merged.stdout, merged.stderr);
+    let container = ada_lab["container"].as_str().expect("container");
+    nbformat_validates(container, &format!("/mnt/project/{path}"));
+    let opened = lab.get_notebook(path);
+    assert_eq!(cell_source(&opened, 0), "a = 10\n");
+    assert_eq!(cell_source(&opened, 2), "c = 30\n");
+    assert_eq!(
+        opened["cells"][1]["outputs"][0]["text"], notebook["cells"][1]["outputs"][0]["text"],
+        "an untouched cell keeps its output"
+    );
+    bob.run(&["sync", "merge"]).expect_ok("bob gets the merge");
+
+    // The same line of one cell: settled per cell, still a valid notebook.
+    let mut mine = lab.get_notebook(path);
+    mine["cells"][1]["source"] = serde_json::json!("b = 20\nprint(a + b)\n");
+    lab.save_notebook(path, &mine);
+    let mut theirs = bob_lab.get_notebook(path);
+    theirs["cells"][1]["source"] = serde_json::json!("b = 200\nprint(a + b)\n");
+    bob_lab.save_notebook(path, &theirs);
+    ada.run(&["sweep", "merge"]).expect_ok("sweep");
+    bob.run(&["sweep", "merge"]).expect_ok("sweep");
+    assert_eq!(ada.run(&["sync", "merge"]).code, Some(3));
+    let shown = ada
+        .run(&["sync", "merge", "--show-conflicts", "--json"])
+        .expect_ok("show")
+        .json();
+    assert_eq!(
+        shown["files"][0]["cells"][0]["id"], "cell:cell-1",
+        "{shown}"
+    );
+    ada.run(&[
+        "sync",
+        "merge",
+        "--resolve",
+        "ours",
+        "--cell",
+        &format!("{path}:cell:cell-1=theirs"),
+    ])
+    .expect_ok("take theirs for that cell");
+    nbformat_validates(container, &format!("/mnt/project/{path}"));
+    assert_eq!(
+        cell_source(&lab.get_notebook(path), 1),
+        "b = 200\nprint(a + b)\n"
+    );
+}

@@ -440,3 +440,80 @@ fn a_researcher_browses_compares_and_restores_a_version_in_the_browser() {
     );
     assert!(!dir.join("code/extra.py").exists());
 }
+
+/// A notebook cell in conflict is shown on the Sync page with both
+/// versions side by side, and settled there per cell.
+#[test]
+fn a_notebook_cell_conflict_is_settled_per_cell_on_the_sync_page() {
+    let shots = screenshots();
+    let ada = TestNode::started("Ada");
+    let bob = TestNode::started("Bob");
+    bob.connect(&ada);
+    tandem_e2e::quiet_project(&ada, "nb");
+    let notebook = |sources: [&str; 2]| {
+        json!({"nbformat": 4, "nbformat_minor": 5, "metadata": {},
+            "cells": sources.iter().enumerate().map(|(n, s)| json!({
+                "id": format!("c{n}"), "cell_type": "code", "metadata": {},
+                "execution_count": null, "outputs": [], "source": s})).collect::<Vec<_>>()})
+        .to_string()
+    };
+    let path = "code/fit.ipynb";
+    fs::write(
+        ada.project_dir("nb").join(path),
+        notebook(["a = 1\n", "fit(a)\n"]),
+    )
+    .expect("write");
+    ada.run(&["sweep", "nb"]).expect_ok("sweep");
+    ada.run(&["share", "nb", &bob.did(), "--role", "writer"])
+        .expect_ok("share");
+    bob.run(&["project", "clone", &ada.project_id("nb")])
+        .expect_ok("clone");
+    bob.run(&["sync", "nb", "--auto", "off"])
+        .expect_ok("auto off");
+    fs::write(
+        ada.project_dir("nb").join(path),
+        notebook(["a = 2\n", "fit(a)\n"]),
+    )
+    .expect("write");
+    fs::write(
+        bob.project_dir("nb").join(path),
+        notebook(["a = 3\n", "fit(a, robust=True)\n"]),
+    )
+    .expect("write");
+    ada.run(&["sweep", "nb"]).expect_ok("sweep");
+    bob.run(&["sweep", "nb"]).expect_ok("sweep");
+    assert_eq!(ada.run(&["sync", "nb"]).code, Some(3));
+
+    let browser = Browser::start();
+    browser.goto(&ada.web_url());
+    browser.goto(&format!("{}/p/nb/sync", ada.base_url()));
+    let conflict = r#"#cell-choices .cells-conflict[data-conflict="cell:c0"]"#;
+    browser.wait_for_text(conflict, "a = 3", Duration::from_secs(10));
+    assert!(
+        page_text_has(&browser, conflict, "a = 2"),
+        "mine beside theirs"
+    );
+    assert!(
+        browser
+            .try_find(r#"#cell-choices .cells-conflict[data-conflict="cell:c1"]"#)
+            .is_none(),
+        "the cell only Bob changed is merged, not asked about"
+    );
+    browser.screenshot(&shots.join("30-cell-conflict.png"));
+    browser
+        .find(&format!(r#"{conflict} input[value="theirs"]"#))
+        .click();
+    browser.find("#cell-choices button[type=submit]").click();
+    browser.wait_until(Duration::from_secs(5), "the confirmation dialog", |b| {
+        b.alert_text().is_some()
+    });
+    browser.accept_alert();
+    browser.wait_until(Duration::from_secs(15), "the merge", |_| {
+        fs::read_to_string(ada.project_dir("nb").join(path))
+            .is_ok_and(|t| t.contains("a = 3") && t.contains("robust=True"))
+    });
+    let merged: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(ada.project_dir("nb").join(path)).expect("read"))
+            .expect("a notebook");
+    assert_eq!(merged["cells"].as_array().map(Vec::len), Some(2));
+}

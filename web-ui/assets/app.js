@@ -50,6 +50,18 @@ function formBody(form) {
   for (const field of form.elements) {
     if (!field.name || field.type === "submit" || field.type === "file") continue;
     if (field.type === "checkbox") { body[field.name] = field.checked; continue; }
+    // A notebook cell conflict's choice: `cells[path][conflict] = value`.
+    if (field.type === "radio") {
+      if (!field.checked) continue;
+      if (field.dataset.path !== undefined) {
+        body.cells = body.cells || {};
+        body.cells[field.dataset.path] = body.cells[field.dataset.path] || {};
+        body.cells[field.dataset.path][field.dataset.conflict] = field.value;
+      } else {
+        body[field.name] = field.value;
+      }
+      continue;
+    }
     const value = field.value.trim();
     if (field.dataset.list !== undefined) {
       body[field.name] = value.split(/[\s,]+/).filter(Boolean);

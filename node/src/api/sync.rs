@@ -48,9 +48,10 @@ async fn sync(
         Some(how) => {
             let how: crate::sync::git::Resolution =
                 how.parse().map_err(ServiceError::BadRequest)?;
+            let cells = body.cells;
             let message = s
                 .blocking(move |s| {
-                    s.resolve_sync(&name, how)
+                    s.resolve_sync(&name, how, &cells)
                         .map(|message| SyncMessage { message })
                 })
                 .await?;

@@ -4,9 +4,10 @@
 use anyhow::bail;
 use clap::{Args, Subcommand};
 use tandem_protocol::api::{
-    AddPeer, OwnAddresses, PeerConnected, PeerInfo, Reachability, SyncMessage, SyncRequest,
-    SyncSummary,
+    AddPeer, ConflictView, OwnAddresses, PeerConnected, PeerInfo, Reachability, SyncMessage,
+    SyncRequest, SyncStateView, SyncSummary,
 };
+use tandem_protocol::notebook::{CellChoices, Choice, source_of};
 
 use crate::cli::client::Client;
 use crate::cli::output::{print_json, time};
@@ -45,6 +46,86 @@ pub struct SyncArgs {
     /// Turn automatic sync of this project on or off (on by default)
     #[arg(long, value_name = "on|off")]
     auto: Option<String>,
+    /// Show what a waiting conflict is about: each file, and each notebook
+    /// cell in conflict with both versions
+    #[arg(long)]
+    show_conflicts: bool,
+    /// With --resolve ours|theirs: settle one notebook cell conflict as
+    /// --show-conflicts names it (repeatable); the rest take the side
+    /// --resolve names
+    #[arg(long = "cell", value_name = "PATH:CONFLICT=ours|theirs|both")]
+    cells: Vec<String>,
+    /// With --show-conflicts: print JSON
+    #[arg(long)]
+    json: bool,
+}
+
+/// `analysis.ipynb:cell:3f2a=theirs` → (path, conflict id, choice).
+fn parse_cell_choice(text: &str) -> anyhow::Result<(String, String, Choice)> {
+    let usage = || {
+        anyhow::anyhow!(
+            "--cell takes NOTEBOOK.ipynb:CONFLICT=ours|theirs|both (as `--show-conflicts` lists them), not {text:?}"
+        )
+    };
+    let (left, choice) = text.rsplit_once('=').ok_or_else(usage)?;
+    let choice = match choice {
+        "ours" | "mine" => Choice::Ours,
+        "theirs" => Choice::Theirs,
+        "both" => Choice::Both,
+        _ => return Err(usage()),
+    };
+    let at = left.find(".ipynb:").ok_or_else(usage)?;
+    let (path, id) = (&left[..at + ".ipynb".len()], &left[at + ".ipynb:".len()..]);
+    if id.is_empty() {
+        return Err(usage());
+    }
+    Ok((path.to_owned(), id.to_owned(), choice))
+}
+
+fn print_conflicts(project: &str, conflict: &ConflictView) {
+    println!("Conflict with {}:", conflict.peer);
+    let indent = |text: &str| {
+        for line in text.lines() {
+            println!("        | {line}");
+        }
+    };
+    let side = |value: &Option<serde_json::Value>| match value {
+        Some(serde_json::Value::Object(cell)) => indent(&source_of(cell)),
+        Some(other) => indent(&serde_json::to_string_pretty(other).unwrap_or_default()),
+        None => println!("        (deleted)"),
+    };
+    for file in &conflict.files {
+        if file.cells.is_empty() {
+            println!("  {}", file.path);
+            if let Some(why) = &file.whole_file {
+                println!("    settled as a whole file: {why}");
+            }
+            continue;
+        }
+        println!(
+            "  {} (notebook: {} in conflict, everything else merged cell by cell)",
+            file.path,
+            plural(file.cells.len(), "conflict")
+        );
+        for c in &file.cells {
+            println!("    {}:{}  {}", file.path, c.id, c.label);
+            println!("      mine:");
+            side(&c.ours);
+            println!("      theirs:");
+            side(&c.theirs);
+        }
+    }
+    println!(
+        "Settle it with `tandem sync {project} --resolve ours|theirs` (add `--cell PATH:CONFLICT=ours|theirs|both` per notebook cell), `--resolve keep-both`, or `--abort`."
+    );
+}
+
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
 }
 
 pub async fn peers(client: &Client, args: PeersArgs) -> anyhow::Result<()> {
@@ -133,7 +214,30 @@ pub async fn sync(client: &Client, args: SyncArgs) -> anyhow::Result<()> {
         resolve,
         abort,
         auto,
+        show_conflicts,
+        cells,
+        json,
     } = args;
+    if show_conflicts {
+        let path = format!("/api/projects/{}/sync-state", project_path(&project)?);
+        let state: SyncStateView = client.get(&path).await?;
+        if json {
+            return print_json(&state.conflict);
+        }
+        match &state.conflict {
+            Some(conflict) => print_conflicts(&project, conflict),
+            None => println!("No conflict is waiting for {project}."),
+        }
+        return Ok(());
+    }
+    let mut choices = CellChoices::new();
+    for text in &cells {
+        let (path, id, choice) = parse_cell_choice(text)?;
+        choices.entry(path).or_default().insert(id, choice);
+    }
+    if !choices.is_empty() && !matches!(resolve.as_deref(), Some("ours" | "theirs")) {
+        bail!("--cell goes with --resolve ours or --resolve theirs (the side for everything else)");
+    }
     if let Some(auto) = auto {
         let enabled = match auto.as_str() {
             "on" => true,
@@ -142,8 +246,8 @@ pub async fn sync(client: &Client, args: SyncArgs) -> anyhow::Result<()> {
         };
         let path = format!("/api/projects/{}/sync", project_path(&project)?);
         let request = SyncRequest {
-            resolve: None,
             auto: Some(enabled),
+            ..SyncRequest::default()
         };
         let answer: SyncMessage = client.post(&path, &request).await?;
         println!("{}", answer.message);
@@ -159,7 +263,8 @@ pub async fn sync(client: &Client, args: SyncArgs) -> anyhow::Result<()> {
     if let Some(how) = resolve {
         let request = SyncRequest {
             resolve: Some(how),
-            auto: None,
+            cells: choices,
+            ..SyncRequest::default()
         };
         let answer: SyncMessage = client.post(&path, &request).await?;
         println!("{}", answer.message);
@@ -181,7 +286,7 @@ pub async fn sync(client: &Client, args: SyncArgs) -> anyhow::Result<()> {
             println!("  {f}");
         }
         println!(
-            "Nothing was changed. Finish with `tandem sync {project} --resolve ours|theirs|keep-both`, or `--abort`."
+            "Nothing was changed. See what conflicts with `tandem sync {project} --show-conflicts`; finish with `--resolve ours|theirs|keep-both` (notebook cells one by one with `--cell`), or `--abort`."
         );
         std::process::exit(CONFLICT_EXIT);
     }

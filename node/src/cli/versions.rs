@@ -129,6 +129,29 @@ pub async fn diff(client: &Client, args: DiffArgs) -> anyhow::Result<()> {
                 println!("(diff cut here)");
             }
         }
+        for cell in &file.cells {
+            let outputs = cell
+                .outputs
+                .as_ref()
+                .map(|(before, after)| format!("  (outputs: {before} -> {after})"))
+                .unwrap_or_default();
+            let change = serde_json::to_value(cell.change)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            println!("  cell {} {change}: {}{outputs}", cell.position, cell.label);
+            if !args.stat
+                && !matches!(
+                    cell.change,
+                    tandem_protocol::notebook::CellChange::Moved
+                        | tandem_protocol::notebook::CellChange::Rerun
+                )
+            {
+                for line in cell.source.lines() {
+                    println!("    {line}");
+                }
+            }
+        }
     }
     if diff.files.is_empty() && diff.packages.is_empty() && diff.datasets.is_empty() {
         println!("no differences");

@@ -347,11 +347,23 @@ impl Service {
     }
 
     /// Settles a pending sync conflict.
-    pub fn resolve_sync(&self, name: &str, how: Resolution) -> Result<String, ServiceError> {
+    /// `cells` settles a notebook's cell conflicts one by one (with
+    /// `ours` or `theirs` for the rest).
+    pub fn resolve_sync(
+        &self,
+        name: &str,
+        how: Resolution,
+        cells: &git::CellChoices,
+    ) -> Result<String, ServiceError> {
         let handle = self.project(name)?;
         let mut project = self.lock_project(&handle);
-        let (message, commit) =
-            git::resolve(&project.repo, &self.signature()?, how, &project.manifest)?;
+        let (message, commit) = git::resolve(
+            &project.repo,
+            &self.signature()?,
+            how,
+            cells,
+            &project.manifest,
+        )?;
         self.append(
             &mut project,
             Kind::Sync,

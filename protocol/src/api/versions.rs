@@ -88,6 +88,9 @@ pub struct FileDelta {
     /// A small file that is not text: no patch.
     #[serde(default)]
     pub binary: bool,
+    /// A notebook's change cell by cell (in place of a patch of its JSON).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cells: Vec<crate::notebook::CellDelta>,
 }
 
 /// Longest text diff shown for one file.

@@ -241,6 +241,8 @@ pub fn entry(project: &str, e: &EntryView, marks: &Marks) -> Markup {
                     @if let Some(commit) = &e.entry.commit {
                         a.button.quiet href={ "/p/" (encode(project)) "/v/" (encode(commit)) }
                             title="Its files, README, environment and datasets as they were; restore or rerun it from there" { "View this version" }
+                        a.button.quiet href={ "/p/" (encode(project)) "/compare?from=before:" (encode(commit)) "&to=" (encode(commit)) }
+                            title="What this version changed: files, notebook cells, packages" { "What changed" }
                         a.button.quiet href={ "/p/" (encode(project)) "/compare?from=" (encode(commit)) "&to=current" } { "Compare with now" }
                     }
                 }

@@ -4,6 +4,7 @@
 use maud::{Markup, html};
 use similar::{ChangeTag, TextDiff};
 use tandem_protocol::api::{ConflictFile, ProjectDetail, SyncRequest, SyncStateView};
+use tandem_protocol::notebook::{Conflict, ConflictKind, source_of};
 
 use crate::layout::{Tab, body, encode, project_head, short_key, status, time};
 
@@ -13,7 +14,7 @@ pub fn page(detail: &ProjectDetail, state: &SyncStateView) -> Markup {
     let resolve = |how: &str| {
         body(&SyncRequest {
             resolve: Some(how.to_owned()),
-            auto: None,
+            ..SyncRequest::default()
         })
     };
     html! {
@@ -35,8 +36,11 @@ pub fn page(detail: &ProjectDetail, state: &SyncStateView) -> Markup {
                     button.danger data-api={ (api) "/sync" } data-body=(resolve("abort")) data-confirm="Leave their changes unmerged?" { "Abort" }
                 }
                 (status())
+                @if conflict.files.iter().any(|f| !f.cells.is_empty()) {
+                    (cell_choices(&api, &conflict.files))
+                }
                 h3 { "Conflicting files" }
-                @for file in &conflict.files { (conflict_file(file)) }
+                @for file in conflict.files.iter().filter(|f| f.cells.is_empty()) { (conflict_file(file)) }
             }
         }
         section.card #sync-now {
@@ -99,6 +103,76 @@ fn conflict_file(file: &ConflictFile) -> Markup {
                     p.muted { "- yours, + theirs" }
                 }
                 _ => p.muted { "A binary or large file (or deleted on one side): no diff shown." },
+            }
+        }
+    }
+}
+
+/// The notebooks' conflicts cell by cell: both versions of each side by
+/// side, a choice per conflict, and one button that merges with them
+/// (everything else in those notebooks is merged already).
+fn cell_choices(api: &str, files: &[ConflictFile]) -> Markup {
+    html! {
+        form #cell-choices data-api={ (api) "/sync" } data-confirm="Merge with these choices, cell by cell?" data-done="Merged." {
+            h3 { "Notebook cells in conflict" }
+            p.muted { "Every other change to these notebooks is merged already, cell by cell. Choose for each cell below; other conflicting files take the side chosen at the bottom." }
+            @for file in files.iter().filter(|f| !f.cells.is_empty()) {
+                h4 { code { (file.path) } }
+                @for conflict in &file.cells { (cell_conflict(&file.path, conflict)) }
+            }
+            p.bar {
+                label { "Other conflicting files: " }
+                label { input type="radio" name="resolve" value="ours" checked; " keep mine" }
+                label { input type="radio" name="resolve" value="theirs"; " take theirs" }
+                button type="submit" { "Merge with these choices" }
+            }
+            (status())
+        }
+    }
+}
+
+fn side(value: &Option<serde_json::Value>, kind: ConflictKind) -> Markup {
+    let text = match value {
+        Some(serde_json::Value::Object(cell)) => Some(source_of(cell)),
+        Some(other) => Some(serde_json::to_string_pretty(other).unwrap_or_default()),
+        None => None,
+    };
+    html! {
+        @match text {
+            Some(text) => pre { (text) },
+            None if kind == ConflictKind::Order => p.muted { "(no change)" },
+            None => p.muted { em { "deleted" } },
+        }
+    }
+}
+
+fn cell_conflict(path: &str, conflict: &Conflict) -> Markup {
+    let said = match conflict.kind {
+        ConflictKind::BothEdited => "changed on both sides",
+        ConflictKind::DeletedByUs => "you deleted it; they changed it",
+        ConflictKind::DeletedByThem => "you changed it; they deleted it",
+        ConflictKind::BothAdded => "added on both sides, differently",
+        ConflictKind::Metadata => "changed on both sides",
+        ConflictKind::Order => "both of you moved cells",
+    };
+    let name = format!("choice {path} {}", conflict.id);
+    let both = matches!(
+        conflict.kind,
+        ConflictKind::BothEdited | ConflictKind::BothAdded
+    );
+    html! {
+        div.cells-conflict data-conflict=(conflict.id) {
+            p { b { (conflict.label) } " — " (said) }
+            div.side-by-side {
+                div { p.muted { "Mine" } (side(&conflict.ours, conflict.kind)) }
+                div { p.muted { "Theirs" } (side(&conflict.theirs, conflict.kind)) }
+            }
+            p.choice {
+                label { input type="radio" name=(name) value="ours" data-path=(path) data-conflict=(conflict.id) checked; " Keep mine" }
+                label { input type="radio" name=(name) value="theirs" data-path=(path) data-conflict=(conflict.id); " Take theirs" }
+                @if both {
+                    label { input type="radio" name=(name) value="both" data-path=(path) data-conflict=(conflict.id); " Keep both (two cells)" }
+                }
             }
         }
     }

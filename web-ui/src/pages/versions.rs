@@ -10,6 +10,7 @@ use tandem_protocol::api::{
 
 use crate::layout::{Tab, body, encode, project_head, size, status, time, trusted, url_path};
 use crate::markdown;
+use tandem_protocol::notebook::{CellChange, CellDelta};
 
 fn title(v: &ProjectVersion) -> Markup {
     html! {
@@ -191,6 +192,37 @@ fn file_delta(file: &FileDelta) -> Markup {
                 pre.patch { (patch) }
                 @if file.patch_cut { p.muted { "The diff is cut here." } }
             }
+            @if !file.cells.is_empty() { (cell_deltas(&file.cells)) }
         }
+    }
+}
+
+/// A notebook's change as cells: what happened to each, its source diff,
+/// its outputs summarised.
+pub fn cell_deltas(cells: &[CellDelta]) -> Markup {
+    html! {
+        ol.cell-deltas {
+            @for cell in cells {
+                li data-change=(change_name(cell.change)) {
+                    span.pill { (change_name(cell.change)) } " cell " (cell.position) ": " code { (cell.label) }
+                    @if let Some((before, after)) = &cell.outputs {
+                        " " span.muted { "outputs: " (before) " → " (after) }
+                    }
+                    @if !cell.source.is_empty() && cell.change != CellChange::Moved && cell.change != CellChange::Rerun {
+                        pre.patch { (cell.source) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn change_name(change: CellChange) -> &'static str {
+    match change {
+        CellChange::Added => "added",
+        CellChange::Removed => "removed",
+        CellChange::Changed => "changed",
+        CellChange::Moved => "moved",
+        CellChange::Rerun => "run again",
     }
 }

@@ -132,6 +132,7 @@ fn files(
                 patch: None,
                 patch_cut: false,
                 binary: true,
+                cells: vec![],
             });
             continue;
         }
@@ -148,7 +149,16 @@ fn files(
             patch: None,
             patch_cut: false,
             binary,
+            cells: vec![],
         };
+        if path.ends_with(".ipynb")
+            && !binary
+            && let Some(cells) = notebook_cells(repo, (old.id(), has_old), (new.id(), has_new))
+        {
+            file.cells = cells;
+            out.files.push(file);
+            continue;
+        }
         if !binary && patches < MAX_PATCHES {
             patches += 1;
             if let Ok(Some(mut patch)) = Patch::from_diff(&diff, index)
@@ -171,6 +181,31 @@ fn files(
     out.files
         .sort_by(|x, y| x.path.cmp(&y.path).then(x.large.cmp(&y.large)));
     Ok(())
+}
+
+/// A notebook's change cell by cell, if both sides (those present) read as
+/// nbformat 4 notebooks; `None` leaves it to the text diff.
+fn notebook_cells(
+    repo: &git2::Repository,
+    (old, has_old): (git2::Oid, bool),
+    (new, has_new): (git2::Oid, bool),
+) -> Option<Vec<tandem_protocol::notebook::CellDelta>> {
+    use tandem_protocol::notebook::{MAX_NOTEBOOK_LEN, Notebook, diff};
+    let read = |id: git2::Oid, present: bool| -> Option<Notebook> {
+        if !present {
+            return Some(Notebook {
+                top: Default::default(),
+                cells: vec![],
+            });
+        }
+        let odb = repo.odb().ok()?;
+        let (size, _) = odb.read_header(id).ok()?;
+        if size > MAX_NOTEBOOK_LEN {
+            return None;
+        }
+        Notebook::parse(repo.find_blob(id).ok()?.content()).ok()
+    };
+    Some(diff(&read(old, has_old)?, &read(new, has_new)?))
 }
 
 /// A file whose diff Git could only call binary.

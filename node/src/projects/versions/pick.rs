@@ -1,5 +1,5 @@
 //! Naming a version: an activity entry id, a commit (or its first hex
-//! digits), a date, or `current`; and finding the commit it names in the
+//! digits), a date, or `current`, each optionally as `before:VERSION`; and finding the commit it names in the
 //! project's own history. Only commits reachable from the project's branch
 //! count: a peer's refs this node holds but never merged are not versions
 //! of this copy.
@@ -63,6 +63,15 @@ pub fn resolve(
         project: project.to_owned(),
         given: text.to_owned(),
     };
+    // `before:VERSION`: the version just before that one (its first
+    // parent), so an entry's own change can be shown.
+    if let Some(rest) = text.trim().strip_prefix("before:") {
+        let oid = resolve(repo, feed, project, rest)?;
+        let commit = repo
+            .find_commit(oid)
+            .map_err(VersionError::git("reading the version's commit"))?;
+        return commit.parent_id(0).map_err(|_| unknown());
+    }
     let head = head(repo).ok_or_else(|| VersionError::Empty {
         project: project.to_owned(),
     })?;

@@ -296,10 +296,10 @@ mod tests {
     /// repository, building the nested trees by hand so the version can
     /// hold what no sync would let in.
     fn commit_of(repo: &Repository, files: &[(&str, i32, &[u8])]) -> Oid {
-        fn build(repo: &Repository, files: &[(Vec<&str>, i32, &[u8])]) -> Oid {
+        type File<'a> = (Vec<&'a str>, i32, &'a [u8]);
+        fn build(repo: &Repository, files: &[File<'_>]) -> Oid {
             let mut builder = repo.treebuilder(None).expect("treebuilder");
-            let mut folders: std::collections::BTreeMap<&str, Vec<(Vec<&str>, i32, &[u8])>> =
-                Default::default();
+            let mut folders: std::collections::BTreeMap<&str, Vec<File<'_>>> = Default::default();
             for (parts, mode, bytes) in files {
                 if let [name] = parts.as_slice() {
                     let blob = repo.blob(bytes).expect("blob");

@@ -17,6 +17,9 @@ pub enum GitSyncError {
     State(String),
     #[error("no sync conflict to resolve")]
     NoConflict,
+    /// The user's per-cell choices do not fit the pending conflict.
+    #[error("{0}")]
+    CellChoices(String),
     #[error(
         "a sync conflict with {peer} is waiting: resolve it with `tandem sync NAME --resolve ours|theirs|keep-both` or `--abort`"
     )]
@@ -38,6 +41,7 @@ impl From<GitSyncError> for crate::error::ServiceError {
     fn from(e: GitSyncError) -> Self {
         match e {
             GitSyncError::NoConflict
+            | GitSyncError::CellChoices(_)
             | GitSyncError::Pending { .. }
             | GitSyncError::BadOid(_)
             | GitSyncError::Identity { .. }

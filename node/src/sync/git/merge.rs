@@ -12,10 +12,13 @@ use std::path::PathBuf;
 use git2::build::CheckoutBuilder;
 use git2::{FileFavor, MergeOptions, Oid, Repository, Signature};
 use serde::{Deserialize, Serialize};
+pub use tandem_protocol::notebook::CellChoices;
+use tandem_protocol::notebook::{Choice, Conflict};
 
 use crate::projects::repo::BRANCH;
 use crate::sync::git::error::GitSyncError;
 use crate::sync::git::links::incoming_links;
+use crate::sync::git::notebooks;
 use crate::sync::git::pack::{head, parse_oid};
 
 const STATE_FILE: &str = "TANDEM_SYNC";
@@ -76,9 +79,37 @@ pub fn pending_conflict_files(
                 path: String::from_utf8_lossy(&path.path).into_owned(),
                 ours: text_of(&c.our),
                 theirs: text_of(&c.their),
+                cells: vec![],
+                whole_file: None,
             })
         })
         .collect();
+    // Notebooks: their cell conflicts (Git's view of them is replaced).
+    let cells = notebooks::merge_notebooks(
+        repo,
+        ancestor_tree(repo, ours.id(), theirs.id()).as_ref(),
+        &ours.tree().ok()?,
+        &theirs.tree().ok()?,
+    )
+    .ok()?;
+    for (path, merged) in cells {
+        files.retain(|f| f.path != path || merged.is_err());
+        match merged {
+            Ok(merged) if !merged.is_clean() => files.push(tandem_protocol::api::ConflictFile {
+                path,
+                ours: None,
+                theirs: None,
+                cells: merged.conflicts,
+                whole_file: None,
+            }),
+            Ok(_) => {}
+            Err(why) => {
+                if let Some(file) = files.iter_mut().find(|f| f.path == path) {
+                    file.whole_file = Some(why);
+                }
+            }
+        }
+    }
     files.sort_by(|a, b| a.path.cmp(&b.path));
     files.dedup_by(|a, b| a.path == b.path);
     Some((state.peer_label, files))
@@ -179,13 +210,21 @@ pub fn merge(
         });
     }
     let ours_commit = repo.find_commit(ours_oid)?;
-    let index = repo.merge_commits(&ours_commit, &theirs_commit, None)?;
-    if index.has_conflicts() {
+    let mut index = repo.merge_commits(&ours_commit, &theirs_commit, None)?;
+    let cells = notebooks::merge_notebooks(
+        repo,
+        ancestor_tree(repo, ours_oid, theirs_oid).as_ref(),
+        &ours_commit.tree()?,
+        &theirs_commit.tree()?,
+    )?;
+    let report = notebooks::apply(repo, &mut index, cells, None)?;
+    if index.has_conflicts() || !report.conflicted.is_empty() {
         let mut files: Vec<String> = index
             .conflicts()?
             .flatten()
             .filter_map(|c| c.our.or(c.their).or(c.ancestor))
             .map(|e| String::from_utf8_lossy(&e.path).into_owned())
+            .chain(report.conflicted.iter().map(|(path, _)| path.clone()))
             .collect();
         files.sort();
         files.dedup();
@@ -214,6 +253,12 @@ pub fn merge(
         head: head.to_string(),
         commits,
     })
+}
+
+/// The tree of the merge base, if the histories share one.
+fn ancestor_tree<'r>(repo: &'r Repository, ours: Oid, theirs: Oid) -> Option<git2::Tree<'r>> {
+    let base = repo.merge_base(ours, theirs).ok()?;
+    repo.find_commit(base).ok()?.tree().ok()
 }
 
 fn commit_merge(
@@ -264,12 +309,18 @@ pub fn resolve(
     repo: &Repository,
     author: &Signature<'_>,
     how: Resolution,
+    cells: &CellChoices,
     pinned: &crate::projects::project::Manifest,
 ) -> Result<(String, Option<Oid>), GitSyncError> {
     let text = fs::read_to_string(state_path(repo)).map_err(|_| GitSyncError::NoConflict)?;
     let state: PendingConflict =
         serde_json::from_str(&text).map_err(|e| GitSyncError::State(e.to_string()))?;
     let theirs_oid = parse_oid(&state.theirs)?;
+    if !cells.is_empty() && !matches!(how, Resolution::Ours | Resolution::Theirs) {
+        return Err(GitSyncError::CellChoices(
+            "cell choices go with --resolve ours or theirs (the side for the rest)".into(),
+        ));
+    }
     let outcome = match how {
         Resolution::Abort => (
             format!(
@@ -307,16 +358,56 @@ pub fn resolve(
             } else {
                 FileFavor::Theirs
             });
-            let index = repo.merge_commits(&ours, &theirs, Some(&options))?;
+            let mut index = repo.merge_commits(&ours, &theirs, Some(&options))?;
+            let side = if how == Resolution::Ours {
+                Choice::Ours
+            } else {
+                Choice::Theirs
+            };
+            // Notebooks: each cell conflict as the person chose it, the
+            // rest with the side chosen for the whole merge.
+            let merges = notebooks::merge_notebooks(
+                repo,
+                ancestor_tree(repo, ours.id(), theirs_oid).as_ref(),
+                &ours.tree()?,
+                &theirs.tree()?,
+            )?;
+            check_choices(&merges, cells)?;
+            let mut picked = 0;
+            let choose = |path: &str, conflict: &Conflict| {
+                cells
+                    .get(path)
+                    .and_then(|c| c.get(&conflict.id))
+                    .copied()
+                    .unwrap_or(side)
+            };
+            for (path, merged) in &merges {
+                if let Ok(merged) = merged {
+                    picked += merged
+                        .conflicts
+                        .iter()
+                        .filter(|c| cells.get(path).is_some_and(|m| m.contains_key(&c.id)))
+                        .count();
+                }
+            }
+            notebooks::apply(repo, &mut index, merges, Some(&choose))?;
             let side = if how == Resolution::Ours {
                 "ours"
             } else {
                 "theirs"
             };
-            let message = format!(
-                "Merged changes from {}, conflicts resolved with {side}",
-                state.peer_label
-            );
+            let message = if picked > 0 {
+                format!(
+                    "Merged changes from {}, {picked} notebook cell conflict{} settled one by one, the rest with {side}",
+                    state.peer_label,
+                    if picked == 1 { "" } else { "s" }
+                )
+            } else {
+                format!(
+                    "Merged changes from {}, conflicts resolved with {side}",
+                    state.peer_label
+                )
+            };
             let oid = commit_merge(
                 repo,
                 author,
@@ -331,6 +422,29 @@ pub fn resolve(
     };
     fs::remove_file(state_path(repo)).map_err(|e| GitSyncError::State(e.to_string()))?;
     Ok(outcome)
+}
+
+/// Refuses a choice for a file or a cell conflict that is not there, so a
+/// mistyped id never passes for a settled conflict.
+fn check_choices(
+    merges: &std::collections::BTreeMap<String, Result<tandem_protocol::notebook::Merged, String>>,
+    cells: &CellChoices,
+) -> Result<(), GitSyncError> {
+    for (path, choices) in cells {
+        let Some(Ok(merged)) = merges.get(path) else {
+            return Err(GitSyncError::CellChoices(format!(
+                "{path} has no cell conflicts to settle"
+            )));
+        };
+        for id in choices.keys() {
+            if !merged.conflicts.iter().any(|c| &c.id == id) {
+                return Err(GitSyncError::CellChoices(format!(
+                    "{path} has no conflict {id:?} (see `tandem sync NAME --show-conflicts`)"
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn short_name(label: &str) -> String {

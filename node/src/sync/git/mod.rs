@@ -9,6 +9,7 @@
 //!
 //! - [`pack`]: full object ids, packs built and received;
 //! - [`merge`]: merging a peer's branch, recording and settling conflicts;
+//! - [`notebooks`]: notebooks changed on both sides, merged cell by cell;
 //! - [`peers`]: each peer's last head, and landmarks offered as `have`;
 //! - [`links`]: links and submodules in incoming history (refused);
 //! - [`error`]: what went wrong, and whose fault it is.
@@ -16,6 +17,7 @@
 pub mod error;
 pub mod links;
 pub mod merge;
+pub mod notebooks;
 pub mod pack;
 pub mod peers;
 #[cfg(test)]
@@ -24,7 +26,7 @@ mod testing;
 pub use error::GitSyncError;
 pub use links::{IncomingLinks, incoming_links};
 pub use merge::{
-    MergeOutcome, Resolution, merge, pending_conflict, pending_conflict_files, resolve,
+    CellChoices, MergeOutcome, Resolution, merge, pending_conflict, pending_conflict_files, resolve,
 };
 pub use pack::{build_pack, build_pack_of, has_commit, head, ingest_pack, parse_oid};
 pub use peers::{landmarks, peer_heads, store_peer_head};
