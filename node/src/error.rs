@@ -35,7 +35,7 @@ use crate::home::StoreError;
 use crate::p2p::NetError;
 use crate::projects::project::ProjectOpenError;
 use crate::projects::repo::RepoError;
-use crate::projects::versions::VersionError;
+use crate::projects::versions::error::VersionError;
 
 /// A typed cause kept behind a box: for error types of modules that
 /// themselves name [`ServiceError`] (naming theirs here would make an
@@ -227,7 +227,9 @@ impl ServiceError {
                 Fault::Node
             }
             E::Access(_) | E::Entry(_) => Fault::BadRequest,
-            E::Version(e) => e.fault(),
+            E::Version(e) if e.is_not_found() => Fault::NotFound,
+            E::Version(e) if e.is_clash() => Fault::Conflict,
+            E::Version(_) => Fault::Node,
             E::NotRunning { .. } | E::Fetch { .. } => Fault::Unavailable,
             E::Join(_) | E::Sign { .. } | E::Failed { .. } | E::Io { .. } => Fault::Node,
             E::Net(NetError::BadAddress(_)) => Fault::BadRequest,

@@ -107,7 +107,17 @@ fn without(cell: &Map<String, Value>, keys: &[&str]) -> Map<String, Value> {
     cell
 }
 
+/// Longest source compared line by line; longer ones are summarised.
+const MAX_COMPARED_SOURCE: usize = 1024 * 1024;
+
 fn patch(before: &str, after: &str) -> String {
+    if before.len() > MAX_COMPARED_SOURCE || after.len() > MAX_COMPARED_SOURCE {
+        return format!(
+            "(source too long to compare here: {} lines before, {} after)\n",
+            before.lines().count(),
+            after.lines().count()
+        );
+    }
     let text = TextDiff::from_lines(before, after)
         .unified_diff()
         .context_radius(2)

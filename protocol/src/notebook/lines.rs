@@ -4,6 +4,9 @@
 
 use similar::{Algorithm, DiffOp, capture_diff_slices};
 
+/// Longest source (in lines) merged line by line when both sides edit it.
+pub const MAX_MERGED_LINES: usize = 10_000;
+
 /// One side's change to the base: base lines `base` became side lines
 /// `side`.
 #[derive(Debug, Clone, Copy)]
@@ -83,6 +86,14 @@ pub fn merge_text(base: &str, ours: &str, theirs: &str) -> Option<String> {
         return Some(theirs.to_owned());
     }
     let (b, o, t) = (split_lines(base), split_lines(ours), split_lines(theirs));
+    // Line diffs are quadratic at worst: a huge source edited on both
+    // sides is left to the person rather than left to run for minutes.
+    if [b.len(), o.len(), t.len()]
+        .iter()
+        .any(|n| *n > MAX_MERGED_LINES)
+    {
+        return None;
+    }
     let (ho, ht) = (hunks(&b, &o), hunks(&b, &t));
     let (mut io, mut it) = (0, 0);
     let mut at = 0;
@@ -165,6 +176,15 @@ mod tests {
             merge_text("a\nb\nc\n", "a\nB\nc\n", "a\nB\nc\n").as_deref(),
             Some("a\nB\nc\n")
         );
+    }
+
+    #[test]
+    fn a_huge_source_edited_on_both_sides_is_a_conflict_not_a_long_wait() {
+        let base = "x\n".repeat(MAX_MERGED_LINES + 1);
+        let ours = format!("a\n{base}");
+        let theirs = format!("{base}z\n");
+        assert_eq!(merge_text(&base, &ours, &theirs), None);
+        assert_eq!(merge_text(&base, &ours, &base), Some(ours.clone()));
     }
 
     #[test]

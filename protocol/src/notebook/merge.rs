@@ -47,6 +47,25 @@ pub struct Conflict {
     pub theirs: Option<Value>,
 }
 
+impl Conflict {
+    /// The conflict as shown to people: cells without their outputs'
+    /// bytes (summarised as `outputs_summary` instead) or attachments, so
+    /// a page never carries a notebook's images.
+    pub fn for_view(mut self) -> Self {
+        for side in [&mut self.base, &mut self.ours, &mut self.theirs] {
+            if let Some(Value::Object(cell)) = side {
+                if cell.contains_key("outputs") {
+                    let summary = super::diff::summarise_outputs(cell);
+                    cell.remove("outputs");
+                    cell.insert("outputs_summary".into(), Value::String(summary));
+                }
+                cell.remove("attachments");
+            }
+        }
+        self
+    }
+}
+
 /// How one conflict is settled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -25,6 +25,7 @@
 
 mod align;
 mod diff;
+mod error;
 mod lines;
 mod merge;
 mod model;
@@ -32,6 +33,7 @@ mod model;
 mod properties;
 
 pub use diff::{CellChange, CellDelta, diff, summarise_outputs};
+pub use error::NotebookError;
 pub use lines::merge_text;
 pub use merge::{Choice, Conflict, ConflictKind, Merged, merge};
 pub use model::{MAX_CELLS, MAX_NOTEBOOK_LEN, Notebook, id_of, source_of, valid_id};
@@ -40,22 +42,6 @@ pub use model::{MAX_CELLS, MAX_NOTEBOOK_LEN, Notebook, id_of, source_of, valid_i
 /// [`Conflict::id`]).
 pub type CellChoices =
     std::collections::BTreeMap<String, std::collections::BTreeMap<String, Choice>>;
-
-/// Why a notebook could not be merged cell by cell. Every case is the
-/// notebook's (the sender's) fault, never the node's.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum NotebookError {
-    #[error("the notebook is {len} bytes, more than the {max} merged cell by cell")]
-    TooLarge { len: usize, max: usize },
-    #[error("the notebook has {cells} cells, more than the {max} merged cell by cell")]
-    TooManyCells { cells: usize, max: usize },
-    #[error("the notebook is not valid JSON: {why}")]
-    Json { why: String },
-    #[error("the notebook is nbformat {0}; only nbformat 4 is merged cell by cell")]
-    Version(u64),
-    #[error("the notebook is not an nbformat 4 notebook: {0}")]
-    Shape(String),
-}
 
 /// Merges three notebook files; `Err` says why the whole-file choice is
 /// needed instead.

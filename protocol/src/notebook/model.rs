@@ -10,13 +10,14 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::NotebookError;
+use super::error::NotebookError;
 
 /// Largest notebook merged cell by cell; larger ones (huge outputs) fall
 /// back to the whole-file choice.
 pub const MAX_NOTEBOOK_LEN: usize = 64 * 1024 * 1024;
-/// Most cells merged cell by cell.
-pub const MAX_CELLS: usize = 20_000;
+/// Most cells merged cell by cell: aligning cells is quadratic at worst,
+/// and a member's notebook must not make a sync take minutes.
+pub const MAX_CELLS: usize = 5_000;
 
 /// A parsed notebook: the document's own keys, and its cells.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,7 +1,5 @@
 //! What can go wrong naming, reading or bringing back a version.
 
-use crate::error::Fault;
-
 #[derive(Debug, thiserror::Error)]
 pub enum VersionError {
     /// The text names no entry, commit or date this project knows.
@@ -63,20 +61,28 @@ impl VersionError {
         move |source| VersionError::Git { doing, source }
     }
 
-    /// Whose fault it is (see [`crate::error`]).
-    pub fn fault(&self) -> Fault {
-        match self {
+    /// A version or file that is not there (the user named it).
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self,
             Self::Unknown { .. }
-            | Self::Ambiguous { .. }
-            | Self::BeforeProject { .. }
-            | Self::EntryWithoutVersion { .. }
-            | Self::Empty { .. }
-            | Self::NoSuchFile { .. } => Fault::NotFound,
+                | Self::Ambiguous { .. }
+                | Self::BeforeProject { .. }
+                | Self::EntryWithoutVersion { .. }
+                | Self::Empty { .. }
+                | Self::NoSuchFile { .. }
+        )
+    }
+
+    /// A request that clashes with the project's state now (a running
+    /// container, a pending conflict, files changing meanwhile).
+    pub fn is_clash(&self) -> bool {
+        matches!(
+            self,
             Self::NotInHistory { .. }
-            | Self::ContainerRunning { .. }
-            | Self::ConflictPending { .. }
-            | Self::ChangedMeanwhile { .. } => Fault::Conflict,
-            Self::Git { .. } => Fault::Node,
-        }
+                | Self::ContainerRunning { .. }
+                | Self::ConflictPending { .. }
+                | Self::ChangedMeanwhile { .. }
+        )
     }
 }

@@ -99,7 +99,7 @@ pub fn pending_conflict_files(
                 path,
                 ours: None,
                 theirs: None,
-                cells: merged.conflicts,
+                cells: merged.conflicts.into_iter().map(|c| c.for_view()).collect(),
                 whole_file: None,
             }),
             Ok(_) => {}
