@@ -54,6 +54,26 @@ impl Drop for Cleanup {
     }
 }
 
+/// A started node with the Debian base bootstrapped; its containers go
+/// when the guard drops.
+fn docker_node(name: &str) -> (TestNode, Cleanup) {
+    docker_is_running();
+    let mut node = TestNode::with_identity(name);
+    node.run(&["bases", "bootstrap"])
+        .expect_ok("bootstrap the Debian image");
+    node.start();
+    let cleanup = Cleanup(node.did());
+    (node, cleanup)
+}
+
+/// A project on `base` whose syncs the test drives itself.
+fn quiet_env_project(node: &TestNode, project: &str, base: &str) {
+    node.run(&["project", "create", project, "--base", base])
+        .expect_ok("create");
+    node.run(&["sync", project, "--auto", "off"])
+        .expect_ok("auto off");
+}
+
 fn jupyter_of(view: &serde_json::Value) -> Jupyter {
     Jupyter::from_url(view["url"].as_str().expect("url"))
 }
@@ -451,16 +471,8 @@ fn six_version(view: &serde_json::Value, marker: &str) -> (String, Jupyter, Stri
 
 #[test]
 fn an_old_version_reruns_read_only_in_the_environment_it_pinned() {
-    docker_is_running();
-    let mut node = TestNode::with_identity("Ada");
-    node.run(&["bases", "bootstrap"])
-        .expect_ok("bootstrap the Debian image");
-    node.start();
-    let _cleanup = Cleanup(node.did());
-    node.run(&["project", "create", "rerun", "--base", "python3-minimal"])
-        .expect_ok("create");
-    node.run(&["sync", "rerun", "--auto", "off"])
-        .expect_ok("auto off");
+    let (node, _cleanup) = docker_node("Ada");
+    quiet_env_project(&node, "rerun", "python3-minimal");
     let dir = node.project_dir("rerun");
     node.run(&["env", "add", "rerun", "pip", "six==1.16.0"])
         .expect_ok("pin six 1.16.0");
@@ -539,16 +551,8 @@ fn an_old_version_reruns_read_only_in_the_environment_it_pinned() {
 /// output and ggplot figure exactly as a Python cell is.
 #[test]
 fn an_r_cell_is_recorded_with_its_output_and_ggplot_figure() {
-    docker_is_running();
-    let mut node = TestNode::with_identity("Ada");
-    node.run(&["bases", "bootstrap"])
-        .expect_ok("bootstrap the Debian image");
-    node.start();
-    let _cleanup = Cleanup(node.did());
-    node.run(&["project", "create", "rlab", "--base", "r-tidyverse"])
-        .expect_ok("create");
-    node.run(&["sync", "rlab", "--auto", "off"])
-        .expect_ok("auto off");
+    let (node, _cleanup) = docker_node("Ada");
+    quiet_env_project(&node, "rlab", "r-tidyverse");
     let built = node
         .run(&["build", "rlab", "--json"])
         .expect_ok("build the R base")
@@ -644,19 +648,11 @@ fn cell_source(notebook: &serde_json::Value, n: usize) -> String {
 /// JupyterLab opens; the same cell edited on both is settled per cell.
 #[test]
 fn a_notebook_saved_by_jupyterlab_on_two_nodes_merges_cell_by_cell() {
-    docker_is_running();
-    let mut ada = TestNode::with_identity("Ada");
-    ada.run(&["bases", "bootstrap"])
-        .expect_ok("bootstrap the Debian image");
-    ada.start();
-    let _ada_cleanup = Cleanup(ada.did());
+    let (ada, _ada_cleanup) = docker_node("Ada");
     let bob = TestNode::started("Bob");
     let _bob_cleanup = Cleanup(bob.did());
     bob.connect(&ada);
-    ada.run(&["project", "create", "merge", "--base", "python3-minimal"])
-        .expect_ok("create");
-    ada.run(&["sync", "merge", "--auto", "off"])
-        .expect_ok("auto off");
+    quiet_env_project(&ada, "merge", "python3-minimal");
     let ada_lab = ada
         .run(&["launch", "merge", "--json"])
         .expect_ok("launch")

@@ -297,37 +297,21 @@ fn a_cell_deleted_on_one_side_and_edited_on_the_other_is_a_conflict() {
 #[test]
 fn outputs_follow_the_kept_source_and_are_cleared_when_no_side_ran_it() {
     let b = base(2, 3, true);
+    let ours_edited_and_ran = [
+        Edit::Line {
+            cell: 0,
+            line: 0,
+            text: 1,
+        },
+        Edit::Run { cell: 0, count: 7 },
+    ];
     // Ours edited and ran cell 0; theirs only ran it: ours' run is kept.
-    let o = apply(
-        &b,
-        &[
-            Edit::Line {
-                cell: 0,
-                line: 0,
-                text: 1,
-            },
-            Edit::Run { cell: 0, count: 7 },
-        ],
-        "o",
-        true,
-    );
+    let o = apply(&b, &ours_edited_and_ran, "o", true);
     let t = apply(&b, &[Edit::Run { cell: 0, count: 3 }], "t", true);
     let merged = merge(&b, &o, &t).clean().expect("clean");
     assert_eq!(merged.cells[0]["execution_count"], 7);
     // Both edited different lines: the merged source never ran.
-    let o = apply(
-        &b,
-        &[
-            Edit::Line {
-                cell: 0,
-                line: 0,
-                text: 1,
-            },
-            Edit::Run { cell: 0, count: 7 },
-        ],
-        "o",
-        true,
-    );
+    let o = apply(&b, &ours_edited_and_ran, "o", true);
     let t = apply(
         &b,
         &[
