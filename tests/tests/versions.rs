@@ -408,6 +408,12 @@ fn versions_are_browsed_compared_and_refused_clearly() {
         .expect_err("unknown commit", "names no version of study");
     ada.run(&["files", "study", "--at", "yesterday-ish"])
         .expect_err("not a version", "names no version of study");
+    // One step back works; a chain of them is refused, never recursed.
+    let back = "before:".repeat(5_000) + "current";
+    ada.run(&["files", "study", "--at", &back])
+        .expect_err("before:before:…", "names no version of study");
+    ada.run(&["files", "study", "--at", "before:current"])
+        .expect_ok("the version before the current one");
     ada.run(&["restore", "study", "2001-01-01"])
         .expect_err("before the project", "is before study existed");
     let note = ada.api_post(

@@ -318,9 +318,10 @@ impl Merged {
         };
         let mut cells = Vec::new();
         for key in order {
-            match &self.slots[key] {
-                Slot::Clean(cell) => cells.push(cell.clone()),
-                Slot::Conflict(n) => {
+            match self.slots.get(key) {
+                None => {}
+                Some(Slot::Clean(cell)) => cells.push(cell.clone()),
+                Some(Slot::Conflict(n)) => {
                     let conflict = &self.conflicts[*n];
                     let as_cell =
                         |v: &Option<Value>| v.as_ref().and_then(Value::as_object).cloned();

@@ -219,6 +219,12 @@ mod tests {
             let error = Notebook::parse(&bytes).expect_err("refused").to_string();
             assert!(error.contains(says), "{error} should say {says}");
         }
+        let many = serde_json::json!({"nbformat": 4, "cells":
+            vec![serde_json::json!({"cell_type": "raw", "source": ""}); MAX_CELLS + 1]});
+        assert!(matches!(
+            Notebook::parse(many.to_string().as_bytes()),
+            Err(NotebookError::TooManyCells { .. })
+        ));
         let huge = vec![b' '; MAX_NOTEBOOK_LEN + 1];
         assert!(matches!(
             Notebook::parse(&huge),

@@ -66,6 +66,10 @@ pub fn resolve(
     // `before:VERSION`: the version just before that one (its first
     // parent), so an entry's own change can be shown.
     if let Some(rest) = text.trim().strip_prefix("before:") {
+        // One step back only: `before:before:…` is refused, not recursed.
+        if rest.trim().starts_with("before:") {
+            return Err(unknown());
+        }
         let oid = resolve(repo, feed, project, rest)?;
         let commit = repo
             .find_commit(oid)
