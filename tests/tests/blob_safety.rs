@@ -145,9 +145,11 @@ fn a_node_killed_while_a_new_version_arrives_leaves_the_old_file_or_the_new() {
             .stderr(Stdio::null())
             .spawn()
             .expect("start sync");
+        // Into the write-out: 15 ms, then half as long again each time,
+        // so early points are hit and a slow disk still ends the loop.
         let wait = if complete {
             writes_out += 1;
-            Duration::from_millis(15 * writes_out)
+            Duration::from_millis(15).mul_f64(1.5f64.powi(writes_out - 1))
         } else {
             delay
         };
