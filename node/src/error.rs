@@ -240,6 +240,7 @@ impl ServiceError {
             E::Endpoint(EndpointError::Bind { .. }) => Fault::Node,
             E::Env(EnvError::DockerUnavailable { .. }) => Fault::Unavailable,
             E::Env(EnvError::BuildFailed { .. }) => Fault::Unprocessable,
+            E::Env(EnvError::NoDrift(_)) => Fault::NotFound,
             E::Env(e) if e.is_users() => Fault::BadRequest,
             // The repository holds what Tandem refuses to obey: the user's to fix.
             E::Repo(e) if e.is_refusal() => Fault::Conflict,

@@ -650,6 +650,84 @@ pub struct OutdatedPackage {
     pub newest: String,
 }
 
+/// A package the running container has and the project's environment
+/// does not, or the other way round: environment drift.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DriftItem {
+    pub manager: String,
+    pub name: String,
+    /// `installed`, `removed` or `changed`.
+    pub kind: String,
+    /// What the spec pins, or else what the image had.
+    pub expected: Option<String>,
+    /// What the running container has.
+    pub found: Option<String>,
+    /// Whether `expected` is the spec's pin.
+    pub pinned: bool,
+    /// One line for people: "six 1.16.0 installed in the running
+    /// container, not in the project's environment".
+    pub description: String,
+    /// When the node first saw it.
+    pub seen_ms: i64,
+    /// What **Pin it** does: `pin` (write the version found), `unpin`
+    /// (take out a pin the container no longer has), or nothing: the
+    /// package came with the image, so only Ignore applies.
+    pub pin: Option<String>,
+}
+
+/// A project's environment drift: what the node saw in its running
+/// container and has not been told to pin or ignore.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DriftReport {
+    pub project: String,
+    pub items: Vec<DriftItem>,
+    /// Drift the user chose to ignore (kept out until the version changes).
+    pub ignored: Vec<DriftItem>,
+    /// Whether a container of the project runs and is being checked.
+    pub watching: bool,
+    /// When the container was last checked.
+    pub checked_ms: Option<i64>,
+    /// Why the last check could judge nothing, when it could not.
+    pub problem: Option<String>,
+    /// Checks made since the node started (most find nothing changed and
+    /// cost one `stat` in the container).
+    #[serde(default)]
+    pub checks: u64,
+}
+
+/// What to do with drifted packages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DriftChoice {
+    /// Make the environment match the container: pin the version found
+    /// (or take out a pin the container no longer has).
+    Pin,
+    /// Leave the environment as it is and stop reporting this package at
+    /// this version.
+    Ignore,
+}
+
+/// `POST /api/projects/{name}/env/drift`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DriftRequest {
+    pub choice: DriftChoice,
+    /// `name` or `manager:name` (`pip:six`, `apt:curl`).
+    #[serde(default)]
+    pub packages: Vec<String>,
+    /// Every drifted package instead of the ones named.
+    #[serde(default)]
+    pub all: bool,
+}
+
+/// What a drift choice did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DriftOutcome {
+    pub message: String,
+    /// The commit that changed the environment, for Pin it.
+    pub commit: Option<String>,
+    pub report: DriftReport,
+}
+
 /// A build in progress, for progress bars.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BuildProgress {

@@ -751,7 +751,13 @@ impl EnvSpec {
             .map(Package::requirement)
             .collect();
         if !pip.is_empty() {
-            out.push_str(&format!("RUN pip install {}\n", pip.join(" ")));
+            // World-writable as the base's own venv is: the container runs
+            // as the host's user, and `%pip install` there must work so
+            // that drift can be seen and pinned (see `crate::drift`).
+            out.push_str(&format!(
+                "RUN umask 0000 && pip install {}\n",
+                pip.join(" ")
+            ));
         }
         for snippet in &self.snippets {
             out.push_str(&format!("# snippet: {}\n", snippet.name));

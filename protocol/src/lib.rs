@@ -9,6 +9,7 @@ pub mod activity;
 pub mod api;
 pub mod blob;
 pub mod dataset;
+pub mod drift;
 pub mod env;
 pub mod gossip;
 pub mod identity;

@@ -6,8 +6,10 @@
 //!   `docker run` of the same image with the same command, polled the same
 //!   way;
 //! - `tandem build` of an unchanged environment;
-//! - 1,000 tiny executions with the node recording every one, against the
-//!   same 1,000 in a container no node follows.
+//! - 1,000 tiny executions with the node recording every one and checking
+//!   the container for drift after them, against the same 1,000 in a
+//!   container no node follows (the drift checks made in the timed part
+//!   are counted, so a figure without them cannot pass for one with).
 //!
 //! Needs the python3-minimal base to be buildable (run `tandem bases
 //! bootstrap` first where no registry is in reach). `ENV_BENCH_RUNS`
@@ -171,12 +173,22 @@ fn main() {
     // Both servers run throughout; the two sides alternate in rounds so
     // that drift in the machine's load falls on both alike.
     const ROUNDS: usize = 10;
+    let drift_checks = || {
+        node.run(&["env", "drift", "bench", "--json"])
+            .expect_ok("drift")
+            .json()["checks"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    let checks_before = drift_checks();
     let mut with_capture = Duration::ZERO;
     let mut without_capture = Duration::ZERO;
     for _ in 0..ROUNDS {
         with_capture += recorded.execute_many(&kernel, "x = 1", EXECUTIONS / ROUNDS);
         without_capture += bare.execute_many(&bare_kernel, "x = 1", EXECUTIONS / ROUNDS);
     }
+    let checks = drift_checks() - checks_before;
+    assert!(checks > 0, "no drift check ran while the cells did");
     docker(&["rm", "-f", &id]);
 
     // Every recorded execution reached the feed.
@@ -204,7 +216,7 @@ fn main() {
         tandem_launch.as_secs_f64() / docker_launch.as_secs_f64()
     );
     println!(
-        "  {EXECUTIONS} tiny executions: recorded {:.0} ms, not recorded {:.0} ms, overhead {:+.1}% (goal < 5%); entries recorded: {}",
+        "  {EXECUTIONS} tiny executions: recorded and drift-checked {:.0} ms, neither {:.0} ms, overhead {:+.1}% (goal < 5%); entries recorded: {}; drift checks made meanwhile: {checks}",
         ms(with_capture),
         ms(without_capture),
         (with_capture.as_secs_f64() / without_capture.as_secs_f64() - 1.0) * 100.0,

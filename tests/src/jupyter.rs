@@ -93,6 +93,38 @@ impl Jupyter {
         );
     }
 
+    /// Opens a terminal, as JupyterLab's launcher does; returns its name.
+    pub fn open_terminal(&self) -> String {
+        let (status, body) = http_request(
+            &self.address,
+            "POST",
+            &format!("/api/terminals?token={}", self.token),
+            &[("Content-Type", "application/json")],
+            "{}",
+        );
+        assert!(
+            status == 200 || status == 201,
+            "open a terminal: {status} {body}"
+        );
+        let terminal: serde_json::Value = serde_json::from_str(&body).expect("terminal JSON");
+        terminal["name"].as_str().expect("terminal name").to_owned()
+    }
+
+    /// Closes a terminal.
+    pub fn close_terminal(&self, name: &str) {
+        let (status, body) = http_request(
+            &self.address,
+            "DELETE",
+            &format!("/api/terminals/{name}?token={}", self.token),
+            &[],
+            "",
+        );
+        assert!(
+            status == 204 || status == 200,
+            "close terminal {name}: {status} {body}"
+        );
+    }
+
     /// Runs `code` in the kernel and waits for it to finish.
     pub fn execute(&self, kernel: &str, code: &str) -> Reply {
         let runtime = tokio::runtime::Builder::new_current_thread()

@@ -7,6 +7,7 @@
 pub mod bare_iroh;
 pub mod blob_probe;
 pub mod browser;
+pub mod docker;
 pub mod http;
 pub mod jupyter;
 pub mod netns;

@@ -17,43 +17,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use tandem_e2e::docker::{Cleanup, docker_is_running};
 use tandem_e2e::jupyter::Jupyter;
 use tandem_e2e::{TestNode, git, wait_for};
-
-fn docker_is_running() {
-    let answer = Command::new("docker")
-        .args(["version", "--format", "{{.Server.Version}}"])
-        .output();
-    match answer {
-        Ok(out) if out.status.success() => {}
-        Ok(out) => panic!(
-            "these tests need a running Docker engine: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ),
-        Err(e) => panic!("these tests need Docker (the docker command failed: {e})"),
-    }
-}
-
-/// Removes the node's containers whatever happens to the test.
-struct Cleanup(String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let ids = Command::new("docker")
-            .args([
-                "ps",
-                "-aq",
-                "--filter",
-                &format!("label=tandem.node={}", self.0),
-            ])
-            .output();
-        if let Ok(ids) = ids {
-            for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
-                let _ = Command::new("docker").args(["rm", "-f", id]).output();
-            }
-        }
-    }
-}
 
 fn inspect(container: &str) -> serde_json::Value {
     let out = Command::new("docker")

@@ -516,4 +516,14 @@ fn a_notebook_cell_conflict_is_settled_per_cell_on_the_sync_page() {
         serde_json::from_str(&fs::read_to_string(ada.project_dir("nb").join(path)).expect("read"))
             .expect("a notebook");
     assert_eq!(merged["cells"].as_array().map(Vec::len), Some(2));
+
+    // The Files view links the notebook to its last change, as cells.
+    browser.goto(&format!("{}/p/nb/notebook/{path}", ada.base_url()));
+    browser.find("#last-change").click();
+    let changed = browser.wait_for_text("ol.cell-deltas", "robust=True", Duration::from_secs(10));
+    assert!(changed.contains("changed"), "a cell-level diff: {changed}");
+    assert!(
+        !browser.source().contains("\"nbformat\""),
+        "cells, not the notebook's JSON"
+    );
 }

@@ -6,9 +6,9 @@
 use std::sync::Arc;
 
 use tandem_protocol::api::{
-    ActivityQuery, BaseView, ContainerView, DatasetDetail, DatasetSummary, DiskUsage, EntryView,
-    EnvView, HubView, IdentityInfo, Marks, MembersView, PeerInfo, PeerOffer, ProjectDetail,
-    ProjectSummary, Settings, SyncStateView, VersionDetail, VersionDiff,
+    ActivityQuery, BaseView, ContainerView, DatasetDetail, DatasetSummary, DiskUsage, DriftReport,
+    EntryView, EnvView, HubView, IdentityInfo, Marks, MembersView, PeerInfo, PeerOffer,
+    ProjectDetail, ProjectSummary, Settings, SyncStateView, VersionDetail, VersionDiff,
 };
 
 /// An error to show a person: what happened, with an HTTP status.
@@ -40,6 +40,11 @@ pub trait Backend: Send + Sync + 'static {
     /// The project's README (Markdown), if it has one.
     fn readme(&self, name: &str) -> Result<Option<String>, UiError>;
     fn environment(&self, name: &str) -> Result<EnvView, UiError>;
+    /// The newest commit that changed a file, for "What changed last".
+    fn last_change(&self, name: &str, path: &str) -> Result<Option<String>, UiError>;
+    /// Packages the running container gained or lost against the
+    /// environment (drift), not yet pinned or ignored.
+    fn drift(&self, name: &str) -> Result<DriftReport, UiError>;
     /// The project's running container, if any.
     fn container(&self, name: &str) -> Result<Option<ContainerView>, UiError>;
     fn sync_state(&self, name: &str) -> Result<SyncStateView, UiError>;

@@ -185,19 +185,20 @@ pub(crate) async fn overview<B: Backend>(
             let detail = b.project(&name)?;
             let readme = b.readme(&name)?;
             let env = b.environment(&name).ok();
+            let drift = b.drift(&name).ok();
             let container = b.container(&name).ok().flatten();
             let sync = b.sync_state(&name).ok();
             let members = b.members(&name).ok();
-            Ok((detail, readme, env, container, sync, members))
+            Ok((detail, readme, (env, drift), container, sync, members))
         },
-        |frame, (detail, readme, env, container, sync, members)| {
+        |frame, (detail, readme, (env, drift), container, sync, members)| {
             (
                 detail.summary.name.clone(),
                 pages::overview::page(
                     frame,
                     &detail,
                     readme.as_deref(),
-                    env.as_ref(),
+                    (env.as_ref(), drift.as_ref()),
                     container.as_ref(),
                     sync.as_ref(),
                     members.as_ref(),
@@ -292,12 +293,13 @@ pub(crate) async fn notebook_view<B: Backend>(
             let bytes = b.read_file(&name, &path, NOTEBOOK_LIMIT)?;
             let rendered =
                 notebook::render(&bytes).map_err(|e| UiError::new(422, e.to_string()))?;
-            Ok((detail, path, rendered))
+            let changed = b.last_change(&name, &path).ok().flatten();
+            Ok((detail, path, rendered, changed))
         },
-        |_, (detail, path, rendered)| {
+        |_, (detail, path, rendered, changed)| {
             (
                 format!("{path} · {}", detail.summary.name),
-                pages::files::notebook(&detail, &path, rendered),
+                pages::files::notebook(&detail, &path, rendered, changed.as_deref()),
             )
         },
     )
@@ -314,13 +316,14 @@ pub(crate) async fn environment<B: Backend>(
         move |b| {
             let detail = b.project(&name)?;
             let env = b.environment(&name);
+            let drift = b.drift(&name).ok();
             let container = b.container(&name).ok().flatten();
-            Ok((detail, env, container))
+            Ok((detail, env, drift, container))
         },
-        |_, (detail, env, container)| {
+        |_, (detail, env, drift, container)| {
             (
                 format!("Environment · {}", detail.summary.name),
-                pages::environment::page(&detail, env, container.as_ref()),
+                pages::environment::page(&detail, env, drift.as_ref(), container.as_ref()),
             )
         },
     )

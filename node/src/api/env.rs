@@ -10,8 +10,8 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use tandem_protocol::api::{
     AcceptSnippet, AddPackages, BaseView, BootstrapResult, BuildProgress, BuildResult,
-    ContainerView, EnvChange, EnvView, ImportRequirements, LaunchRequest, LimitsRequest,
-    OutdatedPackage, SnippetRequest,
+    ContainerView, DriftOutcome, DriftReport, DriftRequest, EnvChange, EnvView, ImportRequirements,
+    LaunchRequest, LimitsRequest, OutdatedPackage, SnippetRequest,
 };
 
 use super::status::ApiResult;
@@ -40,6 +40,10 @@ pub fn routes() -> Router<Arc<Service>> {
         )
         .route("/projects/{name}/env/limits", post(env_limits))
         .route("/projects/{name}/env/outdated", get(env_outdated))
+        .route(
+            "/projects/{name}/env/drift",
+            get(env_drift).post(env_drift_choose),
+        )
         .route("/projects/{name}/build", post(build))
         .route("/builds", get(builds))
         .route("/projects/{name}/launch", post(launch))
@@ -131,6 +135,21 @@ async fn env_outdated(
     Path(name): Path<String>,
 ) -> ApiResult<Vec<OutdatedPackage>> {
     Ok(Json(s.env_outdated(&name).await?))
+}
+
+async fn env_drift(
+    State(s): State<Arc<Service>>,
+    Path(name): Path<String>,
+) -> ApiResult<DriftReport> {
+    s.blocking(move |s| s.env_drift(&name)).await.map(Json)
+}
+
+async fn env_drift_choose(
+    State(s): State<Arc<Service>>,
+    Path(name): Path<String>,
+    Json(body): Json<DriftRequest>,
+) -> ApiResult<DriftOutcome> {
+    Ok(Json(s.env_drift_choose(&name, body).await?))
 }
 
 async fn build(State(s): State<Arc<Service>>, Path(name): Path<String>) -> ApiResult<BuildResult> {

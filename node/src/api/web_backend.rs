@@ -6,9 +6,9 @@
 use std::sync::Arc;
 
 use tandem_protocol::api::{
-    ActivityQuery, BaseView, ContainerView, DatasetDetail, DatasetSummary, DiskUsage, EntryView,
-    EnvView, HubView, IdentityInfo, Marks, MembersView, PeerInfo, PeerOffer, ProjectDetail,
-    ProjectSummary, Settings, SyncStateView, VersionDetail, VersionDiff,
+    ActivityQuery, BaseView, ContainerView, DatasetDetail, DatasetSummary, DiskUsage, DriftReport,
+    EntryView, EnvView, HubView, IdentityInfo, Marks, MembersView, PeerInfo, PeerOffer,
+    ProjectDetail, ProjectSummary, Settings, SyncStateView, VersionDetail, VersionDiff,
 };
 use tandem_web::{Backend, UiError};
 
@@ -68,6 +68,14 @@ impl Backend for WebBackend {
 
     fn environment(&self, name: &str) -> Result<EnvView, UiError> {
         Ok(wait(self.0.env_show(name))?)
+    }
+
+    fn last_change(&self, name: &str, path: &str) -> Result<Option<String>, UiError> {
+        Ok(self.0.last_change(name, path)?)
+    }
+
+    fn drift(&self, name: &str) -> Result<DriftReport, UiError> {
+        Ok(self.0.env_drift(name)?)
     }
 
     fn container(&self, name: &str) -> Result<Option<ContainerView>, UiError> {

@@ -12,6 +12,8 @@ use tandem_protocol::api::{
     OutdatedPackage, SnippetRequest,
 };
 
+mod drift;
+
 use crate::cli::client::{Client, ClientError};
 use crate::cli::output::print_json;
 use crate::cli::request::{project_path, segment};
@@ -83,6 +85,9 @@ pub enum EnvCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Packages installed, removed or changed in the running container
+    /// that the environment does not have; pin or ignore them
+    Drift(drift::DriftArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -375,6 +380,7 @@ pub async fn run_env(client: &Client, command: EnvCommand) -> anyhow::Result<()>
             println!("  a running JupyterLab gets them at the next `tandem launch`");
             Ok(())
         }
+        EnvCommand::Drift(args) => drift::run_drift(client, args).await,
         EnvCommand::Outdated { project, json } => {
             let url = format!("/api/projects/{}/env/outdated", project_path(&project)?);
             let outdated: Vec<OutdatedPackage> = client.get(&url).await?;

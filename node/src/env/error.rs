@@ -75,6 +75,18 @@ pub enum EnvError {
         #[source]
         source: std::io::Error,
     },
+    #[error("the drift record in {path}: {source}")]
+    DriftStore {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("could not list the packages in container {container}: {reason}")]
+    DriftListing { container: String, reason: String },
+    #[error("{0}")]
+    NoDrift(String),
+    #[error("{0}")]
+    NothingToPin(String),
 }
 
 fn describe_snippets(snippets: &[(String, String)]) -> String {
@@ -104,6 +116,8 @@ impl EnvError {
                 | EnvError::UnacceptedSnippets { .. }
                 | EnvError::SnippetChanged { .. }
                 | EnvError::UnsafeMount { .. }
+                | EnvError::NoDrift(_)
+                | EnvError::NothingToPin(_)
         )
     }
 }

@@ -115,6 +115,24 @@ pub fn follow(
     (task, followed)
 }
 
+/// Whether the server has a terminal open: while one is, the user can
+/// install packages without running a cell, so drift is checked on a
+/// timer as well. A server that does not answer has none.
+pub async fn terminals_open(http: &reqwest::Client, running: &Running) -> bool {
+    let url = format!(
+        "{}/api/terminals?token={}",
+        running.base_url(),
+        running.token
+    );
+    match http.get(&url).send().await {
+        Ok(answer) => answer
+            .json::<Vec<Value>>()
+            .await
+            .is_ok_and(|terminals| !terminals.is_empty()),
+        Err(_) => false,
+    }
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -7,6 +7,8 @@
 //! - [`resolve`]: which package versions exist, asked inside the base;
 //! - [`containers`]: launching, finding and stopping JupyterLab;
 //! - [`jupyter`]: following kernels' IOPub channels;
+//! - [`drift`]: packages a running container gained or lost, pinned or
+//!   ignored on the user's word;
 //! - [`figures`]: figures from the feed, served to and fetched from members;
 //! - [`accepted`]: which snippets this node's user has seen and accepted;
 //! - [`spec`]: reading, showing and editing the spec (snippets, limits);
@@ -20,6 +22,7 @@ pub mod bases;
 pub mod build;
 pub mod containers;
 pub mod docker;
+pub mod drift;
 pub mod error;
 pub mod figures;
 pub mod jupyter;

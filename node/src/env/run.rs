@@ -319,11 +319,15 @@ impl Service {
         let (follower, followed) = jupyter::follow(running.clone(), cells);
         let service = self.clone();
         let project = running.project_name.clone();
+        let nudge = Arc::new(tokio::sync::Notify::new());
+        let drift = self.watch_drift(running.clone(), nudge.clone());
         let recorder = tokio::spawn(async move {
             while let Some(cell) = received.recv().await {
                 if let Err(e) = service.record_cell(&project, cell).await {
                     tracing::warn!(project = %project, error = %e, "could not record a cell");
                 }
+                // A cell may have installed or removed packages.
+                nudge.notify_one();
             }
         });
         monitors.insert(
@@ -332,6 +336,7 @@ impl Service {
                 project: running.project_name.clone(),
                 follower,
                 recorder,
+                drift,
                 followed,
             },
         );

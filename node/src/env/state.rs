@@ -21,6 +21,11 @@ pub struct EnvState {
     pub(super) monitors: Mutex<HashMap<String, Monitor>>,
     /// One change to the accepted snippets at a time (read, add, write).
     pub(super) accept_lock: Mutex<()>,
+    /// One change to a drift record at a time (load, change, save).
+    pub(super) drift_lock: Mutex<()>,
+    /// Drift checks made since start, and when the last was, by project
+    /// name (kept here: most checks find nothing and write nothing).
+    pub(super) drift_checks: Mutex<HashMap<String, (u64, i64)>>,
 }
 
 /// A container being followed for cell executions.
@@ -28,6 +33,9 @@ pub struct Monitor {
     pub project: String,
     pub follower: tokio::task::JoinHandle<()>,
     pub recorder: tokio::task::JoinHandle<()>,
+    /// Checks the container for drift after cells and while a terminal
+    /// is open.
+    pub drift: tokio::task::JoinHandle<()>,
     pub followed: jupyter::Followed,
 }
 
@@ -35,6 +43,7 @@ impl Drop for Monitor {
     fn drop(&mut self) {
         self.follower.abort();
         self.recorder.abort();
+        self.drift.abort();
     }
 }
 
@@ -46,6 +55,8 @@ impl Default for EnvState {
             build_lock: tokio::sync::Mutex::new(()),
             monitors: Mutex::default(),
             accept_lock: Mutex::default(),
+            drift_lock: Mutex::default(),
+            drift_checks: Mutex::default(),
         }
     }
 }

@@ -5,7 +5,9 @@
 //! button: the node builds nothing until this node's user accepts it.
 
 use maud::{Markup, html};
-use tandem_protocol::api::{AcceptSnippet, ContainerView, EnvView, ProjectDetail};
+use tandem_protocol::api::{AcceptSnippet, ContainerView, DriftReport, EnvView, ProjectDetail};
+
+use super::drift_banner;
 
 use crate::backend::UiError;
 use crate::layout::{Tab, body, encode, project_head, status, time};
@@ -13,12 +15,14 @@ use crate::layout::{Tab, body, encode, project_head, status, time};
 pub fn page(
     detail: &ProjectDetail,
     env: Result<EnvView, UiError>,
+    drift: Option<&DriftReport>,
     container: Option<&ContainerView>,
 ) -> Markup {
     let p = &detail.summary;
     let api = format!("/api/projects/{}", encode(&p.name));
     html! {
         (project_head(&p.name, &p.description, Tab::Environment))
+        @if let Some(drift) = drift { (drift_banner(&api, drift)) }
         @match env {
             Err(e) => div.error role="alert" { "The environment could not be read: " (e.message) },
             Ok(env) => {

@@ -154,7 +154,14 @@ fn fnv1a(text: &str) -> u64 {
     })
 }
 
-pub fn notebook(detail: &ProjectDetail, path: &str, rendered: Markup) -> Markup {
+/// A notebook, read-only, with a link to its last change as cells (the
+/// Compare page's cell-level diff) when its history has one.
+pub fn notebook(
+    detail: &ProjectDetail,
+    path: &str,
+    rendered: Markup,
+    last_change: Option<&str>,
+) -> Markup {
     let p = &detail.summary;
     let api = format!("/api/projects/{}", encode(&p.name));
     html! {
@@ -164,6 +171,10 @@ pub fn notebook(detail: &ProjectDetail, path: &str, rendered: Markup) -> Markup 
             p.bar {
                 a href={ "/p/" (encode(&p.name)) "/files" } { "Back to files" }
                 a href={ (api) "/raw/" (url_path(path)) } { "Download" }
+                @if let Some(commit) = last_change {
+                    a #last-change href={ "/p/" (encode(&p.name)) "/compare?from=before:" (encode(commit)) "&to=" (encode(commit)) }
+                        title="The cells its last change added, removed or changed" { "What changed last" }
+                }
             }
             p.muted { "Read-only. Open JupyterLab from the Overview to run or edit it." }
             (rendered)

@@ -15,7 +15,62 @@ pub mod versions;
 
 use maud::{Markup, html};
 use tandem_protocol::access::Role;
-use tandem_protocol::api::SyncStateView;
+use tandem_protocol::api::{DriftChoice, DriftReport, DriftRequest, SyncStateView};
+
+use crate::layout::{body, status};
+
+/// The drift banner of the Overview and Environment pages: what the
+/// running container has that the environment does not, each with
+/// **Pin it** (when there is a version to pin) and **Ignore**. Nothing is
+/// shown when nothing drifted; nothing is pinned without a press.
+pub fn drift_banner(api: &str, report: &DriftReport) -> Markup {
+    let url = format!("{api}/env/drift");
+    let request = |choice, packages: Vec<String>, all| {
+        body(&DriftRequest {
+            choice,
+            packages,
+            all,
+        })
+    };
+    html! {
+        @if !report.items.is_empty() {
+            section.card.drift #drift role="alert" {
+                h2 { "The running container differs from the environment" }
+                p.muted {
+                    "Installed by hand (a cell's " code { "%pip install" } ", a terminal), these are not in "
+                    "the project's environment: the next launch, and your collaborators', will not have them. "
+                    "Pin a package to add exactly this version to the environment, or ignore it."
+                }
+                ul {
+                    @for item in &report.items {
+                        @let package = format!("{}:{}", item.manager, item.name);
+                        li data-drift=(package) data-kind=(item.kind) {
+                            span { (item.description) }
+                            " "
+                            @if let Some(pin) = &item.pin {
+                                button data-api=(url) data-body=(request(DriftChoice::Pin, vec![package.clone()], false))
+                                    data-busy="Pinning…" {
+                                    @if pin == "unpin" { "Take the pin out" } @else { "Pin it" }
+                                }
+                            }
+                            button.quiet data-api=(url) data-body=(request(DriftChoice::Ignore, vec![package.clone()], false))
+                                data-busy="Ignoring…" { "Ignore" }
+                            (status())
+                        }
+                    }
+                }
+                @if report.items.len() > 1 && report.items.iter().all(|i| i.pin.is_some()) {
+                    button #drift-pin-all data-api=(url) data-body=(request(DriftChoice::Pin, vec![], true))
+                        data-busy="Pinning…" { "Pin all " (report.items.len()) }
+                    (status())
+                }
+            }
+        }
+        @if let Some(problem) = &report.problem {
+            p.muted #drift-problem { "Drift could not be checked: " (problem) }
+        }
+    }
+}
 
 pub fn role_pill(role: Option<Role>) -> Markup {
     match role {

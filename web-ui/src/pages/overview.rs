@@ -3,9 +3,11 @@
 
 use maud::{Markup, html};
 use tandem_protocol::access::Role;
-use tandem_protocol::api::{ContainerView, EnvView, MembersView, ProjectDetail, SyncStateView};
+use tandem_protocol::api::{
+    ContainerView, DriftReport, EnvView, MembersView, ProjectDetail, SyncStateView,
+};
 
-use super::sync_pill;
+use super::{drift_banner, sync_pill};
 use crate::layout::{Frame, Tab, encode, project_head, short_key, status, time, trusted};
 use crate::markdown;
 
@@ -13,7 +15,7 @@ pub fn page(
     _frame: &Frame<'_>,
     detail: &ProjectDetail,
     readme: Option<&str>,
-    env: Option<&EnvView>,
+    (env, drift): (Option<&EnvView>, Option<&DriftReport>),
     container: Option<&ContainerView>,
     sync: Option<&SyncStateView>,
     members: Option<&MembersView>,
@@ -23,6 +25,7 @@ pub fn page(
     let api = format!("/api/projects/{}", encode(&p.name));
     html! {
         (project_head(&p.name, &p.description, Tab::Overview))
+        @if let Some(drift) = drift { (drift_banner(&api, drift)) }
         div.grid {
             section.card #jupyter {
                 h2 { "JupyterLab" }

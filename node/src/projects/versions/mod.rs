@@ -8,12 +8,14 @@
 //! - [`tree`]: a version's files, README, environment and links;
 //! - [`show`]: a version for the API and the web UI, and one file of it;
 //! - [`diff`]: two versions compared;
+//! - [`history`]: when one file last changed;
 //! - [`restore`]: a version made current again, as a new commit;
 //! - [`checkout`]: a read-only copy of a version, for rerunning it.
 
 pub mod checkout;
 pub mod diff;
 pub mod error;
+pub mod history;
 pub mod pick;
 pub mod restore;
 pub mod show;
