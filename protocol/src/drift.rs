@@ -115,6 +115,16 @@ impl Listing {
     }
 }
 
+/// The managers whose drift [`find_drift`] judges: those listed whole on
+/// both sides. Drift of the others is unknown, not absent.
+pub fn judged_managers(baseline: &Listing, current: &Listing) -> BTreeSet<Manager> {
+    baseline
+        .judged()
+        .intersection(&current.judged())
+        .copied()
+        .collect()
+}
+
 /// Reads the lines the node's listing script prints:
 /// `pip<TAB>name<TAB>version`, `apt<TAB>name<TAB>version<TAB>status`
 /// (dpkg's abbreviated status; only installed packages count) and
@@ -296,11 +306,7 @@ impl fmt::Display for Drift {
 /// sorted by manager and name. Only managers whose listing is whole on
 /// both sides are judged (see [`Listing::complete`]).
 pub fn find_drift(baseline: &Listing, current: &Listing, spec: &EnvSpec) -> Vec<Drift> {
-    let judged: BTreeSet<Manager> = baseline
-        .judged()
-        .intersection(&current.judged())
-        .copied()
-        .collect();
+    let judged = judged_managers(baseline, current);
     let pins: BTreeMap<PackageKey, &str> = spec
         .packages
         .iter()

@@ -83,10 +83,7 @@ pub fn follow(
         let list_url = format!("{}/api/kernels?token={}", running.base_url(), running.token);
         let mut silent = 0u32;
         loop {
-            let answer = match http.get(&list_url).send().await {
-                Ok(answer) => answer.json::<Vec<KernelInfo>>().await.ok(),
-                Err(_) => None,
-            };
+            let answer = get_json::<Vec<KernelInfo>>(&http, &list_url, MAX_LIST_ANSWER).await;
             silent = if answer.is_some() { 0 } else { silent + 1 };
             if silent >= GONE_AFTER {
                 // The server is gone (its container stopped outside Tandem).
@@ -124,13 +121,31 @@ pub async fn terminals_open(http: &reqwest::Client, running: &Running) -> bool {
         running.base_url(),
         running.token
     );
-    match http.get(&url).send().await {
-        Ok(answer) => answer
-            .json::<Vec<Value>>()
-            .await
-            .is_ok_and(|terminals| !terminals.is_empty()),
-        Err(_) => false,
+    get_json::<Vec<Value>>(http, &url, 64 * 1024)
+        .await
+        .is_some_and(|terminals| !terminals.is_empty())
+}
+
+/// Largest answer read from the server's kernel list (the server is the
+/// container's: it may answer anything, and fast over loopback).
+const MAX_LIST_ANSWER: usize = 1 << 20;
+
+/// A JSON answer of at most `cap` bytes; anything larger, slower than the
+/// client's timeout, or not that JSON is `None`.
+async fn get_json<T: serde::de::DeserializeOwned>(
+    http: &reqwest::Client,
+    url: &str,
+    cap: usize,
+) -> Option<T> {
+    let mut answer = http.get(url).send().await.ok()?;
+    let mut bytes = Vec::new();
+    while let Some(chunk) = answer.chunk().await.ok()? {
+        if bytes.len() + chunk.len() > cap {
+            return None;
+        }
+        bytes.extend_from_slice(&chunk);
     }
+    serde_json::from_slice(&bytes).ok()
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

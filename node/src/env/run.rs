@@ -215,7 +215,7 @@ impl Service {
         let running = self
             .start_container(name, &spec, &project_id, &dir, &limits, None)
             .await?;
-        self.monitor(&running.0);
+        self.monitor(&running.0, running.1);
         Ok(self.container_view(&running.0, running.1))
     }
 
@@ -309,8 +309,9 @@ impl Service {
         }
     }
 
-    /// Follows a container's kernels unless it is followed already.
-    fn monitor(self: &Arc<Self>, running: &Running) {
+    /// Follows a container's kernels unless it is followed already;
+    /// `fresh`: it was started just now (see [`Service::watch_drift`]).
+    fn monitor(self: &Arc<Self>, running: &Running, fresh: bool) {
         let mut monitors = lock(&self.env().monitors);
         if monitors.contains_key(&running.container) {
             return;
@@ -320,7 +321,7 @@ impl Service {
         let service = self.clone();
         let project = running.project_name.clone();
         let nudge = Arc::new(tokio::sync::Notify::new());
-        let drift = self.watch_drift(running.clone(), nudge.clone());
+        let drift = self.watch_drift(running.clone(), fresh, nudge.clone());
         let recorder = tokio::spawn(async move {
             while let Some(cell) = received.recv().await {
                 if let Err(e) = service.record_cell(&project, cell).await {
@@ -468,7 +469,7 @@ impl Service {
                     }
                     if alive {
                         tracing::info!(project = %running.project_name, url = %running.base_url(), "found a running JupyterLab");
-                        self.monitor(&running);
+                        self.monitor(&running, false);
                     }
                 }
             }

@@ -15,9 +15,19 @@ pub mod versions;
 
 use maud::{Markup, html};
 use tandem_protocol::access::Role;
-use tandem_protocol::api::{DriftChoice, DriftReport, DriftRequest, SyncStateView};
+use tandem_protocol::api::{DriftChoice, DriftItem, DriftReport, DriftRequest, SyncStateView};
 
 use crate::layout::{body, status};
+
+/// A drifted package as the page shows it: `manager:name==version` (just
+/// `manager:name` when the container no longer has it), so a press acts
+/// on that version only.
+fn as_shown(item: &DriftItem) -> String {
+    match &item.found {
+        Some(version) => format!("{}:{}=={version}", item.manager, item.name),
+        None => format!("{}:{}", item.manager, item.name),
+    }
+}
 
 /// The drift banner of the Overview and Environment pages: what the
 /// running container has that the environment does not, each with
@@ -48,20 +58,22 @@ pub fn drift_banner(api: &str, report: &DriftReport) -> Markup {
                             span { (item.description) }
                             " "
                             @if let Some(pin) = &item.pin {
-                                button data-api=(url) data-body=(request(DriftChoice::Pin, vec![package.clone()], false))
+                                button data-api=(url) data-body=(request(DriftChoice::Pin, vec![as_shown(item)], false))
                                     data-busy="Pinning…" {
                                     @if pin == "unpin" { "Take the pin out" } @else { "Pin it" }
                                 }
                             }
-                            button.quiet data-api=(url) data-body=(request(DriftChoice::Ignore, vec![package.clone()], false))
+                            button.quiet data-api=(url) data-body=(request(DriftChoice::Ignore, vec![as_shown(item)], false))
                                 data-busy="Ignoring…" { "Ignore" }
                             (status())
                         }
                     }
                 }
-                @if report.items.len() > 1 && report.items.iter().all(|i| i.pin.is_some()) {
-                    button #drift-pin-all data-api=(url) data-body=(request(DriftChoice::Pin, vec![], true))
-                        data-busy="Pinning…" { "Pin all " (report.items.len()) }
+                @let pinnable: Vec<String> = report.items.iter().filter(|i| i.pin.is_some()).map(as_shown).collect();
+                @if pinnable.len() > 1 {
+                    // The versions shown, named: nothing seen since is pinned unseen.
+                    button #drift-pin-all data-api=(url) data-body=(request(DriftChoice::Pin, pinnable.clone(), false))
+                        data-busy="Pinning…" { "Pin these " (pinnable.len()) }
                     (status())
                 }
             }

@@ -16,9 +16,10 @@ pub struct DriftArgs {
     #[arg(long, value_name = "PACKAGE")]
     pub pin: Vec<String>,
     /// Stop reporting this package at this version; repeat for more
-    #[arg(long, value_name = "PACKAGE")]
+    #[arg(long, value_name = "PACKAGE", conflicts_with = "pin")]
     pub ignore: Vec<String>,
-    /// Pin every drifted package that has a version to pin
+    /// Pin every drifted package that has a version to pin (the others
+    /// stay listed)
     #[arg(long, conflicts_with_all = ["pin", "ignore", "ignore_all"])]
     pub pin_all: bool,
     /// Ignore every drifted package
@@ -30,9 +31,6 @@ pub struct DriftArgs {
 
 pub async fn run_drift(client: &Client, args: DriftArgs) -> anyhow::Result<()> {
     let url = format!("/api/projects/{}/env/drift", project_path(&args.project)?);
-    if !args.pin.is_empty() && !args.ignore.is_empty() {
-        anyhow::bail!("pin or ignore in one command, not both");
-    }
     let request = if args.pin_all || !args.pin.is_empty() {
         Some(DriftRequest {
             choice: DriftChoice::Pin,
@@ -62,7 +60,7 @@ pub async fn run_drift(client: &Client, args: DriftArgs) -> anyhow::Result<()> {
     }
     println!("{}", outcome.message);
     if let Some(commit) = &outcome.commit {
-        println!("  commit {}", &commit[..commit.len().min(10)]);
+        println!("  commit {}", commit.get(..10).unwrap_or(commit));
         println!("  the next `tandem build` or `tandem launch` includes it");
     }
     Ok(())

@@ -19,15 +19,16 @@ use tandem_protocol::drift::{Listing, MAX_LISTING_BYTES, parse_listing};
 use crate::env::error::EnvError;
 
 /// How long a listing may take; a container that stalls it is reported,
-/// and the next check tries again.
+/// and the next check tries again. Inside, each lister is killed after
+/// 20 s, so a stalled one does not stay behind in the container.
 const LISTING_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// `$1`: the last fingerprint; `$2`: the Python that lists distributions.
 const SCRIPT: &str = r#"fp=$( { stat -c '%n %y %z' "${VIRTUAL_ENV:-/opt/venv}"/lib/python3*/site-packages /var/lib/dpkg/status; } 2>/dev/null | cksum)
 if [ "$fp" = "${1:-}" ]; then echo same; exit 0; fi
 printf 'fingerprint\t%s\n' "$fp"
-if command -v python3 >/dev/null 2>&1; then python3 -I -c "$2" 2>/dev/null && printf 'end\tpip\n'; fi
-dpkg-query -W -f='apt\t${Package}\t${Version}\t${db:Status-Abbrev}\n' 2>/dev/null && printf 'end\tapt\n'
+if command -v python3 >/dev/null 2>&1; then timeout -s KILL 20 python3 -I -c "$2" 2>/dev/null && printf 'end\tpip\n'; fi
+timeout -s KILL 20 dpkg-query -W -f='apt\t${Package}\t${Version}\t${db:Status-Abbrev}\n' 2>/dev/null && printf 'end\tapt\n'
 exit 0
 "#;
 

@@ -10,7 +10,7 @@ use tandem_protocol::drift::{Drift, PackageKey};
 use tandem_protocol::env::{Manager, PackageName, package_path};
 
 use super::store::{DriftRecord, Seen};
-use crate::env::EnvError;
+use crate::env::error::EnvError;
 use crate::error::ServiceError;
 use crate::service::{Service, lock};
 
@@ -36,8 +36,11 @@ fn item_view(seen: &Seen) -> DriftItem {
     }
 }
 
-/// Whether `text` (`name` or `manager:name`) names this package.
+/// Whether `text` (`name` or `manager:name`, either with `==version`)
+/// names this package; the version, when given, must then be the one the
+/// container has (checked by [`choose`]).
 fn names(text: &str, key: &PackageKey) -> bool {
+    let text = text.split_once("==").map_or(text, |(name, _)| name);
     let (manager, name) = match text.split_once(':') {
         Some((manager, name)) => match manager.parse::<Manager>() {
             Ok(manager) => (Some(manager), name),
@@ -99,8 +102,18 @@ impl Service {
         let (_, project_id, _) = self.spec_of(name)?;
         let store = self.drift_store();
         let record = store.load(&project_id)?;
-        let chosen = choose(name, &record, &request)?;
-        let keys: Vec<PackageKey> = chosen.iter().map(|item| item.drift.key()).collect();
+        let mut chosen = choose(name, &record, &request)?;
+        if request.all && request.choice == DriftChoice::Pin {
+            // "Pin all": what has a version to pin (or a pin to take out).
+            chosen.retain(|item| item.drift.pin().is_some() || item.drift.unpin());
+            if chosen.is_empty() {
+                return Err(EnvError::NothingToPin(format!(
+                    "nothing drifted in {name} has a version to pin: ignore it, or launch again"
+                ))
+                .into());
+            }
+        }
+        let drifts: Vec<Drift> = chosen.iter().map(|item| item.drift.clone()).collect();
         let (message, commit) = match request.choice {
             DriftChoice::Ignore => (
                 format!("Ignored drift of {} in {name}", listed(&chosen)),
@@ -120,8 +133,8 @@ impl Service {
         let _one_at_a_time = lock(&self.env().drift_lock);
         let mut record = store.load(&project_id)?;
         match request.choice {
-            DriftChoice::Ignore => record.ignore(&keys),
-            DriftChoice::Pin => record.settle(&keys),
+            DriftChoice::Ignore => record.ignore(&drifts),
+            DriftChoice::Pin => record.settle(&drifts),
         }
         store.save(&project_id, &record)?;
         Ok(DriftOutcome {
@@ -133,18 +146,25 @@ impl Service {
 }
 
 /// The items a request names (every one for `all`); naming one that has
-/// not drifted is refused, so a typo is not a silent no-op.
-fn choose(name: &str, record: &DriftRecord, request: &DriftRequest) -> Result<Vec<Seen>, EnvError> {
+/// not drifted is refused, so a typo is not a silent no-op, and so is
+/// naming a version other than the one drifted now (it changed since it
+/// was shown: the user's word was for that version).
+fn choose(
+    name: &str,
+    record: &DriftRecord,
+    request: &DriftRequest,
+) -> Result<Vec<Seen>, ServiceError> {
     if record.items.is_empty() {
         return Err(EnvError::NoDrift(format!(
             "nothing has drifted in {name}'s running container (see `tandem env drift {name}`)"
-        )));
+        ))
+        .into());
     }
     if request.all {
         return Ok(record.items.clone());
     }
     if request.packages.is_empty() {
-        return Err(EnvError::NoDrift(
+        return Err(ServiceError::BadRequest(
             "name the drifted packages, or choose all of them".into(),
         ));
     }
@@ -164,7 +184,20 @@ fn choose(name: &str, record: &DriftRecord, request: &DriftRequest) -> Result<Ve
             return Err(EnvError::NoDrift(format!(
                 "{text:?} has not drifted in {name}; what has: {}",
                 drifted.join(", ")
-            )));
+            ))
+            .into());
+        }
+        if let Some((_, shown)) = text.split_once("==") {
+            for item in &found {
+                let now = item.drift.found.as_deref().unwrap_or("(removed)");
+                if now != shown.trim() {
+                    return Err(EnvError::NothingToPin(format!(
+                        "{} is now {now} in the running container, not {shown} as shown; look again (`tandem env drift {name}`)",
+                        item.drift.name
+                    ))
+                    .into());
+                }
+            }
         }
         for item in found {
             if !chosen.iter().any(|c| c.drift.key() == item.drift.key()) {
@@ -177,6 +210,7 @@ fn choose(name: &str, record: &DriftRecord, request: &DriftRequest) -> Result<Ve
 
 /// The spec files that make the environment match the container.
 fn pin_writes(chosen: &[Seen]) -> Result<Vec<(String, Option<String>)>, EnvError> {
+    // Every item here was checked against what the user named.
     let mut writes = Vec::new();
     let mut refused: Vec<&Drift> = Vec::new();
     for item in chosen {
@@ -208,11 +242,51 @@ mod tests {
         (manager, PackageName::parse(manager, name).expect("name"))
     }
 
+    fn record_with(name: &str, found: &str) -> DriftRecord {
+        let mut record = DriftRecord::default();
+        record.items.push(Seen {
+            drift: Drift {
+                manager: Manager::Pip,
+                name: PackageName::parse(Manager::Pip, name).expect("name"),
+                expected: None,
+                found: Some(found.to_owned()),
+                pinned: false,
+            },
+            seen_ms: 1,
+            container: "c1".into(),
+        });
+        record
+    }
+
+    fn pin(packages: &[&str]) -> DriftRequest {
+        DriftRequest {
+            choice: DriftChoice::Pin,
+            packages: packages.iter().map(|p| p.to_string()).collect(),
+            all: false,
+        }
+    }
+
+    #[test]
+    fn a_press_acts_only_on_the_version_it_was_shown() {
+        let record = record_with("six", "1.17.0");
+        // The page showed 1.16.0; the container has moved on since.
+        let refused = choose("p", &record, &pin(&["pip:six==1.16.0"])).expect_err("stale");
+        assert!(refused.to_string().contains("is now 1.17.0"), "{refused}");
+        let chosen = choose("p", &record, &pin(&["pip:six==1.17.0"])).expect("as shown");
+        assert_eq!(chosen.len(), 1);
+        let typo = choose("p", &record, &pin(&["sx"])).expect_err("not drifted");
+        assert!(typo.to_string().contains("has not drifted"), "{typo}");
+        let none = choose("p", &DriftRecord::default(), &pin(&["six"])).expect_err("nothing");
+        assert!(none.to_string().contains("nothing has drifted"), "{none}");
+        assert!(choose("p", &record, &pin(&[])).is_err(), "nothing named");
+    }
+
     #[test]
     fn packages_are_named_bare_or_with_their_manager_and_normalised() {
         assert!(names("six", &key(Manager::Pip, "six")));
         assert!(names("Scikit_Learn", &key(Manager::Pip, "scikit-learn")));
         assert!(names("pip:six", &key(Manager::Pip, "six")));
+        assert!(names("pip:six==1.16.0", &key(Manager::Pip, "six")));
         assert!(!names("apt:six", &key(Manager::Pip, "six")));
         assert!(names("apt:curl", &key(Manager::Apt, "curl")));
         assert!(!names("npm:six", &key(Manager::Pip, "six")));

@@ -7,11 +7,13 @@
 //! is gone at the next launch, but the results made with it are not, so
 //! the item stays until the user pins or ignores it.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tandem_protocol::drift::{Drift, Listing, PackageKey};
+use tandem_protocol::env::Manager;
 
 use crate::env::error::EnvError;
 
@@ -46,15 +48,25 @@ pub struct DriftRecord {
 }
 
 impl DriftRecord {
-    /// Takes in one check of `container`: what it no longer shows is
-    /// settled, what it shows and is ignored at that version stays out,
-    /// the rest is kept (a change of version counts as new). Returns what
-    /// is new since the last check, for the activity feed.
-    pub fn take_check(&mut self, found: Vec<Drift>, container: &str, now_ms: i64) -> Vec<Drift> {
-        let found_keys: std::collections::BTreeSet<PackageKey> =
-            found.iter().map(Drift::key).collect();
-        self.items
-            .retain(|item| item.container != container || found_keys.contains(&item.drift.key()));
+    /// Takes in one check of `container`, judged for the managers in
+    /// `judged`: what it no longer shows of those is settled (drift of a
+    /// manager whose listing failed is unknown, so it stays), what it
+    /// shows and is ignored at that version stays out, the rest is kept
+    /// (a change of version counts as new). Returns what is new since the
+    /// last check, for the activity feed.
+    pub fn take_check(
+        &mut self,
+        found: Vec<Drift>,
+        judged: &BTreeSet<Manager>,
+        container: &str,
+        now_ms: i64,
+    ) -> Vec<Drift> {
+        let found_keys: BTreeSet<PackageKey> = found.iter().map(Drift::key).collect();
+        self.items.retain(|item| {
+            item.container != container
+                || !judged.contains(&item.drift.manager)
+                || found_keys.contains(&item.drift.key())
+        });
         let mut new = Vec::new();
         for drift in found {
             if self.is_ignored(&drift) {
@@ -88,8 +100,6 @@ impl DriftRecord {
             }
         }
         self.items.sort_by_key(|item| item.drift.key());
-        self.checked_ms = Some(now_ms);
-        self.problem = None;
         new
     }
 
@@ -100,11 +110,12 @@ impl DriftRecord {
             .any(|item| item.drift.key() == drift.key() && item.drift.found == drift.found)
     }
 
-    /// Moves the items to the ignored list.
-    pub fn ignore(&mut self, keys: &[PackageKey]) {
+    /// Moves the items to the ignored list: exactly these drifts, so one
+    /// seen since at another version is not ignored unseen.
+    pub fn ignore(&mut self, chosen: &[Drift]) {
         let (ignored, kept): (Vec<Seen>, Vec<Seen>) = std::mem::take(&mut self.items)
             .into_iter()
-            .partition(|item| keys.contains(&item.drift.key()));
+            .partition(|item| chosen.contains(&item.drift));
         self.items = kept;
         for item in ignored {
             self.ignored
@@ -115,9 +126,9 @@ impl DriftRecord {
         self.ignored.drain(..excess);
     }
 
-    /// Forgets the items (they were pinned).
-    pub fn settle(&mut self, keys: &[PackageKey]) {
-        self.items.retain(|item| !keys.contains(&item.drift.key()));
+    /// Forgets exactly these drifts (they were pinned).
+    pub fn settle(&mut self, chosen: &[Drift]) {
+        self.items.retain(|item| !chosen.contains(&item.drift));
     }
 }
 
@@ -207,7 +218,11 @@ impl DriftStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tandem_protocol::env::{Manager, PackageName};
+    use tandem_protocol::env::PackageName;
+
+    fn both() -> BTreeSet<Manager> {
+        BTreeSet::from([Manager::Pip, Manager::Apt])
+    }
 
     fn drift(name: &str, found: &str) -> Drift {
         Drift {
@@ -222,44 +237,50 @@ mod tests {
     #[test]
     fn a_check_adds_new_drift_once_and_settles_what_its_container_no_longer_shows() {
         let mut record = DriftRecord::default();
-        let new = record.take_check(vec![drift("six", "1.16.0")], "c1", 1);
+        let new = record.take_check(vec![drift("six", "1.16.0")], &both(), "c1", 1);
         assert_eq!(new.len(), 1);
         // Seen again: nothing new, first sighting kept.
         assert!(
             record
-                .take_check(vec![drift("six", "1.16.0")], "c1", 2)
+                .take_check(vec![drift("six", "1.16.0")], &both(), "c1", 2)
                 .is_empty()
         );
         assert_eq!(record.items[0].seen_ms, 1);
         // Another version: new again.
         assert_eq!(
             record
-                .take_check(vec![drift("six", "1.17.0")], "c1", 3)
+                .take_check(vec![drift("six", "1.17.0")], &both(), "c1", 3)
                 .len(),
             1
         );
         // Another container without it leaves it; its own container settles it.
-        record.take_check(vec![], "c2", 4);
+        record.take_check(vec![], &both(), "c2", 4);
         assert_eq!(record.items.len(), 1);
-        record.take_check(vec![], "c1", 5);
+        // A check whose pip listing failed settles nothing of pip.
+        record.take_check(vec![], &BTreeSet::from([Manager::Apt]), "c1", 5);
+        assert_eq!(record.items.len(), 1);
+        record.take_check(vec![], &both(), "c1", 6);
         assert!(record.items.is_empty());
     }
 
     #[test]
     fn ignored_drift_stays_out_until_its_version_changes() {
         let mut record = DriftRecord::default();
-        record.take_check(vec![drift("six", "1.16.0")], "c1", 1);
-        record.ignore(&[drift("six", "1.16.0").key()]);
+        record.take_check(vec![drift("six", "1.16.0")], &both(), "c1", 1);
+        // Ignoring what was shown leaves a version seen since alone.
+        record.ignore(&[drift("six", "1.15.0")]);
+        assert_eq!(record.items.len(), 1);
+        record.ignore(&[drift("six", "1.16.0")]);
         assert!(record.items.is_empty());
         assert!(
             record
-                .take_check(vec![drift("six", "1.16.0")], "c1", 2)
+                .take_check(vec![drift("six", "1.16.0")], &both(), "c1", 2)
                 .is_empty()
         );
         assert!(record.items.is_empty());
         assert_eq!(
             record
-                .take_check(vec![drift("six", "1.17.0")], "c1", 3)
+                .take_check(vec![drift("six", "1.17.0")], &both(), "c1", 3)
                 .len(),
             1
         );
@@ -271,7 +292,7 @@ mod tests {
         let flood: Vec<Drift> = (0..MAX_ITEMS + 50)
             .map(|i| drift(&format!("p{i}"), "1.0"))
             .collect();
-        record.take_check(flood, "c1", 1);
+        record.take_check(flood, &both(), "c1", 1);
         assert_eq!(record.items.len(), MAX_ITEMS);
     }
 
@@ -280,7 +301,7 @@ mod tests {
         let home = tempfile::tempdir().expect("home");
         let store = DriftStore::new(home.path());
         let mut record = DriftRecord::default();
-        record.take_check(vec![drift("six", "1.16.0")], "c1", 1);
+        record.take_check(vec![drift("six", "1.16.0")], &both(), "c1", 1);
         store.save("tpone", &record).expect("save");
         assert_eq!(store.load("tpone").expect("load"), record);
         assert_eq!(store.load("tptwo").expect("load"), DriftRecord::default());

@@ -11,7 +11,7 @@ use crate::service::{Service, lock};
 
 /// Commits looked at before giving up: a file unchanged for longer has
 /// no "last change" worth a link.
-const MAX_WALK: usize = 10_000;
+const MAX_WALK: usize = 2_000;
 
 impl Service {
     /// The newest commit that changed `path` (first-parent line from
@@ -19,9 +19,11 @@ impl Service {
     pub fn last_change(&self, name: &str, path: &str) -> Result<Option<String>, ServiceError> {
         let path = SafePath::parse(path)
             .map_err(|e| ServiceError::BadRequest(format!("{path:?}: {e}")))?;
+        // A handle of its own: the walk never holds the project's lock.
         let handle = self.project(name)?;
-        let project = lock(&handle);
-        Ok(last_change_in(&project.repo, path.as_str()).map(|oid| oid.to_string()))
+        let dir = lock(&handle).dir.clone();
+        let repo = crate::projects::repo::open(&dir)?;
+        Ok(last_change_in(&repo, path.as_str()).map(|oid| oid.to_string()))
     }
 }
 
@@ -42,7 +44,8 @@ pub fn last_change_in(repo: &Repository, path: &str) -> Option<Oid> {
         let parent = commit.parent(0).ok();
         let before = parent.as_ref().and_then(|p| entry(p, path));
         if here != before {
-            return here.map(|_| commit.id());
+            // The first commit has no "before" to compare it with.
+            return here.filter(|_| parent.is_some()).map(|_| commit.id());
         }
         commit = parent?;
     }
@@ -78,8 +81,12 @@ mod tests {
     fn the_last_change_of_a_file_is_found_past_commits_that_left_it_alone() {
         let dir = tempfile::tempdir().expect("tempdir");
         let repo = Repository::init(dir.path()).expect("init");
-        let first = commit(&repo, "a.ipynb", "1", "one");
-        assert_eq!(last_change_in(&repo, "a.ipynb"), Some(first));
+        commit(&repo, "a.ipynb", "1", "one");
+        assert_eq!(
+            last_change_in(&repo, "a.ipynb"),
+            None,
+            "the root has no before"
+        );
         let second = commit(&repo, "a.ipynb", "2", "two");
         commit(&repo, "b.txt", "x", "other");
         assert_eq!(last_change_in(&repo, "a.ipynb"), Some(second));
