@@ -8,7 +8,10 @@
 //! - the container runs with `no-new-privileges`, no capabilities, and the
 //!   pids and memory limits the project sets;
 //! - a Dockerfile snippet that arrived from a peer is not built or launched
-//!   until this node's user accepts the lines they were shown.
+//!   until this node's user accepts the lines they were shown;
+//! - the drift check runs what the container calls `python3`: a flood or
+//!   a hang in its place is read no further than the bounds, reported,
+//!   and never makes the packages look removed.
 //!
 //! These tests need Docker. They never skip: without an engine they fail,
 //! saying so.
@@ -17,7 +20,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use tandem_e2e::docker::{Cleanup, docker_is_running};
+use tandem_e2e::docker::{Cleanup, docker_is_running, docker_node, jupyter_of, quiet_env_project};
 use tandem_e2e::jupyter::Jupyter;
 use tandem_e2e::{TestNode, git, wait_for};
 
@@ -451,4 +454,82 @@ fn a_snippet_from_a_peer_is_built_only_once_accepted() {
     ada.run(&["env", "snippet", "add", "lab", mine.to_str().expect("path")])
         .expect_ok("own snippet");
     ada.run(&["build", "lab"]).expect_ok("own snippet builds");
+}
+
+/// Replaces the venv's `python3` (the container's user may: the venv is
+/// theirs so `%pip install` works) with `script`, and touches
+/// `site-packages` so the next drift check lists again.
+fn plant_python(jupyter: &Jupyter, kernel: &str, script: &str) {
+    let code = format!(
+        "import os, sysconfig, time\n\
+         fake = '/opt/venv/bin/python3'\n\
+         os.remove(fake)\n\
+         open(fake, 'w').write({script:?})\n\
+         os.chmod(fake, 0o755)\n\
+         purelib = sysconfig.get_paths()['purelib']\n\
+         open(os.path.join(purelib, 'touched-%d' % time.time_ns()), 'w').write('x')\n"
+    );
+    let reply = jupyter.execute(kernel, &code);
+    assert_eq!(reply.status, "ok", "{reply:?}");
+}
+
+#[test]
+fn a_container_that_floods_or_stalls_the_drift_listing_is_reported_not_obeyed() {
+    let (node, _cleanup) = docker_node("Ada");
+    quiet_env_project(&node, "listing", "python3-minimal");
+    let view = node
+        .run(&["launch", "listing", "--json"])
+        .expect_ok("launch")
+        .json();
+    let jupyter = jupyter_of(&view);
+    let kernel = jupyter.start_kernel();
+    let drift = || {
+        node.run(&["env", "drift", "listing", "--json"])
+            .expect_ok("env drift")
+            .json()
+    };
+    let first = jupyter.execute(&kernel, "x = 1");
+    assert_eq!(first.status, "ok");
+    wait_for(Duration::from_secs(30), || drift()["checked_ms"].as_i64()).expect("a first check");
+
+    // 8 MB of listing: read to 4 MiB, judged on nothing, said so.
+    plant_python(
+        &jupyter,
+        &kernel,
+        "#!/bin/sh\nyes 'pip\tflood\t1.0' | head -c 8000000\n",
+    );
+    let flooded = wait_for(Duration::from_secs(60), || {
+        let report = drift();
+        report["problem"]
+            .as_str()
+            .is_some_and(|p| p.contains("more packages than tandem reads"))
+            .then_some(report)
+    })
+    .unwrap_or_else(|| panic!("the flood reported: {}", drift()));
+    assert_eq!(flooded["items"], serde_json::json!([]), "{flooded}");
+
+    // A python3 that never answers: killed inside, pip not judged, and
+    // not every Python package "removed".
+    plant_python(&jupyter, &kernel, "#!/bin/sh\nexec sleep 1000\n");
+    let stalled = wait_for(Duration::from_secs(120), || {
+        let report = drift();
+        report["problem"]
+            .as_str()
+            .is_some_and(|p| p.contains("pip packages could not be listed"))
+            .then_some(report)
+    })
+    .unwrap_or_else(|| panic!("the stall reported: {}", drift()));
+    assert_eq!(stalled["items"], serde_json::json!([]), "{stalled}");
+    let container = view["container"].as_str().expect("container");
+    let left = Command::new("docker")
+        .args(["top", container])
+        .output()
+        .expect("docker top");
+    assert!(
+        !String::from_utf8_lossy(&left.stdout).contains("sleep 1000"),
+        "the stalled lister was killed: {}",
+        String::from_utf8_lossy(&left.stdout)
+    );
+    // The node answers as ever.
+    node.run(&["ps", "--json"]).expect_ok("ps");
 }
