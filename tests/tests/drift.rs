@@ -35,6 +35,19 @@ fn wait_for_item(node: &TestNode, name: &str, what: &str) -> Value {
     .unwrap_or_else(|| panic!("{what}: no drift for {name} in {}", drift(node)))
 }
 
+/// `pip install` as a terminal in the container runs it: a `docker exec`
+/// as the container's user.
+fn install_colorama(container: &str) {
+    docker(&[
+        "exec",
+        container,
+        "pip",
+        "install",
+        "--no-deps",
+        "colorama==0.4.6",
+    ]);
+}
+
 fn names(report: &Value, list: &str) -> Vec<String> {
     report[list]
         .as_array()
@@ -109,14 +122,7 @@ fn drift_from_a_cell_and_a_terminal_is_caught_pinned_ignored_and_rebuilt() {
     // A terminal-style install: no cell runs, but a terminal is open, so
     // the node looks every few seconds.
     let terminal = jupyter.open_terminal();
-    docker(&[
-        "exec",
-        &container,
-        "pip",
-        "install",
-        "--no-deps",
-        "colorama==0.4.6",
-    ]);
+    install_colorama(&container);
     let colorama = wait_for_item(&node, "colorama", "after pip install in a terminal");
     assert_eq!(colorama["found"], "0.4.6");
     assert_eq!(
@@ -216,14 +222,7 @@ fn drift_from_a_cell_and_a_terminal_is_caught_pinned_ignored_and_rebuilt() {
         "six 1.16.0 pinned in the project's environment, removed from the running container"
     );
     // The earlier ignore still holds in the new container.
-    docker(&[
-        "exec",
-        &container,
-        "pip",
-        "install",
-        "--no-deps",
-        "colorama==0.4.6",
-    ]);
+    install_colorama(&container);
     std::thread::sleep(Duration::from_secs(8));
     let report = drift(&node);
     assert!(
