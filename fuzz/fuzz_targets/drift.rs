@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tandem_protocol::drift::{find_drift, parse_listing};
+use tandem_protocol::drift::{ReadTo, find_drift, parse_listing};
 use tandem_protocol::env::{BaseRef, EnvSpec, Package};
 
 fuzz_target!(|data: &[u8]| {
@@ -13,7 +13,10 @@ fuzz_target!(|data: &[u8]| {
         Some(at) => (&data[..at], &data[at + 1..]),
         None => (data, &[][..]),
     };
-    let (baseline, current) = (parse_listing(baseline), parse_listing(current));
+    let (baseline, current) = (
+        parse_listing(baseline, ReadTo::End),
+        parse_listing(current, ReadTo::Bound),
+    );
     let base = BaseRef::parse("id = \"python3-minimal\"\nrevision = 1\n").expect("base");
     let spec = EnvSpec::new(base, vec![], vec![]);
     for drift in find_drift(&baseline, &current, &spec) {

@@ -125,17 +125,31 @@ pub fn judged_managers(baseline: &Listing, current: &Listing) -> BTreeSet<Manage
         .collect()
 }
 
+/// Where the reader of a listing stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadTo {
+    /// The container's output ended by itself.
+    End,
+    /// The reader stopped at its bound; more was coming.
+    Bound,
+}
+
 /// Reads the lines the node's listing script prints:
 /// `pip<TAB>name<TAB>version`, `apt<TAB>name<TAB>version<TAB>status`
 /// (dpkg's abbreviated status; only installed packages count) and
 /// `end<TAB>manager` once a manager's list is whole. Anything else is
 /// counted as unreadable, never trusted.
-pub fn parse_listing(bytes: &[u8]) -> Listing {
+///
+/// `read_to` says where the reader stopped: a listing the reader cut at
+/// its bound is cut whatever its length here (the bytes kept may be
+/// exactly [`MAX_LISTING_BYTES`] once a first line is split off).
+pub fn parse_listing(bytes: &[u8], read_to: ReadTo) -> Listing {
     let mut listing = Listing::default();
     let bytes = if bytes.len() > MAX_LISTING_BYTES {
         listing.truncated = true;
         &bytes[..MAX_LISTING_BYTES]
     } else {
+        listing.truncated = read_to == ReadTo::Bound;
         bytes
     };
     let text = String::from_utf8_lossy(bytes);
@@ -349,7 +363,10 @@ mod tests {
 
     /// A whole listing of `lines` (both managers ran to their end).
     fn installed(lines: &str) -> Listing {
-        let listing = parse_listing(format!("{lines}end\tpip\nend\tapt\n").as_bytes());
+        let listing = parse_listing(
+            format!("{lines}end\tpip\nend\tapt\n").as_bytes(),
+            ReadTo::End,
+        );
         assert_eq!(listing.unreadable, 0, "{lines}");
         listing
     }
@@ -448,7 +465,10 @@ mod tests {
                        apt\tcurl\t7.88\n\
                        pip\tgood\t2.0\n\
                        \u{0}\u{ff}garbage\n";
-        let listing = parse_listing(format!("{hostile}end\tnpm\nend\tpip\n").as_bytes());
+        let listing = parse_listing(
+            format!("{hostile}end\tnpm\nend\tpip\n").as_bytes(),
+            ReadTo::End,
+        );
         assert_eq!(listing.installed.len(), 1);
         assert_eq!(listing.unreadable, 7);
         assert_eq!(listing.complete, BTreeSet::from([Manager::Pip]));
@@ -457,13 +477,21 @@ mod tests {
         for i in 0..(MAX_PACKAGES + 10) {
             flood.push_str(&format!("pip\tp{i}\t1.0\n"));
         }
-        let listing = parse_listing(flood.as_bytes());
+        let listing = parse_listing(flood.as_bytes(), ReadTo::End);
         assert!(listing.truncated);
         assert_eq!(listing.installed.len(), MAX_PACKAGES);
         let huge = vec![b'x'; MAX_LISTING_BYTES + 1];
-        let listing = parse_listing(&huge);
+        let listing = parse_listing(&huge, ReadTo::End);
         assert!(listing.truncated);
         assert!(listing.installed.is_empty());
+        // Cut by the reader at a line's end, with end lines still to
+        // come: cut, not "pip and apt half-listed".
+        let line = "pip\tflood\t1.0\n";
+        let exact = line.repeat(MAX_LISTING_BYTES / line.len());
+        assert!(!parse_listing(exact.as_bytes(), ReadTo::End).truncated);
+        let cut = parse_listing(exact.as_bytes(), ReadTo::Bound);
+        assert!(cut.truncated);
+        assert!(judged_managers(&installed(IMAGE), &cut).is_empty());
     }
 
     #[test]
@@ -479,8 +507,10 @@ mod tests {
         let image = installed(IMAGE);
         // Python failed (or was killed) before its end line: its packages
         // are not all "removed", they are unknown.
-        let broken =
-            parse_listing(b"apt\tpython3\t3.11.2-1+b1\tii \napt\tcurl\t1.0\tii \nend\tapt\n");
+        let broken = parse_listing(
+            b"apt\tpython3\t3.11.2-1+b1\tii \napt\tcurl\t1.0\tii \nend\tapt\n",
+            ReadTo::End,
+        );
         let drift = find_drift(&image, &broken, &spec(&[]));
         assert_eq!(drift.len(), 1, "{drift:?}");
         assert_eq!(drift[0].manager, Manager::Apt);

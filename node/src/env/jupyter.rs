@@ -356,6 +356,76 @@ fn push_capped_to(output: &mut String, text: &str, cap: usize) {
 mod tests {
     use super::*;
     use serde_json::json;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A server in the container that answers each request with `json`
+    /// and then `padding` (JSON whitespace) `times` times, forever if
+    /// `None`, as hostile code serving the JupyterLab port could.
+    async fn hostile_server(json: &'static [u8], times: Option<usize>) -> String {
+        const PADDING: &[u8] = &[b' '; 1024];
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!(
+            "http://{}/api/terminals",
+            listener.local_addr().expect("addr")
+        );
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut request = [0u8; 4096];
+                    let _ = socket.read(&mut request).await;
+                    let length = times
+                        .map(|n| format!("content-length: {}\r\n", json.len() + PADDING.len() * n))
+                        .unwrap_or_default();
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n{length}\r\n"
+                    );
+                    socket.write_all(head.as_bytes()).await?;
+                    socket.write_all(json).await?;
+                    let mut sent = 0;
+                    while times.is_none_or(|n| sent < n) {
+                        socket.write_all(PADDING).await?;
+                        sent += 1;
+                    }
+                    Ok::<(), std::io::Error>(())
+                });
+            }
+        });
+        url
+    }
+
+    /// Each answer here is valid JSON of the type asked for, so only the
+    /// cap can refuse it.
+    #[tokio::test]
+    async fn a_hostile_server_is_read_at_most_to_the_cap_and_never_holds_the_reader() {
+        let http = crate::env::docker::loopback_http().expect("client");
+        let one = br#"[{"name": "1"}]"#;
+        let small = hostile_server(one, Some(10)).await;
+        let open = get_json::<Vec<Value>>(&http, &small, 64 * 1024).await;
+        assert_eq!(open.map(|t| t.len()), Some(1));
+        // 2 MiB against a 64 KiB cap: refused, not read whole.
+        let big = hostile_server(one, Some(2048)).await;
+        assert!(
+            get_json::<Vec<Value>>(&http, &big, 64 * 1024)
+                .await
+                .is_none()
+        );
+        // An answer that never ends: refused at the cap, long before the
+        // client's own 5 s timeout would have ended it.
+        let endless = hostile_server(one, None).await;
+        let started = std::time::Instant::now();
+        assert!(
+            get_json::<Vec<Value>>(&http, &endless, MAX_LIST_ANSWER)
+                .await
+                .is_none()
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "{:?}",
+            started.elapsed()
+        );
+    }
 
     fn iopub(kind: &str, parent: &str, content: Value) -> Value {
         json!({

@@ -14,7 +14,7 @@ use std::time::Duration;
 use bollard::Docker;
 use bollard::exec::{CreateExecOptions, StartExecResults};
 use futures::StreamExt;
-use tandem_protocol::drift::{Listing, MAX_LISTING_BYTES, parse_listing};
+use tandem_protocol::drift::{Listing, MAX_LISTING_BYTES, ReadTo, parse_listing};
 
 use crate::env::error::EnvError;
 
@@ -105,20 +105,20 @@ pub async fn list(
             let chunk = chunk.map_err(|e| failed(e.to_string()))?;
             bytes.extend_from_slice(&chunk.into_bytes());
             if bytes.len() > MAX_LISTING_BYTES {
-                // parse_listing reads the cut as cut; the rest is dropped.
-                break;
+                // The rest is dropped, and the listing read as cut.
+                return Ok(ReadTo::Bound);
             }
         }
-        Ok::<(), EnvError>(())
+        Ok::<ReadTo, EnvError>(ReadTo::End)
     };
-    tokio::time::timeout(LISTING_TIMEOUT, read)
+    let read_to = tokio::time::timeout(LISTING_TIMEOUT, read)
         .await
         .map_err(|_| failed(format!("no answer within {LISTING_TIMEOUT:?}")))??;
-    Ok(read_output(&bytes))
+    Ok(read_output(&bytes, read_to))
 }
 
 /// Splits the script's output into its fingerprint and listing.
-fn read_output(bytes: &[u8]) -> Checked {
+fn read_output(bytes: &[u8], read_to: ReadTo) -> Checked {
     if bytes.trim_ascii() == b"same" {
         return Checked::Same;
     }
@@ -134,9 +134,9 @@ fn read_output(bytes: &[u8]) -> Checked {
         .to_owned();
     // Without a fingerprint the first line is a listing line like the rest.
     let listing = if fingerprint.is_empty() {
-        parse_listing(bytes)
+        parse_listing(bytes, read_to)
     } else {
-        parse_listing(rest)
+        parse_listing(rest, read_to)
     };
     Checked::Listed {
         fingerprint,
@@ -150,26 +150,47 @@ mod tests {
 
     #[test]
     fn the_output_splits_into_fingerprint_and_listing_whatever_the_container_prints() {
-        assert!(matches!(read_output(b"same\n"), Checked::Same));
+        assert!(matches!(read_output(b"same\n", ReadTo::End), Checked::Same));
         let Checked::Listed {
             fingerprint,
             listing,
-        } = read_output(b"fingerprint\t123 456\npip\tsix\t1.16.0\nend\tpip\n")
+        } = read_output(
+            b"fingerprint\t123 456\npip\tsix\t1.16.0\nend\tpip\n",
+            ReadTo::End,
+        )
         else {
             panic!("listed");
         };
         assert_eq!(fingerprint, "123 456");
         assert_eq!(listing.installed.len(), 1);
         // A fingerprint line that is not one is never passed back as one.
-        let Checked::Listed { fingerprint, .. } =
-            read_output(format!("fingerprint\t{}\n", "9".repeat(10_000)).as_bytes())
-        else {
+        let Checked::Listed { fingerprint, .. } = read_output(
+            format!("fingerprint\t{}\n", "9".repeat(10_000)).as_bytes(),
+            ReadTo::End,
+        ) else {
             panic!("listed");
         };
         assert!(fingerprint.is_empty());
-        let Checked::Listed { fingerprint, .. } = read_output(b"") else {
+        let Checked::Listed { fingerprint, .. } = read_output(b"", ReadTo::End) else {
             panic!("listed");
         };
         assert!(fingerprint.is_empty());
+    }
+
+    /// Seen in CI: the pipe hands the flood over in 4 KiB writes, so the
+    /// read stopped at the fingerprint line plus exactly 4 MiB, and the
+    /// listing after that first line was not longer than the bound.
+    #[test]
+    fn a_read_stopped_at_the_bound_is_cut_whatever_is_left_after_the_first_line() {
+        let first = b"fingerprint\t123 456\n";
+        let mut bytes = first.to_vec();
+        while bytes.len() < first.len() + MAX_LISTING_BYTES {
+            bytes.extend_from_slice(b"pip\tflood\t1.0\n");
+        }
+        bytes.truncate(first.len() + MAX_LISTING_BYTES);
+        let Checked::Listed { listing, .. } = read_output(&bytes, ReadTo::Bound) else {
+            panic!("listed");
+        };
+        assert!(listing.truncated, "{:?}", listing.complete);
     }
 }
