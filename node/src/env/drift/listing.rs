@@ -177,9 +177,9 @@ mod tests {
         assert!(fingerprint.is_empty());
     }
 
-    /// Seen in CI: the pipe hands the flood over in 4 KiB writes, so the
-    /// read stopped at the fingerprint line plus exactly 4 MiB, and the
-    /// listing after that first line was not longer than the bound.
+    /// What a CI failure fits: a flood handed over in 4 KiB writes stops
+    /// the read at the fingerprint line plus exactly 4 MiB, so the listing
+    /// after that first line is not longer than the bound.
     #[test]
     fn a_read_stopped_at_the_bound_is_cut_whatever_is_left_after_the_first_line() {
         let first = b"fingerprint\t123 456\n";
